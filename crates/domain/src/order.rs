@@ -1,0 +1,587 @@
+//! Orders: who ordered what, at which price, and the strict status machine.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::money::{Money, MoneyError, Quantity};
+use crate::text::{self, TextError};
+use crate::user::UserId;
+
+/// An order's identifier (a UUID, time-ordered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrderId(pub Uuid);
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The customer an order is for: 1 to 120 characters after the text rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerName(String);
+
+impl CustomerName {
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        text::normalize(raw, 1, 120).map(Self)
+    }
+}
+
+impl AsRef<str> for CustomerName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A product's name as written on an order line: 1 to 120 characters after the text rule.
+/// Two names are the same product when their [`ProductKey`]s are equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductName(String);
+
+impl ProductName {
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        text::normalize(raw, 1, 120).map(Self)
+    }
+
+    pub fn key(&self) -> ProductKey {
+        ProductKey(self.0.to_lowercase())
+    }
+}
+
+impl AsRef<str> for ProductName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What makes two product names the same product: the normalized name, lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProductKey(String);
+
+impl AsRef<str> for ProductKey {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where an order stands. Transitions: open -> partially_paid -> paid, open -> cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    Open,
+    PartiallyPaid,
+    Paid,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 4] =
+        [Self::Open, Self::PartiallyPaid, Self::Paid, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::PartiallyPaid => "partially_paid",
+            Self::Paid => "paid",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A line as the waiter typed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrderLine {
+    pub product_name: ProductName,
+    pub unit_price: Money,
+    pub quantity: Quantity,
+}
+
+/// An order as the waiter typed it, before the merge rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub customer_name: CustomerName,
+    pub lines: Vec<NewOrderLine>,
+}
+
+/// Why an order cannot be placed. Line positions are those of the request (0-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("an order needs at least one line")]
+    NoLines,
+    #[error("an order has at most {max} lines")]
+    TooManyLines { max: usize },
+    #[error("line {line} names the same product as line {first} at another unit price")]
+    ConflictingPrice { first: usize, line: usize },
+    #[error("line {line} brings the merged quantity of its product above 10000")]
+    MergedQuantityTooLarge { line: usize },
+    #[error("the order's total is too large: {0}")]
+    Total(MoneyError),
+}
+
+/// Why a status transition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("only open orders can be cancelled; this order is {0}")]
+    CancelNotOpen(OrderStatus),
+    #[error("the order is cancelled and takes no payments")]
+    PaymentOnCancelled,
+    #[error("the order is already paid")]
+    PaymentOnPaid,
+    #[error("the payment of {amount} is above the balance due of {balance_due}")]
+    PaymentAboveBalance { amount: Money, balance_due: Money },
+}
+
+/// One product line of an order after merging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    product_name: ProductName,
+    unit_price: Money,
+    quantity: Quantity,
+    subtotal: Money,
+}
+
+impl OrderLine {
+    fn new(
+        product_name: ProductName,
+        unit_price: Money,
+        quantity: Quantity,
+    ) -> Result<Self, MoneyError> {
+        let subtotal = unit_price.checked_mul(quantity)?;
+        Ok(Self {
+            product_name,
+            unit_price,
+            quantity,
+            subtotal,
+        })
+    }
+
+    pub fn product_name(&self) -> &ProductName {
+        &self.product_name
+    }
+    pub fn product_key(&self) -> ProductKey {
+        self.product_name.key()
+    }
+    pub fn unit_price(&self) -> Money {
+        self.unit_price
+    }
+    pub fn quantity(&self) -> Quantity {
+        self.quantity
+    }
+    pub fn subtotal(&self) -> Money {
+        self.subtotal
+    }
+}
+
+/// What storage holds of an order, to be checked again by [`Order::restore`].
+#[derive(Debug, Clone)]
+pub struct StoredOrder {
+    pub id: OrderId,
+    pub customer_name: CustomerName,
+    pub waiter_id: UserId,
+    pub status: OrderStatus,
+    pub lines: Vec<(ProductName, Money, Quantity)>,
+    pub total_price: Money,
+    pub amount_paid: Money,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why stored data does not make a valid order (a bug or a hand edit; never the client's fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stored order {id} is inconsistent: {reason}")]
+pub struct CorruptOrder {
+    pub id: OrderId,
+    pub reason: &'static str,
+}
+
+/// An order: its lines, its total computed once here, and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    id: OrderId,
+    customer_name: CustomerName,
+    waiter_id: UserId,
+    status: OrderStatus,
+    lines: Vec<OrderLine>,
+    total_price: Money,
+    amount_paid: Money,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Order {
+    pub const MAX_LINES: usize = 100;
+
+    /// Places a new order by the merge rule: lines naming the same product (see [`ProductKey`])
+    /// at the same unit price merge into one (first spelling kept); at different prices the
+    /// order is refused. Every problem is reported, not just the first.
+    pub fn place(
+        id: OrderId,
+        waiter_id: UserId,
+        new: NewOrder,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Vec<OrderError>> {
+        if new.lines.is_empty() {
+            return Err(vec![OrderError::NoLines]);
+        }
+        if new.lines.len() > Self::MAX_LINES {
+            return Err(vec![OrderError::TooManyLines {
+                max: Self::MAX_LINES,
+            }]);
+        }
+        let mut errors = Vec::new();
+        // For each product: the request position of its first line, and its merged line.
+        let mut merged: Vec<(usize, NewOrderLine)> = Vec::with_capacity(new.lines.len());
+        let mut by_key: HashMap<ProductKey, usize> = HashMap::with_capacity(new.lines.len());
+        for (position, line) in new.lines.into_iter().enumerate() {
+            match by_key.get(&line.product_name.key()) {
+                None => {
+                    by_key.insert(line.product_name.key(), merged.len());
+                    merged.push((position, line));
+                }
+                Some(&slot) => {
+                    let (first, existing) = &mut merged[slot];
+                    if existing.unit_price != line.unit_price {
+                        errors.push(OrderError::ConflictingPrice {
+                            first: *first,
+                            line: position,
+                        });
+                    } else {
+                        match existing.quantity.checked_add(line.quantity) {
+                            Ok(quantity) => existing.quantity = quantity,
+                            Err(_) => {
+                                errors.push(OrderError::MergedQuantityTooLarge { line: position })
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut lines = Vec::with_capacity(merged.len());
+        let mut total = Money::ZERO;
+        for (_, line) in merged {
+            let line = OrderLine::new(line.product_name, line.unit_price, line.quantity)
+                .map_err(|e| vec![OrderError::Total(e)])?;
+            total = total
+                .checked_add(line.subtotal)
+                .map_err(|e| vec![OrderError::Total(e)])?;
+            lines.push(line);
+        }
+        Ok(Self {
+            id,
+            customer_name: new.customer_name,
+            waiter_id,
+            status: OrderStatus::Open,
+            lines,
+            total_price: total,
+            amount_paid: Money::ZERO,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Rebuilds an order read from storage, checking that its numbers agree.
+    pub fn restore(stored: StoredOrder) -> Result<Self, CorruptOrder> {
+        let corrupt = |reason| CorruptOrder {
+            id: stored.id,
+            reason,
+        };
+        let mut lines = Vec::with_capacity(stored.lines.len());
+        let mut total = Money::ZERO;
+        for (name, price, quantity) in stored.lines {
+            let line =
+                OrderLine::new(name, price, quantity).map_err(|_| corrupt("a line overflows"))?;
+            total = total
+                .checked_add(line.subtotal)
+                .map_err(|_| corrupt("the total overflows"))?;
+            lines.push(line);
+        }
+        if lines.is_empty() {
+            return Err(corrupt("it has no lines"));
+        }
+        if total != stored.total_price {
+            return Err(corrupt("the stored total is not the sum of its lines"));
+        }
+        let consistent = match stored.status {
+            OrderStatus::Open | OrderStatus::Cancelled => stored.amount_paid.is_zero(),
+            OrderStatus::PartiallyPaid => {
+                !stored.amount_paid.is_zero() && stored.amount_paid < total
+            }
+            OrderStatus::Paid => stored.amount_paid == total,
+        };
+        if !consistent {
+            return Err(corrupt("the amount paid does not agree with the status"));
+        }
+        Ok(Self {
+            id: stored.id,
+            customer_name: stored.customer_name,
+            waiter_id: stored.waiter_id,
+            status: stored.status,
+            lines,
+            total_price: stored.total_price,
+            amount_paid: stored.amount_paid,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+        })
+    }
+
+    /// open -> cancelled; nothing else may be cancelled.
+    pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        if self.status != OrderStatus::Open {
+            return Err(TransitionError::CancelNotOpen(self.status));
+        }
+        self.status = OrderStatus::Cancelled;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// open | partially_paid -> partially_paid | paid, never above the balance due.
+    pub fn record_payment(
+        &mut self,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<(), TransitionError> {
+        match self.status {
+            OrderStatus::Cancelled => return Err(TransitionError::PaymentOnCancelled),
+            OrderStatus::Paid => return Err(TransitionError::PaymentOnPaid),
+            OrderStatus::Open | OrderStatus::PartiallyPaid => {}
+        }
+        let balance_due = self.balance_due();
+        if amount > balance_due {
+            return Err(TransitionError::PaymentAboveBalance {
+                amount,
+                balance_due,
+            });
+        }
+        self.amount_paid = self.amount_paid.checked_add(amount).map_err(|_| {
+            TransitionError::PaymentAboveBalance {
+                amount,
+                balance_due,
+            }
+        })?;
+        self.status = if self.amount_paid == self.total_price {
+            OrderStatus::Paid
+        } else {
+            OrderStatus::PartiallyPaid
+        };
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// The order as it was when it was placed: what an idempotent retry of its creation answers.
+    pub fn as_placed(&self) -> Self {
+        Self {
+            status: OrderStatus::Open,
+            amount_paid: Money::ZERO,
+            updated_at: self.created_at,
+            ..self.clone()
+        }
+    }
+
+    pub fn id(&self) -> OrderId {
+        self.id
+    }
+    pub fn customer_name(&self) -> &CustomerName {
+        &self.customer_name
+    }
+    pub fn waiter_id(&self) -> UserId {
+        self.waiter_id
+    }
+    pub fn status(&self) -> OrderStatus {
+        self.status
+    }
+    pub fn lines(&self) -> &[OrderLine] {
+        &self.lines
+    }
+    pub fn total_price(&self) -> Money {
+        self.total_price
+    }
+    pub fn amount_paid(&self) -> Money {
+        self.amount_paid
+    }
+    pub fn balance_due(&self) -> Money {
+        self.total_price
+            .checked_sub(self.amount_paid)
+            .unwrap_or(Money::ZERO)
+    }
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn money(raw: &str) -> Money {
+        Money::parse_positive(raw, Money::MAX_UNIT_PRICE).unwrap()
+    }
+
+    fn line(name: &str, price: &str, quantity: i64) -> NewOrderLine {
+        NewOrderLine {
+            product_name: ProductName::parse(name).unwrap(),
+            unit_price: money(price),
+            quantity: Quantity::new(quantity).unwrap(),
+        }
+    }
+
+    fn place(lines: Vec<NewOrderLine>) -> Result<Order, Vec<OrderError>> {
+        let new = NewOrder {
+            customer_name: CustomerName::parse("Mesa 4").unwrap(),
+            lines,
+        };
+        Order::place(
+            OrderId(Uuid::now_v7()),
+            UserId(Uuid::now_v7()),
+            new,
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn same_product_same_price_merges_keeping_the_first_spelling() {
+        let order = place(vec![
+            line("Café  con leche", "2.50", 1),
+            line("Tostada", "3.00", 2),
+            line("CAFÉ CON LECHE", "2.50", 2),
+        ])
+        .unwrap();
+        assert_eq!(order.lines().len(), 2);
+        assert_eq!(order.lines()[0].product_name().as_ref(), "Café con leche");
+        assert_eq!(order.lines()[0].quantity().get(), 3);
+        assert_eq!(order.lines()[0].subtotal().to_string(), "7.50");
+        assert_eq!(order.total_price().to_string(), "13.50");
+        assert_eq!(order.status(), OrderStatus::Open);
+        assert_eq!(order.balance_due(), order.total_price());
+    }
+
+    #[test]
+    fn same_product_different_price_is_refused_with_every_conflict() {
+        let errors = place(vec![
+            line("Agua", "1.00", 1),
+            line("agua", "1.50", 1),
+            line("Pan", "0.50", 1),
+            line("AGUA", "2.00", 1),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            vec![
+                OrderError::ConflictingPrice { first: 0, line: 1 },
+                OrderError::ConflictingPrice { first: 0, line: 3 }
+            ]
+        );
+    }
+
+    #[test]
+    fn merged_quantity_is_bounded() {
+        let errors = place(vec![line("Pan", "0.50", 6000), line("pan", "0.50", 5000)]).unwrap_err();
+        assert_eq!(errors, vec![OrderError::MergedQuantityTooLarge { line: 1 }]);
+    }
+
+    #[test]
+    fn line_count_is_bounded() {
+        assert_eq!(place(vec![]).unwrap_err(), vec![OrderError::NoLines]);
+        let many = (0..101)
+            .map(|i| line(&format!("p{i}"), "1.00", 1))
+            .collect();
+        assert_eq!(
+            place(many).unwrap_err(),
+            vec![OrderError::TooManyLines { max: 100 }]
+        );
+    }
+
+    #[test]
+    fn payments_walk_the_status_machine() {
+        let mut order = place(vec![line("Menú", "10.00", 1)]).unwrap();
+        order.record_payment(money("4.00"), Utc::now()).unwrap();
+        assert_eq!(order.status(), OrderStatus::PartiallyPaid);
+        assert_eq!(order.balance_due().to_string(), "6.00");
+        assert_eq!(
+            order.record_payment(money("6.01"), Utc::now()),
+            Err(TransitionError::PaymentAboveBalance {
+                amount: money("6.01"),
+                balance_due: money("6.00")
+            })
+        );
+        assert_eq!(
+            order.cancel(Utc::now()),
+            Err(TransitionError::CancelNotOpen(OrderStatus::PartiallyPaid))
+        );
+        order.record_payment(money("6.00"), Utc::now()).unwrap();
+        assert_eq!(order.status(), OrderStatus::Paid);
+        assert_eq!(order.balance_due(), Money::ZERO);
+        assert_eq!(
+            order.record_payment(money("0.01"), Utc::now()),
+            Err(TransitionError::PaymentOnPaid)
+        );
+        assert_eq!(
+            order.cancel(Utc::now()),
+            Err(TransitionError::CancelNotOpen(OrderStatus::Paid))
+        );
+        assert_eq!(order.as_placed().status(), OrderStatus::Open);
+    }
+
+    #[test]
+    fn cancelled_orders_take_nothing() {
+        let mut order = place(vec![line("Menú", "10.00", 1)]).unwrap();
+        order.cancel(Utc::now()).unwrap();
+        assert_eq!(order.status(), OrderStatus::Cancelled);
+        assert_eq!(
+            order.cancel(Utc::now()),
+            Err(TransitionError::CancelNotOpen(OrderStatus::Cancelled))
+        );
+        assert_eq!(
+            order.record_payment(money("1.00"), Utc::now()),
+            Err(TransitionError::PaymentOnCancelled)
+        );
+    }
+
+    #[test]
+    fn restore_refuses_inconsistent_numbers() {
+        let order = place(vec![line("Menú", "10.00", 2)]).unwrap();
+        let stored = |status, paid: &str| StoredOrder {
+            id: order.id(),
+            customer_name: order.customer_name().clone(),
+            waiter_id: order.waiter_id(),
+            status,
+            lines: vec![(
+                ProductName::parse("Menú").unwrap(),
+                money("10.00"),
+                Quantity::new(2).unwrap(),
+            )],
+            total_price: money("20.00"),
+            amount_paid: if paid == "0" {
+                Money::ZERO
+            } else {
+                money(paid)
+            },
+            created_at: order.created_at(),
+            updated_at: order.updated_at(),
+        };
+        assert_eq!(
+            Order::restore(stored(OrderStatus::Open, "0")).unwrap(),
+            order
+        );
+        assert!(Order::restore(stored(OrderStatus::Paid, "19.99")).is_err());
+        assert!(Order::restore(stored(OrderStatus::PartiallyPaid, "20.00")).is_err());
+        assert!(Order::restore(stored(OrderStatus::Open, "1.00")).is_err());
+    }
+}

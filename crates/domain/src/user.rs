@@ -1,0 +1,317 @@
+//! Staff users: who they are and what they may do. A user never changes after creation.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::text::{self, TextError};
+
+/// A user's identifier (a UUID, time-ordered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub Uuid);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why an email address is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most 254 characters long")]
+    TooLong,
+    #[error("must look like name@example.com")]
+    Syntax,
+}
+
+/// An email address: trimmed, domain part lower-cased, compared without regard to case.
+#[derive(Debug, Clone)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    /// Parses an address with a deliberately plain check: one `@`, a local part of visible
+    /// characters without spaces, and a domain of dot-separated labels of letters, digits and
+    /// hyphens with at least one dot.
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if trimmed.chars().count() > Self::MAX_LEN {
+            return Err(EmailError::TooLong);
+        }
+        let (local, domain) = trimmed.split_once('@').ok_or(EmailError::Syntax)?;
+        let local_ok = !local.is_empty()
+            && local.chars().count() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && !"@\"(),:;<>[\\]".contains(c));
+        let domain = domain.to_lowercase();
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|label| {
+                !label.is_empty()
+                    && label.chars().count() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if !local_ok || !domain_ok {
+            return Err(EmailError::Syntax);
+        }
+        Ok(Self(format!("{local}@{domain}")))
+    }
+
+    /// The key that makes addresses unique: the whole address lower-cased.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl PartialEq for Email {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Email {}
+
+impl AsRef<str> for Email {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A person's name: 2 to 100 characters after the text rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName(String);
+
+impl PersonName {
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        text::normalize(raw, 2, 100).map(Self)
+    }
+}
+
+impl AsRef<str> for PersonName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PersonName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Manages staff, reads reports, may do everything.
+    Admin,
+    /// Creates and serves orders.
+    Waiter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be one of: admin, waiter")]
+pub struct RoleError;
+
+impl Role {
+    pub fn parse(raw: &str) -> Result<Self, RoleError> {
+        match raw {
+            "admin" => Ok(Self::Admin),
+            "waiter" => Ok(Self::Waiter),
+            _ => Err(RoleError),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Waiter => "waiter",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a password is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("must be at least 8 characters long")]
+    TooShort,
+    #[error("must be at most 128 characters long")]
+    TooLong,
+    #[error("must not be the email address")]
+    EqualsEmail,
+}
+
+/// A plain-text password on its way to the hasher. It never prints and never serializes.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_LEN: usize = 8;
+    pub const MAX_LEN: usize = 128;
+
+    /// Checks a new password; `email` is the address it must not equal (ignoring case).
+    pub fn parse_new(raw: &str, email: Option<&Email>) -> Result<Self, PasswordError> {
+        let count = raw.chars().count();
+        if count < Self::MIN_LEN {
+            return Err(PasswordError::TooShort);
+        }
+        if count > Self::MAX_LEN {
+            return Err(PasswordError::TooLong);
+        }
+        if email.is_some_and(|e| raw.trim().to_lowercase() == e.key()) {
+            return Err(PasswordError::EqualsEmail);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// Wraps a password offered at login: no policy, only a bound on its size so that nobody
+    /// makes the hasher chew on megabytes.
+    pub fn candidate(raw: &str) -> Option<Self> {
+        (raw.chars().count() <= Self::MAX_LEN).then(|| Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A staff user. Built once and never modified: there are no setters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    id: UserId,
+    email: Email,
+    name: PersonName,
+    role: Role,
+    created_at: DateTime<Utc>,
+}
+
+impl User {
+    pub fn new(
+        id: UserId,
+        email: Email,
+        name: PersonName,
+        role: Role,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            email,
+            name,
+            role,
+            created_at,
+        }
+    }
+
+    pub fn id(&self) -> UserId {
+        self.id
+    }
+    pub fn email(&self) -> &Email {
+        &self.email
+    }
+    pub fn name(&self) -> &PersonName {
+        &self.name
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_domain_lower_cased_but_local_part_kept() {
+        let email = Email::parse("  Ana.Lopez@Example.COM ").unwrap();
+        assert_eq!(email.as_ref(), "Ana.Lopez@example.com");
+        assert_eq!(email.key(), "ana.lopez@example.com");
+        assert_eq!(email, Email::parse("ana.lopez@example.com").unwrap());
+    }
+
+    #[test]
+    fn email_syntax_is_checked() {
+        for bad in [
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a b@example.com",
+            "a@exa mple.com",
+            "a..b@example.com",
+            "a@-x.com",
+            "a@x..com",
+            "a@b@c.com",
+            "a\u{0}@x.com",
+        ] {
+            assert_eq!(Email::parse(bad), Err(EmailError::Syntax), "{bad:?}");
+        }
+        assert_eq!(Email::parse("  "), Err(EmailError::Empty));
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
+        assert!(Email::parse("o'brien+tag@sub.example.co.uk").is_ok());
+    }
+
+    #[test]
+    fn password_policy() {
+        let email = Email::parse("waiter@example.com").unwrap();
+        assert_eq!(
+            Password::parse_new("short", None).unwrap_err(),
+            PasswordError::TooShort
+        );
+        assert_eq!(
+            Password::parse_new(&"x".repeat(129), None).unwrap_err(),
+            PasswordError::TooLong
+        );
+        assert_eq!(
+            Password::parse_new("WAITER@example.com", Some(&email)).unwrap_err(),
+            PasswordError::EqualsEmail
+        );
+        assert!(Password::parse_new(&"ñ".repeat(128), Some(&email)).is_ok());
+    }
+
+    #[test]
+    fn password_never_prints() {
+        let password = Password::parse_new("s3cret-value", None).unwrap();
+        assert!(!format!("{password:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn roles_parse_exactly() {
+        assert_eq!(Role::parse("admin"), Ok(Role::Admin));
+        assert_eq!(Role::parse("waiter"), Ok(Role::Waiter));
+        assert_eq!(Role::parse("Admin"), Err(RoleError));
+    }
+}
