@@ -1,1 +1,23 @@
+//! Comanda's use cases, one service per aggregate, and the ports they need.
+//!
+//! Ports are synchronous: each HTTP request runs its whole use case in one blocking hop.
 
+pub mod auth;
+pub mod clock;
+pub mod idempotency;
+pub mod orders;
+pub mod page;
+pub mod reports;
+pub mod store;
+pub mod users;
+
+pub use auth::{AccessToken, Actor, AuthError, AuthService, HashError, PasswordHasher, TokenError, TokenService, Verified};
+pub use clock::{Clock, SystemClock};
+pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, Replay};
+pub use orders::{
+    InsertOrder, OrderFilter, OrderRepository, OrderService, OrderServiceError, PaymentInsert, PaymentOutcome, PlaceOutcome,
+};
+pub use page::{Cursor, Page, PageRequest};
+pub use reports::{ProductSales, ReportError, ReportRange, ReportRepository, ReportService, SalesReport};
+pub use store::StoreError;
+pub use users::{NewUser, UserError, UserRepository, UserService};

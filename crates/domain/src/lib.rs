@@ -10,7 +10,7 @@ pub mod user;
 
 pub use money::{Money, MoneyError, Quantity, QuantityError};
 pub use order::{
-    CorruptOrder, CustomerName, NewOrder, NewOrderLine, Order, OrderError, OrderId, OrderLine,
+    CorruptOrder, CustomerName, NewOrder, NewOrderLine, Order, PlacementError, OrderId, OrderLine,
     OrderStatus, ProductKey, ProductName, StoredOrder, TransitionError,
 };
 pub use payment::{Payment, PaymentId, PaymentMethod, PaymentMethodError};

@@ -117,7 +117,7 @@ pub struct NewOrder {
 
 /// Why an order cannot be placed. Line positions are those of the request (0-based).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OrderError {
+pub enum PlacementError {
     #[error("an order needs at least one line")]
     NoLines,
     #[error("an order has at most {max} lines")]
@@ -231,12 +231,12 @@ impl Order {
         waiter_id: UserId,
         new: NewOrder,
         now: DateTime<Utc>,
-    ) -> Result<Self, Vec<OrderError>> {
+    ) -> Result<Self, Vec<PlacementError>> {
         if new.lines.is_empty() {
-            return Err(vec![OrderError::NoLines]);
+            return Err(vec![PlacementError::NoLines]);
         }
         if new.lines.len() > Self::MAX_LINES {
-            return Err(vec![OrderError::TooManyLines {
+            return Err(vec![PlacementError::TooManyLines {
                 max: Self::MAX_LINES,
             }]);
         }
@@ -253,7 +253,7 @@ impl Order {
                 Some(&slot) => {
                     let (first, existing) = &mut merged[slot];
                     if existing.unit_price != line.unit_price {
-                        errors.push(OrderError::ConflictingPrice {
+                        errors.push(PlacementError::ConflictingPrice {
                             first: *first,
                             line: position,
                         });
@@ -261,7 +261,7 @@ impl Order {
                         match existing.quantity.checked_add(line.quantity) {
                             Ok(quantity) => existing.quantity = quantity,
                             Err(_) => {
-                                errors.push(OrderError::MergedQuantityTooLarge { line: position })
+                                errors.push(PlacementError::MergedQuantityTooLarge { line: position })
                             }
                         }
                     }
@@ -275,10 +275,10 @@ impl Order {
         let mut total = Money::ZERO;
         for (_, line) in merged {
             let line = OrderLine::new(line.product_name, line.unit_price, line.quantity)
-                .map_err(|e| vec![OrderError::Total(e)])?;
+                .map_err(|e| vec![PlacementError::Total(e)])?;
             total = total
                 .checked_add(line.subtotal)
-                .map_err(|e| vec![OrderError::Total(e)])?;
+                .map_err(|e| vec![PlacementError::Total(e)])?;
             lines.push(line);
         }
         Ok(Self {
@@ -442,7 +442,7 @@ mod tests {
         }
     }
 
-    fn place(lines: Vec<NewOrderLine>) -> Result<Order, Vec<OrderError>> {
+    fn place(lines: Vec<NewOrderLine>) -> Result<Order, Vec<PlacementError>> {
         let new = NewOrder {
             customer_name: CustomerName::parse("Mesa 4").unwrap(),
             lines,
@@ -484,8 +484,8 @@ mod tests {
         assert_eq!(
             errors,
             vec![
-                OrderError::ConflictingPrice { first: 0, line: 1 },
-                OrderError::ConflictingPrice { first: 0, line: 3 }
+                PlacementError::ConflictingPrice { first: 0, line: 1 },
+                PlacementError::ConflictingPrice { first: 0, line: 3 }
             ]
         );
     }
@@ -493,18 +493,18 @@ mod tests {
     #[test]
     fn merged_quantity_is_bounded() {
         let errors = place(vec![line("Pan", "0.50", 6000), line("pan", "0.50", 5000)]).unwrap_err();
-        assert_eq!(errors, vec![OrderError::MergedQuantityTooLarge { line: 1 }]);
+        assert_eq!(errors, vec![PlacementError::MergedQuantityTooLarge { line: 1 }]);
     }
 
     #[test]
     fn line_count_is_bounded() {
-        assert_eq!(place(vec![]).unwrap_err(), vec![OrderError::NoLines]);
+        assert_eq!(place(vec![]).unwrap_err(), vec![PlacementError::NoLines]);
         let many = (0..101)
             .map(|i| line(&format!("p{i}"), "1.00", 1))
             .collect();
         assert_eq!(
             place(many).unwrap_err(),
-            vec![OrderError::TooManyLines { max: 100 }]
+            vec![PlacementError::TooManyLines { max: 100 }]
         );
     }
 

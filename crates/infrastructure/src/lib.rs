@@ -1,1 +1,21 @@
+//! Adapters for Comanda's ports: PostgreSQL through diesel, Argon2id, JWT; plus the settings,
+//! the local PostgreSQL cluster used when no `DATABASE_URL` is given, and the bounded CPU pool.
 
+pub mod cpu_pool;
+pub mod db;
+pub mod local_pg;
+pub mod orders;
+pub mod reports;
+pub mod schema;
+pub mod security;
+pub mod settings;
+pub mod users;
+
+pub use cpu_pool::{CpuPool, CpuPoolError, CpuPoolStats};
+pub use db::{Database, NotReady, PoolSettings};
+pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
+pub use orders::PgOrderRepository;
+pub use reports::PgReportRepository;
+pub use security::{Argon2Hasher, JwtTokenService, random_jwt_secret};
+pub use settings::{AppEnv, LogFormat, Settings, SettingsError};
+pub use users::PgUserRepository;

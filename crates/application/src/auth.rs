@@ -1,0 +1,151 @@
+//! Authentication: logging in with email and password, and turning a token into an actor.
+
+use std::sync::Arc;
+
+use tracing::{instrument, warn};
+
+use domain::{Email, Password, Role, User, UserId};
+
+use crate::store::StoreError;
+use crate::users::UserRepository;
+
+/// Who is making a request, as proved by a valid token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+impl Actor {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// A signed access token and how long it lives.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in_seconds: u64,
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub matches: bool,
+    /// The hash was made with other parameters than today's: hash the password again.
+    pub needs_rehash: bool,
+}
+
+/// Password hashing (Argon2id in production). CPU-heavy: callers run it on a bounded pool.
+pub trait PasswordHasher: Send + Sync {
+    fn hash(&self, password: &Password) -> Result<String, HashError>;
+    fn verify(&self, password: &Password, hash: &str) -> Result<Verified, HashError>;
+}
+
+/// A hash that could not be made or read.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(pub String);
+
+/// Why a token is refused; the detail is for logs, the client only learns that it is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+    #[error("the token could not be signed: {0}")]
+    Signing(String),
+}
+
+/// Issuing and checking access tokens (JWT, HS256).
+pub trait TokenService: Send + Sync {
+    fn issue(&self, user: &User) -> Result<AccessToken, TokenError>;
+    fn verify(&self, token: &str) -> Result<Actor, TokenError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown email or wrong password: the same answer for both.
+    #[error("the email or the password is wrong")]
+    InvalidCredentials,
+    /// A missing, malformed, expired or forged token, or one whose user no longer exists.
+    #[error("not signed in: {0}")]
+    Unauthenticated(String),
+    #[error(transparent)]
+    Token(TokenError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Logs staff in and checks their tokens.
+pub struct AuthService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenService>,
+    /// A hash of a random password made at start, verified against when the email is unknown,
+    /// so that both kinds of failure take the same time.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService").finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenService>,
+    ) -> Result<Self, HashError> {
+        let dummy = Password::candidate(&uuid::Uuid::now_v7().to_string())
+            .ok_or_else(|| HashError("dummy password".into()))?;
+        let dummy_hash = hasher.hash(&dummy)?;
+        Ok(Self { users, hasher, tokens, dummy_hash })
+    }
+
+    /// Checks the email and password and issues a token. A hash made with older parameters is
+    /// replaced by one made with today's (the user's data does not change, only its protection).
+    #[instrument(skip_all)]
+    pub fn login(&self, email: &str, password: &str) -> Result<AccessToken, AuthError> {
+        let candidate = Password::candidate(password);
+        let found = match Email::parse(email) {
+            Ok(email) => self.users.find_credentials(&email)?,
+            Err(_) => None,
+        };
+        let (user, hash) = match (&found, &candidate) {
+            (Some((user, hash)), Some(_)) => (Some(user), hash.as_str()),
+            _ => (None, self.dummy_hash.as_str()),
+        };
+        // Verify even when the outcome is known, so that every failure costs one hash.
+        let fallback = Password::candidate("").ok_or_else(|| HashError("empty password".into()))?;
+        let verified = self.hasher.verify(candidate.as_ref().unwrap_or(&fallback), hash)?;
+        let (Some(user), Some(candidate), true) = (user, candidate.as_ref(), verified.matches) else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        if verified.needs_rehash {
+            match self.hasher.hash(candidate) {
+                Ok(new_hash) => {
+                    if let Err(error) = self.users.replace_password_hash(user.id(), hash, &new_hash) {
+                        warn!(user_id = %user.id(), error = %error, "could not upgrade a password hash");
+                    }
+                }
+                Err(error) => warn!(user_id = %user.id(), error = %error, "could not rehash a password"),
+            }
+        }
+        self.tokens.issue(user).map_err(AuthError::Token)
+    }
+
+    /// Turns a bearer token into an actor. Pure CPU: whether the user still exists is checked
+    /// by each use case inside its own database work.
+    pub fn authenticate(&self, token: &str) -> Result<Actor, AuthError> {
+        self.tokens
+            .verify(token)
+            .map_err(|e| AuthError::Unauthenticated(e.to_string()))
+    }
+}

@@ -1,0 +1,89 @@
+//! The sales report: products sold in a range, most sold first.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use domain::UserId;
+
+use crate::auth::Actor;
+use crate::store::StoreError;
+use crate::users::UserRepository;
+
+/// A half-open range of creation times: `start <= created_at < end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportRange {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// One product's sales: one spelling of its name (the same one every time), the units sold and
+/// what they came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductSales {
+    pub product_name: String,
+    pub total_quantity: i64,
+    pub total_price: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesReport {
+    pub range: ReportRange,
+    pub products: Vec<ProductSales>,
+    pub total_quantity: i64,
+    pub total_price: Decimal,
+}
+
+/// Sales per product (grouped by product key), cancelled orders left out, in no given order.
+pub trait ReportRepository: Send + Sync {
+    fn product_sales(&self, range: &ReportRange, waiter: Option<UserId>) -> Result<Vec<ProductSales>, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("only an admin may read reports")]
+    Forbidden,
+    #[error("the signed-in user no longer exists")]
+    ActorGone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct ReportService {
+    reports: Arc<dyn ReportRepository>,
+    users: Arc<dyn UserRepository>,
+}
+
+impl std::fmt::Debug for ReportService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportService").finish_non_exhaustive()
+    }
+}
+
+impl ReportService {
+    pub fn new(reports: Arc<dyn ReportRepository>, users: Arc<dyn UserRepository>) -> Self {
+        Self { reports, users }
+    }
+
+    /// The report: products by total quantity, then total price, both descending, then name.
+    pub fn sales(&self, actor: &Actor, range: ReportRange, waiter: Option<UserId>) -> Result<SalesReport, ReportError> {
+        if !actor.is_admin() {
+            return Err(ReportError::Forbidden);
+        }
+        if !self.users.exists(actor.user_id)? {
+            return Err(ReportError::ActorGone);
+        }
+        let mut products = self.reports.product_sales(&range, waiter)?;
+        products.sort_by(|a, b| {
+            b.total_quantity
+                .cmp(&a.total_quantity)
+                .then(b.total_price.cmp(&a.total_price))
+                .then_with(|| a.product_name.cmp(&b.product_name))
+        });
+        let total_quantity = products.iter().map(|p| p.total_quantity).sum();
+        let mut total_price: Decimal = products.iter().map(|p| p.total_price).sum();
+        total_price.rescale(2);
+        Ok(SalesReport { range, products, total_quantity, total_price })
+    }
+}

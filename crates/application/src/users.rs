@@ -1,0 +1,131 @@
+//! Staff users: creating them (admins only), reading them, listing them.
+
+use std::sync::Arc;
+
+use tracing::instrument;
+use uuid::Uuid;
+
+use domain::{Email, Password, PersonName, Role, User, UserId};
+
+use crate::auth::{Actor, HashError, PasswordHasher};
+use crate::clock::Clock;
+use crate::page::{Page, PageRequest};
+use crate::store::StoreError;
+
+/// Storage of users. Users are never updated; only their password hash may be replaced by a
+/// stronger hash of the same password.
+pub trait UserRepository: Send + Sync {
+    /// Inserts a user; `Ok(false)` when the email (ignoring case) is taken.
+    fn insert(&self, user: &User, password_hash: &str) -> Result<bool, StoreError>;
+    fn find(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    fn exists(&self, id: UserId) -> Result<bool, StoreError>;
+    fn find_credentials(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
+    /// Replaces the hash only if it is still `old_hash` (a concurrent login may have done it).
+    fn replace_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<(), StoreError>;
+    /// Up to `page.limit + 1` users, newest first, after the cursor.
+    fn list(&self, page: &PageRequest) -> Result<Vec<User>, StoreError>;
+    fn count_admins(&self) -> Result<i64, StoreError>;
+}
+
+/// A user to create, already parsed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: Email,
+    pub name: PersonName,
+    pub password: Password,
+    pub role: Role,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("only an admin may do this")]
+    Forbidden,
+    #[error("no such user")]
+    NotFound,
+    #[error("a user with this email already exists")]
+    DuplicateEmail,
+    /// The token's user no longer exists.
+    #[error("the signed-in user no longer exists")]
+    ActorGone,
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct UserService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for UserService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserService").finish_non_exhaustive()
+    }
+}
+
+impl UserService {
+    pub fn new(users: Arc<dyn UserRepository>, hasher: Arc<dyn PasswordHasher>, clock: Arc<dyn Clock>) -> Self {
+        Self { users, hasher, clock }
+    }
+
+    /// Creates a user on behalf of an admin. Hashes the password: run it on the hashing pool.
+    #[instrument(skip_all, fields(role = %new.role))]
+    pub fn create(&self, actor: &Actor, new: NewUser) -> Result<User, UserError> {
+        if !actor.is_admin() {
+            return Err(UserError::Forbidden);
+        }
+        self.ensure_exists(actor)?;
+        self.create_unchecked(new)
+    }
+
+    /// Creates a user with no actor: for `db-admin` (first admin, scripts).
+    #[instrument(skip_all, fields(role = %new.role))]
+    pub fn create_unchecked(&self, new: NewUser) -> Result<User, UserError> {
+        let hash = self.hasher.hash(&new.password)?;
+        let user = User::new(UserId(Uuid::now_v7()), new.email, new.name, new.role, self.clock.now());
+        if self.users.insert(&user, &hash)? {
+            Ok(user)
+        } else {
+            Err(UserError::DuplicateEmail)
+        }
+    }
+
+    pub fn me(&self, actor: &Actor) -> Result<User, UserError> {
+        self.users.find(actor.user_id)?.ok_or(UserError::ActorGone)
+    }
+
+    /// A user, for an admin or for the user itself.
+    pub fn get(&self, actor: &Actor, id: UserId) -> Result<User, UserError> {
+        if !actor.is_admin() && actor.user_id != id {
+            return Err(UserError::Forbidden);
+        }
+        self.ensure_exists(actor)?;
+        self.users.find(id)?.ok_or(UserError::NotFound)
+    }
+
+    pub fn list(&self, actor: &Actor, page: PageRequest) -> Result<Page<User>, UserError> {
+        if !actor.is_admin() {
+            return Err(UserError::Forbidden);
+        }
+        self.ensure_exists(actor)?;
+        let rows = self.users.list(&page)?;
+        Ok(Page::from_rows(rows, page.limit, |u| crate::page::Cursor {
+            created_at: u.created_at(),
+            id: u.id().0,
+        }))
+    }
+
+    pub fn find_by_email(&self, email: &Email) -> Result<Option<User>, UserError> {
+        Ok(self.users.find_credentials(email)?.map(|(user, _)| user))
+    }
+
+    pub fn count_admins(&self) -> Result<i64, UserError> {
+        Ok(self.users.count_admins()?)
+    }
+
+    fn ensure_exists(&self, actor: &Actor) -> Result<(), UserError> {
+        if self.users.exists(actor.user_id)? { Ok(()) } else { Err(UserError::ActorGone) }
+    }
+}

@@ -1,0 +1,150 @@
+//! A bounded pool of threads for CPU-heavy work (Argon2id): as many threads as cores, a queue of
+//! fixed length, and an immediate refusal when the queue is full, so that a storm of logins
+//! cannot pile up and starve everything else.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Why work did not come back from the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CpuPoolError {
+    /// The queue is full: answer 503 and let the client retry.
+    #[error("the queue of the {0} pool is full")]
+    Busy(&'static str),
+    /// The work panicked (a bug); the worker survives it.
+    #[error("work on the {0} pool panicked")]
+    Panicked(&'static str),
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    queued: AtomicUsize,
+    running: AtomicUsize,
+    rejected: AtomicUsize,
+}
+
+/// The bounded pool. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct CpuPool {
+    name: &'static str,
+    sender: SyncSender<Job>,
+    counters: Arc<Counters>,
+    workers: usize,
+    capacity: usize,
+}
+
+/// What the pool is doing right now (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuPoolStats {
+    pub workers: usize,
+    pub capacity: usize,
+    pub queued: usize,
+    pub running: usize,
+    pub rejected: usize,
+}
+
+impl CpuPool {
+    /// `workers` threads and room for `queue` jobs waiting (0: only as many as there are idle
+    /// workers are taken).
+    pub fn new(name: &'static str, workers: usize, queue: usize) -> Self {
+        let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let counters = Arc::new(Counters::default());
+        for i in 0..workers.max(1) {
+            let receiver = Arc::clone(&receiver);
+            let counters = Arc::clone(&counters);
+            thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(job) = job else { break };
+                        counters.queued.fetch_sub(1, Ordering::Relaxed);
+                        counters.running.fetch_add(1, Ordering::Relaxed);
+                        job();
+                        counters.running.fetch_sub(1, Ordering::Relaxed);
+                    }
+                })
+                .expect("spawning a hashing thread");
+        }
+        Self { name, sender, counters, workers: workers.max(1), capacity: queue }
+    }
+
+    /// Runs `work` on the pool and waits for it without blocking the caller's thread, or
+    /// refuses at once when the queue is full.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CpuPoolError> {
+        let (tx, rx) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move || {
+            let _entered = span.enter();
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+        });
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        match self.sender.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(CpuPoolError::Busy(self.name));
+            }
+        }
+        match rx.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) | Err(_) => Err(CpuPoolError::Panicked(self.name)),
+        }
+    }
+
+    pub fn stats(&self) -> CpuPoolStats {
+        CpuPoolStats {
+            workers: self.workers,
+            capacity: self.capacity,
+            queued: self.counters.queued.load(Ordering::Relaxed),
+            running: self.counters.running.load(Ordering::Relaxed),
+            rejected: self.counters.rejected.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn refuses_when_full_and_runs_otherwise() {
+        let pool = CpuPool::new("test", 1, 1);
+        let gate = Arc::new(Barrier::new(2));
+        let g = Arc::clone(&gate);
+        let running = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(move || { g.wait(); 1 }).await })
+        };
+        // Wait until the worker holds the first job.
+        while pool.stats().running == 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| 2).await })
+        };
+        while pool.stats().queued == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.run(|| 3).await, Err(CpuPoolError::Busy("test")));
+        assert_eq!(pool.stats().rejected, 1);
+        gate.wait();
+        assert_eq!(running.await.unwrap(), Ok(1));
+        assert_eq!(queued.await.unwrap(), Ok(2));
+        assert_eq!(pool.run(|| 4).await, Ok(4));
+    }
+}

@@ -1,0 +1,283 @@
+//! A PostgreSQL cluster of our own, started from the system's binaries when no `DATABASE_URL`
+//! is given: initdb on first use, a free loopback port, a private socket directory, the data
+//! kept across restarts. As root, PostgreSQL runs as the `postgres` user (it refuses root).
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use tracing::{info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalPgError {
+    #[error(
+        "PostgreSQL's server programs (initdb, pg_ctl, postgres) were not found on PATH or under \
+         /usr/lib/postgresql/*/bin; install them (apt-get install postgresql) or set DATABASE_URL"
+    )]
+    NoBinaries,
+    #[error(
+        "this process runs as root and PostgreSQL refuses to, but there is no `postgres` user to \
+         run it as; install the postgresql package (it creates the user) or set DATABASE_URL"
+    )]
+    NoPostgresUser,
+    #[error("could not prepare {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("`{command}` failed: {detail}")]
+    Command { command: String, detail: String },
+    #[error("could not create the database {name}: {detail}")]
+    CreateDatabase { name: String, detail: String },
+}
+
+/// How the cluster is started.
+#[derive(Debug, Clone, Default)]
+pub struct LocalPgOptions {
+    /// Extra `-c name=value` server settings (tests turn durability off for speed).
+    pub server_settings: Vec<(String, String)>,
+}
+
+/// A running local cluster. Stops it on drop if this process started it.
+#[derive(Debug)]
+pub struct LocalPostgres {
+    data_dir: PathBuf,
+    bin_dir: PathBuf,
+    port: u16,
+    run_as_postgres: bool,
+    owned: bool,
+    version: String,
+}
+
+impl LocalPostgres {
+    /// Starts (or joins, if another process of ours already runs it) the cluster under
+    /// `base_dir/postgres`.
+    pub fn start(base_dir: &Path, options: &LocalPgOptions) -> Result<Self, LocalPgError> {
+        let bin_dir = find_bin_dir().ok_or(LocalPgError::NoBinaries)?;
+        let run_as_postgres = nix::unistd::geteuid().is_root();
+        let owner = if run_as_postgres {
+            Some(nix::unistd::User::from_name("postgres").ok().flatten().ok_or(LocalPgError::NoPostgresUser)?)
+        } else {
+            None
+        };
+        let base_dir = absolute(base_dir)?;
+        let data_dir = base_dir.join("postgres");
+        let socket_dir = base_dir.join("postgres-run");
+        for dir in [&base_dir, &data_dir, &socket_dir] {
+            fs::create_dir_all(dir).map_err(|source| LocalPgError::Io { path: dir.clone(), source })?;
+        }
+        if let Some(owner) = &owner {
+            for dir in [&data_dir, &socket_dir] {
+                nix::unistd::chown(dir.as_path(), Some(owner.uid), Some(owner.gid))
+                    .map_err(|e| LocalPgError::Io { path: dir.clone(), source: e.into() })?;
+            }
+        }
+        set_private(&data_dir)?;
+        let mut pg = Self { data_dir, bin_dir, port: 0, run_as_postgres, owned: false, version: String::new() };
+        pg.version = fs::read_to_string(pg.bin_dir.join("../share/PG_VERSION")).unwrap_or_default();
+
+        if !pg.data_dir.join("PG_VERSION").exists() {
+            pg.run(
+                "initdb",
+                &["-D", path_str(&pg.data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-instructions"],
+            )?;
+        }
+        pg.version = fs::read_to_string(pg.data_dir.join("PG_VERSION")).unwrap_or_default().trim().to_owned();
+
+        if let Some(port) = pg.running_port() {
+            pg.port = port;
+            info!(port, data_dir = %pg.data_dir.display(), "joined the local PostgreSQL another process started");
+            return Ok(pg);
+        }
+        let log_file = base_dir.join("postgres.log");
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = free_port().map_err(|source| LocalPgError::Io { path: base_dir.clone(), source })?;
+            let mut server_options = format!(
+                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200",
+                path_str(&socket_dir)
+            );
+            for (name, value) in &options.server_settings {
+                server_options.push_str(&format!(" -c {name}={value}"));
+            }
+            match pg.run(
+                "pg_ctl",
+                &["start", "-D", path_str(&pg.data_dir), "-l", path_str(&log_file), "-w", "-t", "60", "-o", &server_options],
+            ) {
+                Ok(_) => {
+                    pg.port = port;
+                    pg.owned = true;
+                    return Ok(pg);
+                }
+                // Most likely another program took the port between our check and the start.
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or(LocalPgError::NoBinaries))
+    }
+
+    /// The URL of a database in this cluster.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Whether this process started the cluster (and so stops it).
+    pub fn owned(&self) -> bool {
+        self.owned
+    }
+
+    /// Creates the database if it does not exist.
+    pub fn ensure_database(&self, name: &str) -> Result<(), LocalPgError> {
+        ensure_database(&self.url("postgres"), name)
+    }
+
+    /// Stops the cluster now if this process started it.
+    pub fn stop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        self.owned = false;
+        match self.run("pg_ctl", &["stop", "-D", path_str(&self.data_dir), "-m", "fast", "-w", "-t", "60"]) {
+            Ok(_) => info!("stopped the local PostgreSQL"),
+            Err(e) => warn!(error = %e, "could not stop the local PostgreSQL"),
+        }
+    }
+
+    /// Stops the cluster whoever started it (tests use this to simulate an outage).
+    pub fn force_stop(&self) -> Result<(), LocalPgError> {
+        self.run("pg_ctl", &["stop", "-D", path_str(&self.data_dir), "-m", "fast", "-w", "-t", "60"]).map(drop)
+    }
+
+    /// Starts the cluster again on the same port after [`force_stop`](Self::force_stop).
+    pub fn restart_stopped(&self) -> Result<(), LocalPgError> {
+        let socket_dir = self.data_dir.with_file_name("postgres-run");
+        let log_file = self.data_dir.with_file_name("postgres.log");
+        let server_options = format!("-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200", self.port, path_str(&socket_dir));
+        self.run(
+            "pg_ctl",
+            &["start", "-D", path_str(&self.data_dir), "-l", path_str(&log_file), "-w", "-t", "60", "-o", &server_options],
+        )
+        .map(drop)
+    }
+
+    /// The port of the server running on our data directory, if one runs.
+    fn running_port(&self) -> Option<u16> {
+        self.run("pg_ctl", &["status", "-D", path_str(&self.data_dir)]).ok()?;
+        let pid_file = fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
+        pid_file.lines().nth(3)?.trim().parse().ok()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<Output, LocalPgError> {
+        let binary = self.bin_dir.join(program);
+        let mut command = if self.run_as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&binary);
+            c
+        } else {
+            Command::new(&binary)
+        };
+        command.args(args).current_dir("/");
+        let shown = format!("{} {}", binary.display(), args.join(" "));
+        let output = command
+            .output()
+            .map_err(|e| LocalPgError::Command { command: shown.clone(), detail: e.to_string() })?;
+        if output.status.success() {
+            Ok(output)
+        } else {
+            let detail = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            let detail = if detail.is_empty() { String::from_utf8_lossy(&output.stdout).trim().to_owned() } else { detail };
+            Err(LocalPgError::Command { command: shown, detail })
+        }
+    }
+}
+
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Creates `name` on the server of `maintenance_url` unless it exists.
+pub fn ensure_database(maintenance_url: &str, name: &str) -> Result<(), LocalPgError> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Text)]
+        #[allow(dead_code)]
+        datname: String,
+    }
+    let fail = |detail: String| LocalPgError::CreateDatabase { name: name.to_owned(), detail };
+    let mut conn = PgConnection::establish(maintenance_url).map_err(|e| fail(e.to_string()))?;
+    let found: Vec<Found> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .load(&mut conn)
+        .map_err(|e| fail(e.to_string()))?;
+    if found.is_empty() {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        match diesel::sql_query(format!("CREATE DATABASE {quoted}")).execute(&mut conn) {
+            Ok(_) => info!(database = name, "created the database"),
+            // Another process created it at the same moment.
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
+            Err(e) if e.to_string().contains("already exists") => {}
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// `PG_BIN_DIR`, else a directory on PATH holding initdb, pg_ctl and postgres, else the newest
+/// `/usr/lib/postgresql/*/bin`.
+fn find_bin_dir() -> Option<PathBuf> {
+    let complete = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|p| dir.join(p).is_file());
+    if let Some(dir) = std::env::var_os("PG_BIN_DIR").map(PathBuf::from) {
+        return complete(&dir).then_some(dir);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if complete(&dir) {
+                // Resolve symlinks so that `../share` and friends are the real ones.
+                let resolved = fs::canonicalize(dir.join("pg_ctl")).ok().and_then(|p| p.parent().map(Path::to_path_buf));
+                return Some(resolved.filter(|d| complete(d)).unwrap_or(dir));
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            complete(&bin).then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, LocalPgError> {
+    std::path::absolute(path).map_err(|source| LocalPgError::Io { path: path.to_owned(), source })
+}
+
+fn set_private(dir: &Path) -> Result<(), LocalPgError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| LocalPgError::Io { path: dir.to_owned(), source })
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap_or_default()
+}

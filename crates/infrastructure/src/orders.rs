@@ -1,0 +1,442 @@
+//! `OrderRepository` on PostgreSQL. Placing an order is one statement: one round trip, one
+//! commit, the idempotency key included.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, Bool, Bytea, Int4, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use application::{
+    Fingerprint, IdempotencyClaim, IdempotencyKey, InsertOrder, OrderFilter, OrderRepository, OrderServiceError,
+    PageRequest, PaymentInsert, Replay, StoreError,
+};
+use domain::{
+    CustomerName, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductName, Quantity,
+    StoredOrder, UserId,
+};
+
+use crate::db::{Database, PgPooled, store_error};
+use crate::schema::{idempotency_keys, order_items, orders, payments};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = orders, check_for_backend(Pg))]
+struct OrderRow {
+    id: Uuid,
+    customer_name: String,
+    waiter_id: Uuid,
+    status: String,
+    total_price: Decimal,
+    amount_paid: Decimal,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = order_items, check_for_backend(Pg))]
+struct OrderItemRow {
+    order_id: Uuid,
+    line_no: i16,
+    product_name: String,
+    unit_price: Decimal,
+    quantity: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payments, check_for_backend(Pg))]
+struct PaymentRow {
+    id: Uuid,
+    order_id: Uuid,
+    amount: Decimal,
+    method: String,
+    recorded_by: Uuid,
+    created_at: DateTime<Utc>,
+}
+
+/// Stored data that no longer makes a valid value: a bug or a hand edit.
+#[derive(Debug, thiserror::Error)]
+#[error("stored {what} {id} is invalid: {reason}")]
+struct Corrupt {
+    what: &'static str,
+    id: Uuid,
+    reason: String,
+}
+
+fn corrupt(what: &'static str, id: Uuid, reason: impl ToString) -> StoreError {
+    StoreError::other(Corrupt { what, id, reason: reason.to_string() })
+}
+
+fn money(what: &'static str, id: Uuid, value: Decimal) -> Result<Money, StoreError> {
+    Money::from_decimal(value).map_err(|e| corrupt(what, id, e))
+}
+
+fn to_order(row: OrderRow, mut items: Vec<OrderItemRow>) -> Result<Order, StoreError> {
+    items.sort_by_key(|i| i.line_no);
+    let id = row.id;
+    let lines = items
+        .into_iter()
+        .map(|i| {
+            let name = ProductName::parse(&i.product_name).map_err(|e| corrupt("order line", id, e))?;
+            let price = money("order line", id, i.unit_price)?;
+            let quantity = Quantity::new(i64::from(i.quantity)).map_err(|e| corrupt("order line", id, e))?;
+            Ok((name, price, quantity))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let stored = StoredOrder {
+        id: OrderId(id),
+        customer_name: CustomerName::parse(&row.customer_name).map_err(|e| corrupt("order", id, e))?,
+        waiter_id: UserId(row.waiter_id),
+        status: OrderStatus::parse(&row.status).ok_or_else(|| corrupt("order", id, "unknown status"))?,
+        lines,
+        total_price: money("order", id, row.total_price)?,
+        amount_paid: Money::from_decimal(row.amount_paid).map_err(|e| corrupt("order", id, e))?,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    };
+    Order::restore(stored).map_err(StoreError::other)
+}
+
+fn to_payment(row: PaymentRow) -> Result<Payment, StoreError> {
+    Ok(Payment {
+        id: PaymentId(row.id),
+        order_id: OrderId(row.order_id),
+        amount: money("payment", row.id, row.amount)?,
+        method: PaymentMethod::parse(&row.method).map_err(|e| corrupt("payment", row.id, e))?,
+        recorded_by: UserId(row.recorded_by),
+        created_at: row.created_at,
+    })
+}
+
+/// The order insert as one data-modifying statement. Written as a `QueryFragment` with a static
+/// query id so that diesel prepares it once per connection and reuses it: its text does not
+/// depend on the number of lines (they travel as arrays).
+#[derive(Debug)]
+struct InsertOrderStatement<'a> {
+    order_id: Uuid,
+    customer_name: &'a str,
+    waiter_id: Uuid,
+    total_price: Decimal,
+    created_at: DateTime<Utc>,
+    key: Option<&'a str>,
+    fingerprint: Option<&'a [u8]>,
+    product_keys: Vec<String>,
+    product_names: Vec<&'a str>,
+    unit_prices: Vec<Decimal>,
+    quantities: Vec<i32>,
+    subtotals: Vec<Decimal>,
+}
+
+impl QueryId for InsertOrderStatement<'_> {
+    type QueryId = InsertOrderStatement<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for InsertOrderStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH actor AS (SELECT id FROM users WHERE id = ");
+        out.push_bind_param::<SqlUuid, _>(&self.waiter_id)?;
+        out.push_sql("), claim AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, resource_id, created_at) SELECT actor.id, ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Bytea>, _>(&self.fingerprint)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&self.order_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+        out.push_sql(" FROM actor WHERE ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.key)?;
+        out.push_sql("::text IS NOT NULL ON CONFLICT (user_id, key) DO NOTHING RETURNING 1), ");
+        out.push_sql("new_order AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) SELECT ");
+        out.push_bind_param::<SqlUuid, _>(&self.order_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.customer_name)?;
+        out.push_sql(", actor.id, 'open', ");
+        out.push_bind_param::<Numeric, _>(&self.total_price)?;
+        out.push_sql(", 0, ");
+        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+        out.push_sql(" FROM actor WHERE ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.key)?;
+        out.push_sql("::text IS NULL OR EXISTS (SELECT 1 FROM claim) RETURNING id), ");
+        out.push_sql("new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) ");
+        out.push_sql("SELECT new_order.id, line.n, line.k, line.name, line.price, line.qty, line.sub FROM new_order, unnest(");
+        out.push_bind_param::<Array<Text>, _>(&self.product_keys)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.product_names)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Numeric>, _>(&self.unit_prices)?;
+        out.push_sql("::numeric[], ");
+        out.push_bind_param::<Array<Int4>, _>(&self.quantities)?;
+        out.push_sql("::int4[], ");
+        out.push_bind_param::<Array<Numeric>, _>(&self.subtotals)?;
+        out.push_sql("::numeric[]) WITH ORDINALITY AS line (k, name, price, qty, sub, n) RETURNING 1) ");
+        out.push_sql("SELECT EXISTS (SELECT 1 FROM actor), EXISTS (SELECT 1 FROM new_order)");
+        Ok(())
+    }
+}
+
+impl Query for InsertOrderStatement<'_> {
+    type SqlType = (Bool, Bool);
+}
+
+impl RunQueryDsl<PgConnection> for InsertOrderStatement<'_> {}
+
+/// Errors inside a transaction: the database's, or the use case's own decision.
+#[derive(Debug)]
+enum TxError {
+    Db(diesel::result::Error),
+    Refused(OrderServiceError),
+}
+
+impl From<diesel::result::Error> for TxError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(error)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(error: StoreError) -> Self {
+        Self::Refused(OrderServiceError::Store(error))
+    }
+}
+
+impl From<TxError> for OrderServiceError {
+    fn from(error: TxError) -> Self {
+        match error {
+            TxError::Db(e) => OrderServiceError::Store(store_error(e)),
+            TxError::Refused(e) => e,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PgOrderRepository {
+    db: Database,
+}
+
+impl PgOrderRepository {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    fn conn(&self) -> Result<PgPooled, StoreError> {
+        self.db.conn()
+    }
+}
+
+/// Loads the lines of the given orders, grouped by order.
+fn load_items(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, Vec<OrderItemRow>>> {
+    let rows: Vec<OrderItemRow> = order_items::table
+        .filter(order_items::order_id.eq_any(ids))
+        .select(OrderItemRow::as_select())
+        .load(conn)?;
+    let mut by_order: HashMap<Uuid, Vec<OrderItemRow>> = HashMap::with_capacity(ids.len());
+    for row in rows {
+        by_order.entry(row.order_id).or_default().push(row);
+    }
+    Ok(by_order)
+}
+
+fn find_order(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Order>, TxError> {
+    let query = orders::table.find(id).select(OrderRow::as_select());
+    let row = if lock { query.for_update().first(conn).optional()? } else { query.first(conn).optional()? };
+    let Some(row) = row else { return Ok(None) };
+    let items = load_items(conn, &[id])?.remove(&id).unwrap_or_default();
+    Ok(Some(to_order(row, items)?))
+}
+
+fn find_claim(conn: &mut PgConnection, user: UserId, key: &str) -> QueryResult<Option<Replay>> {
+    let found: Option<(Vec<u8>, Uuid)> = idempotency_keys::table
+        .find((user.0, key))
+        .select((idempotency_keys::fingerprint, idempotency_keys::resource_id))
+        .first(conn)
+        .optional()?;
+    Ok(found.and_then(|(fingerprint, resource_id)| {
+        let fingerprint: [u8; 32] = fingerprint.try_into().ok()?;
+        Some(Replay { fingerprint: Fingerprint(fingerprint), resource_id })
+    }))
+}
+
+fn save_state(conn: &mut PgConnection, order: &Order) -> QueryResult<usize> {
+    diesel::update(orders::table.find(order.id().0))
+        .set((
+            orders::status.eq(order.status().as_str()),
+            orders::amount_paid.eq(order.amount_paid().amount()),
+            orders::updated_at.eq(order.updated_at()),
+        ))
+        .execute(conn)
+}
+
+impl OrderRepository for PgOrderRepository {
+    fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<InsertOrder, StoreError> {
+        let lines = order.lines();
+        let statement = InsertOrderStatement {
+            order_id: order.id().0,
+            customer_name: order.customer_name().as_ref(),
+            waiter_id: order.waiter_id().0,
+            total_price: order.total_price().amount(),
+            created_at: order.created_at(),
+            key: claim.map(|c| c.key.as_ref()),
+            fingerprint: claim.map(|c| c.fingerprint.0.as_slice()),
+            product_keys: lines.iter().map(|l| l.product_key().as_ref().to_owned()).collect(),
+            product_names: lines.iter().map(|l| l.product_name().as_ref()).collect(),
+            unit_prices: lines.iter().map(|l| l.unit_price().amount()).collect(),
+            quantities: lines.iter().map(|l| l.quantity().get() as i32).collect(),
+            subtotals: lines.iter().map(|l| l.subtotal().amount()).collect(),
+        };
+        let mut conn = self.conn()?;
+        let (actor_exists, inserted): (bool, bool) = statement.get_result(&mut conn).map_err(store_error)?;
+        Ok(match (actor_exists, inserted) {
+            (false, _) => InsertOrder::ActorGone,
+            (true, true) => InsertOrder::Inserted,
+            (true, false) => InsertOrder::KeyUsed,
+        })
+    }
+
+    fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let mut conn = self.conn()?;
+        find_order(&mut conn, id.0, false).map_err(|e| match e {
+            TxError::Db(e) => store_error(e),
+            TxError::Refused(OrderServiceError::Store(e)) => e,
+            TxError::Refused(other) => StoreError::other(other),
+        })
+    }
+
+    fn find_claim(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Replay>, StoreError> {
+        let mut conn = self.conn()?;
+        find_claim(&mut conn, user, key.as_ref()).map_err(store_error)
+    }
+
+    fn list(&self, filter: &OrderFilter, page: &PageRequest) -> Result<Vec<Order>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut query = orders::table
+            .select(OrderRow::as_select())
+            .order((orders::created_at.desc(), orders::id.desc()))
+            .limit(i64::from(page.limit) + 1)
+            .into_boxed();
+        if let Some(status) = filter.status {
+            query = query.filter(orders::status.eq(status.as_str()));
+        }
+        if let Some(waiter) = filter.waiter_id {
+            query = query.filter(orders::waiter_id.eq(waiter.0));
+        }
+        if let Some(from) = filter.created_from {
+            query = query.filter(orders::created_at.ge(from));
+        }
+        if let Some(to) = filter.created_to {
+            query = query.filter(orders::created_at.le(to));
+        }
+        if let Some(after) = page.after {
+            query = query.filter(
+                orders::created_at
+                    .lt(after.created_at)
+                    .or(orders::created_at.eq(after.created_at).and(orders::id.lt(after.id))),
+            );
+        }
+        let rows: Vec<OrderRow> = query.load(&mut conn).map_err(store_error)?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut items = load_items(&mut conn, &ids).map_err(store_error)?;
+        rows.into_iter()
+            .map(|row| {
+                let lines = items.remove(&row.id).unwrap_or_default();
+                to_order(row, lines)
+            })
+            .collect()
+    }
+
+    fn cancel(
+        &self,
+        id: OrderId,
+        cancel: &mut dyn FnMut(&mut Order) -> Result<(), OrderServiceError>,
+    ) -> Result<Order, OrderServiceError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<_, TxError, _>(|conn| {
+            let mut order = find_order(conn, id.0, true)?.ok_or(TxError::Refused(OrderServiceError::NotFound))?;
+            cancel(&mut order).map_err(TxError::Refused)?;
+            save_state(conn, &order)?;
+            Ok(order)
+        })
+        .map_err(OrderServiceError::from)
+    }
+
+    fn record_payment(
+        &self,
+        order_id: OrderId,
+        claim: Option<&IdempotencyClaim>,
+        pay: &mut dyn FnMut(&mut Order) -> Result<Payment, OrderServiceError>,
+    ) -> Result<PaymentInsert, OrderServiceError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<_, TxError, _>(|conn| {
+            if let Some(claim) = claim {
+                let claimed = diesel::insert_into(idempotency_keys::table)
+                    .values((
+                        idempotency_keys::user_id.eq(claim.user_id.0),
+                        idempotency_keys::key.eq(claim.key.as_ref()),
+                        idempotency_keys::fingerprint.eq(claim.fingerprint.0.as_slice()),
+                        idempotency_keys::resource_id.eq(claim.resource_id),
+                        idempotency_keys::created_at.eq(Utc::now()),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+                if claimed == 0 {
+                    let replay = find_claim(conn, claim.user_id, claim.key.as_ref())?
+                        .ok_or_else(|| TxError::Refused(OrderServiceError::IdempotencyMismatch))?;
+                    return Ok(PaymentInsert::KeyUsed(replay));
+                }
+            }
+            let mut order = find_order(conn, order_id.0, true)?.ok_or(TxError::Refused(OrderServiceError::NotFound))?;
+            let payment = pay(&mut order).map_err(TxError::Refused)?;
+            diesel::insert_into(payments::table)
+                .values(PaymentRow {
+                    id: payment.id.0,
+                    order_id: payment.order_id.0,
+                    amount: payment.amount.amount(),
+                    method: payment.method.as_str().to_owned(),
+                    recorded_by: payment.recorded_by.0,
+                    created_at: payment.created_at,
+                })
+                .execute(conn)?;
+            save_state(conn, &order)?;
+            Ok(PaymentInsert::Inserted { payment, order })
+        })
+        .map_err(OrderServiceError::from)
+    }
+
+    fn find_payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError> {
+        let mut conn = self.conn()?;
+        payments::table
+            .find(id.0)
+            .select(PaymentRow::as_select())
+            .first(&mut conn)
+            .optional()
+            .map_err(store_error)?
+            .map(to_payment)
+            .transpose()
+    }
+
+    fn payments(&self, order_id: OrderId) -> Result<Vec<Payment>, StoreError> {
+        let mut conn = self.conn()?;
+        payments::table
+            .filter(payments::order_id.eq(order_id.0))
+            .order((payments::created_at.asc(), payments::id.asc()))
+            .select(PaymentRow::as_select())
+            .load(&mut conn)
+            .map_err(store_error)?
+            .into_iter()
+            .map(to_payment)
+            .collect()
+    }
+
+    fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
+            .execute(&mut conn)
+            .map(|n| n as u64)
+            .map_err(store_error)
+    }
+}

@@ -1,0 +1,220 @@
+//! Argon2id password hashing and HS256 JSON Web Tokens.
+
+use std::collections::HashSet;
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::Utc;
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretSlice};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use application::{AccessToken, Actor, HashError, PasswordHasher, TokenError, TokenService, Verified};
+use domain::{Password, Role, User, UserId};
+
+use crate::settings::Argon2Settings;
+
+/// Argon2id with the configured parameters, hashes in PHC format (parameters travel with each
+/// hash, so they can be raised later and old hashes still verify).
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    params: Params,
+}
+
+impl std::fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Hasher")
+            .field("m_cost", &self.params.m_cost())
+            .field("t_cost", &self.params.t_cost())
+            .field("p_cost", &self.params.p_cost())
+            .finish()
+    }
+}
+
+impl Argon2Hasher {
+    pub fn new(settings: Argon2Settings) -> Result<Self, HashError> {
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| HashError(format!("invalid Argon2 parameters: {e}")))?;
+        Ok(Self { params })
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+}
+
+impl PasswordHasher for Argon2Hasher {
+    fn hash(&self, password: &Password) -> Result<String, HashError> {
+        self.argon2()
+            .hash_password(password.expose().as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| HashError(e.to_string()))
+    }
+
+    fn verify(&self, password: &Password, hash: &str) -> Result<Verified, HashError> {
+        let parsed = PasswordHash::new(hash).map_err(|e| HashError(format!("unreadable stored hash: {e}")))?;
+        let stored = Params::try_from(&parsed).map_err(|e| HashError(format!("unreadable stored hash parameters: {e}")))?;
+        let matches = self.argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+        let needs_rehash = parsed.algorithm.as_str() != "argon2id"
+            || parsed.version != Some(Version::V0x13.into())
+            || stored.m_cost() != self.params.m_cost()
+            || stored.t_cost() != self.params.t_cost()
+            || stored.p_cost() != self.params.p_cost();
+        Ok(Verified { matches, needs_rehash })
+    }
+}
+
+/// The claims of our access tokens.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: String,
+    iat: i64,
+    exp: i64,
+    iss: String,
+    aud: String,
+    jti: String,
+}
+
+/// HS256 tokens: signed with a secret of at least 32 bytes; issuer, audience, expiry and
+/// algorithm are all checked on the way in.
+pub struct JwtTokenService {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl_seconds: u64,
+}
+
+impl std::fmt::Debug for JwtTokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtTokenService").field("issuer", &self.issuer).field("audience", &self.audience).finish_non_exhaustive()
+    }
+}
+
+/// A signing secret: the configured one, or random bytes for this run.
+pub fn random_jwt_secret() -> SecretSlice<u8> {
+    let mut bytes = vec![0u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    SecretSlice::from(bytes)
+}
+
+impl JwtTokenService {
+    pub fn new(secret: &SecretSlice<u8>, issuer: &str, audience: &str, ttl_seconds: u64) -> Self {
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.required_spec_claims = ["exp", "iat", "iss", "aud", "sub"].into_iter().map(String::from).collect::<HashSet<_>>();
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose_secret()),
+            decoding: DecodingKey::from_secret(secret.expose_secret()),
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_seconds,
+        }
+    }
+}
+
+impl TokenService for JwtTokenService {
+    fn issue(&self, user: &User) -> Result<AccessToken, TokenError> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user.id().to_string(),
+            role: user.role().as_str().to_owned(),
+            iat: now,
+            exp: now + self.ttl_seconds as i64,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: Uuid::now_v7().to_string(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        Ok(AccessToken { token, expires_in_seconds: self.ttl_seconds })
+    }
+
+    fn verify(&self, token: &str) -> Result<Actor, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            kind => TokenError::Invalid(format!("{kind:?}")),
+        })?;
+        let claims = data.claims;
+        let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::Invalid("sub is not a user id".into()))?;
+        let role = Role::parse(&claims.role).map_err(|_| TokenError::Invalid("unknown role".into()))?;
+        Ok(Actor { user_id: UserId(user_id), role })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{Email, PersonName};
+
+    fn hasher(memory_kib: u32, iterations: u32) -> Argon2Hasher {
+        Argon2Hasher::new(Argon2Settings { memory_kib, iterations, parallelism: 1 }).unwrap()
+    }
+
+    #[test]
+    fn hashes_are_argon2id_phc_and_verify() {
+        let h = hasher(1024, 1);
+        let password = Password::parse_new("correct horse", None).unwrap();
+        let hash = h.hash(&password).unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
+        assert_eq!(h.verify(&password, &hash).unwrap(), Verified { matches: true, needs_rehash: false });
+        let wrong = Password::parse_new("wrong horse", None).unwrap();
+        assert!(!h.verify(&wrong, &hash).unwrap().matches);
+    }
+
+    #[test]
+    fn older_parameters_ask_for_a_rehash() {
+        let password = Password::parse_new("correct horse", None).unwrap();
+        let old = hasher(1024, 1).hash(&password).unwrap();
+        let verified = hasher(2048, 2).verify(&password, &old).unwrap();
+        assert_eq!(verified, Verified { matches: true, needs_rehash: true });
+    }
+
+    fn user(role: Role) -> User {
+        User::new(
+            UserId(Uuid::now_v7()),
+            Email::parse("a@example.com").unwrap(),
+            PersonName::parse("Ana").unwrap(),
+            role,
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn tokens_round_trip_and_carry_every_claim() {
+        let secret = random_jwt_secret();
+        let tokens = JwtTokenService::new(&secret, "comanda", "comanda-api", 60);
+        let u = user(Role::Waiter);
+        let token = tokens.issue(&u).unwrap();
+        assert_eq!(tokens.verify(&token.token).unwrap(), Actor { user_id: u.id(), role: Role::Waiter });
+        let claims = jsonwebtoken::dangerous::insecure_decode_claims::<serde_json_claims::Value>(&token.token).unwrap();
+        for claim in ["sub", "role", "iat", "exp", "iss", "aud", "jti"] {
+            assert!(claims.0.contains_key(claim), "missing {claim}");
+        }
+    }
+
+    #[test]
+    fn other_issuers_audiences_and_keys_are_refused() {
+        let secret = random_jwt_secret();
+        let u = user(Role::Admin);
+        let token = JwtTokenService::new(&secret, "comanda", "comanda-api", 60).issue(&u).unwrap().token;
+        assert!(JwtTokenService::new(&secret, "other", "comanda-api", 60).verify(&token).is_err());
+        assert!(JwtTokenService::new(&secret, "comanda", "other", 60).verify(&token).is_err());
+        assert!(JwtTokenService::new(&random_jwt_secret(), "comanda", "comanda-api", 60).verify(&token).is_err());
+    }
+
+    /// A claims map without pulling serde_json into this crate.
+    mod serde_json_claims {
+        use std::collections::BTreeMap;
+
+        #[derive(Debug, serde::Deserialize)]
+        pub struct Value(pub BTreeMap<String, serde::de::IgnoredAny>);
+    }
+}
