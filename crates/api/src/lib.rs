@@ -1,1 +1,15 @@
+//! Comanda's HTTP API: actix-web handlers, DTOs, problem+json errors, middleware, the app
+//! factory. The only crate that wires concrete types together.
 
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod rate_limit;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use startup::{Application, BODY_LIMIT, app, build_state};

@@ -1,1 +1,46 @@
-fn main() {}
+//! `comanda-api`: the server.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use api::{Application, telemetry};
+use infrastructure::Settings;
+use infrastructure::local_pg::resolve_database;
+
+fn main() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("comanda-api: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    match run(&settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "comanda-api stopped");
+            eprintln!("comanda-api: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(settings: &Settings) -> anyhow::Result<()> {
+    // Kept alive until the server has stopped; dropping it stops the local cluster.
+    let (url, local) = resolve_database(settings)?;
+    let applied = infrastructure::db::prepare(&url, local.is_some())?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = %applied.join(", "), "applied pending migrations");
+    }
+    actix_web::rt::System::new().block_on(async {
+        Application::build(settings, &url)?
+            .run_until_stopped()
+            .await
+            .context("the server failed")
+    })?;
+    tracing::info!("stopped");
+    drop(local);
+    Ok(())
+}

@@ -106,7 +106,12 @@ impl AuthService {
         let dummy = Password::candidate(&uuid::Uuid::now_v7().to_string())
             .ok_or_else(|| HashError("dummy password".into()))?;
         let dummy_hash = hasher.hash(&dummy)?;
-        Ok(Self { users, hasher, tokens, dummy_hash })
+        Ok(Self {
+            users,
+            hasher,
+            tokens,
+            dummy_hash,
+        })
     }
 
     /// Checks the email and password and issues a token. A hash made with older parameters is
@@ -124,18 +129,24 @@ impl AuthService {
         };
         // Verify even when the outcome is known, so that every failure costs one hash.
         let fallback = Password::candidate("").ok_or_else(|| HashError("empty password".into()))?;
-        let verified = self.hasher.verify(candidate.as_ref().unwrap_or(&fallback), hash)?;
-        let (Some(user), Some(candidate), true) = (user, candidate.as_ref(), verified.matches) else {
+        let verified = self
+            .hasher
+            .verify(candidate.as_ref().unwrap_or(&fallback), hash)?;
+        let (Some(user), Some(candidate), true) = (user, candidate.as_ref(), verified.matches)
+        else {
             return Err(AuthError::InvalidCredentials);
         };
         if verified.needs_rehash {
             match self.hasher.hash(candidate) {
                 Ok(new_hash) => {
-                    if let Err(error) = self.users.replace_password_hash(user.id(), hash, &new_hash) {
+                    if let Err(error) = self.users.replace_password_hash(user.id(), hash, &new_hash)
+                    {
                         warn!(user_id = %user.id(), error = %error, "could not upgrade a password hash");
                     }
                 }
-                Err(error) => warn!(user_id = %user.id(), error = %error, "could not rehash a password"),
+                Err(error) => {
+                    warn!(user_id = %user.id(), error = %error, "could not rehash a password")
+                }
             }
         }
         self.tokens.issue(user).map_err(AuthError::Token)

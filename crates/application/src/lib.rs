@@ -11,13 +11,19 @@ pub mod reports;
 pub mod store;
 pub mod users;
 
-pub use auth::{AccessToken, Actor, AuthError, AuthService, HashError, PasswordHasher, TokenError, TokenService, Verified};
+pub use auth::{
+    AccessToken, Actor, AuthError, AuthService, HashError, PasswordHasher, TokenError,
+    TokenService, Verified,
+};
 pub use clock::{Clock, SystemClock};
 pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, Replay};
 pub use orders::{
-    InsertOrder, OrderFilter, OrderRepository, OrderService, OrderServiceError, PaymentInsert, PaymentOutcome, PlaceOutcome,
+    InsertOrder, OrderFilter, OrderRepository, OrderService, OrderServiceError, PaymentInsert,
+    PaymentOutcome, PlaceOutcome,
 };
 pub use page::{Cursor, Page, PageRequest};
-pub use reports::{ProductSales, ReportError, ReportRange, ReportRepository, ReportService, SalesReport};
+pub use reports::{
+    ProductSales, ReportError, ReportRange, ReportRepository, ReportService, SalesReport,
+};
 pub use store::StoreError;
 pub use users::{NewUser, UserError, UserRepository, UserService};

@@ -37,7 +37,11 @@ pub struct SalesReport {
 
 /// Sales per product (grouped by product key), cancelled orders left out, in no given order.
 pub trait ReportRepository: Send + Sync {
-    fn product_sales(&self, range: &ReportRange, waiter: Option<UserId>) -> Result<Vec<ProductSales>, StoreError>;
+    fn product_sales(
+        &self,
+        range: &ReportRange,
+        waiter: Option<UserId>,
+    ) -> Result<Vec<ProductSales>, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +71,12 @@ impl ReportService {
     }
 
     /// The report: products by total quantity, then total price, both descending, then name.
-    pub fn sales(&self, actor: &Actor, range: ReportRange, waiter: Option<UserId>) -> Result<SalesReport, ReportError> {
+    pub fn sales(
+        &self,
+        actor: &Actor,
+        range: ReportRange,
+        waiter: Option<UserId>,
+    ) -> Result<SalesReport, ReportError> {
         if !actor.is_admin() {
             return Err(ReportError::Forbidden);
         }
@@ -84,6 +93,11 @@ impl ReportService {
         let total_quantity = products.iter().map(|p| p.total_quantity).sum();
         let mut total_price: Decimal = products.iter().map(|p| p.total_price).sum();
         total_price.rescale(2);
-        Ok(SalesReport { range, products, total_quantity, total_price })
+        Ok(SalesReport {
+            range,
+            products,
+            total_quantity,
+            total_price,
+        })
     }
 }

@@ -10,8 +10,8 @@ pub mod user;
 
 pub use money::{Money, MoneyError, Quantity, QuantityError};
 pub use order::{
-    CorruptOrder, CustomerName, NewOrder, NewOrderLine, Order, PlacementError, OrderId, OrderLine,
-    OrderStatus, ProductKey, ProductName, StoredOrder, TransitionError,
+    CorruptOrder, CustomerName, NewOrder, NewOrderLine, Order, OrderId, OrderLine, OrderStatus,
+    PlacementError, ProductKey, ProductName, StoredOrder, TransitionError,
 };
 pub use payment::{Payment, PaymentId, PaymentMethod, PaymentMethodError};
 pub use text::TextError;

@@ -260,9 +260,8 @@ impl Order {
                     } else {
                         match existing.quantity.checked_add(line.quantity) {
                             Ok(quantity) => existing.quantity = quantity,
-                            Err(_) => {
-                                errors.push(PlacementError::MergedQuantityTooLarge { line: position })
-                            }
+                            Err(_) => errors
+                                .push(PlacementError::MergedQuantityTooLarge { line: position }),
                         }
                     }
                 }
@@ -493,7 +492,10 @@ mod tests {
     #[test]
     fn merged_quantity_is_bounded() {
         let errors = place(vec![line("Pan", "0.50", 6000), line("pan", "0.50", 5000)]).unwrap_err();
-        assert_eq!(errors, vec![PlacementError::MergedQuantityTooLarge { line: 1 }]);
+        assert_eq!(
+            errors,
+            vec![PlacementError::MergedQuantityTooLarge { line: 1 }]
+        );
     }
 
     #[test]

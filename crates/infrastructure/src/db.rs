@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ConnectionManager, CustomizeConnection, PooledConnection};
@@ -34,12 +35,10 @@ struct SessionSetup {
 
 impl CustomizeConnection<PgConnection, r2d2::Error> for SessionSetup {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), r2d2::Error> {
-        diesel::sql_query(format!(
+        conn.batch_execute(&format!(
             "SET statement_timeout = {}; SET TIME ZONE 'UTC'",
             self.statement_timeout_ms
         ))
-        .execute(conn)
-        .map(drop)
         .map_err(r2d2::Error::QueryError)
     }
 }
@@ -64,7 +63,10 @@ pub struct Database {
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.pool.state();
-        f.debug_struct("Database").field("connections", &state.connections).field("idle", &state.idle_connections).finish()
+        f.debug_struct("Database")
+            .field("connections", &state.connections)
+            .field("idle", &state.idle_connections)
+            .finish()
     }
 }
 
@@ -76,7 +78,9 @@ impl Database {
             .max_size(settings.max_size)
             .min_idle(Some(settings.max_size.min(2)))
             .connection_timeout(settings.checkout_timeout)
-            .connection_customizer(Box::new(SessionSetup { statement_timeout_ms: settings.statement_timeout.as_millis() }))
+            .connection_customizer(Box::new(SessionSetup {
+                statement_timeout_ms: settings.statement_timeout.as_millis(),
+            }))
             .error_handler(Box::new(LogErrors))
             .build_unchecked(ConnectionManager::new(url));
         Self { pool }
@@ -84,7 +88,9 @@ impl Database {
 
     /// A connection, or `Unavailable` after the checkout timeout.
     pub fn conn(&self) -> Result<PgPooled, StoreError> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(Box::new(e)))
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -93,9 +99,17 @@ impl Database {
 
     /// Ready means: a connection within `timeout`, and no pending migration.
     pub fn readiness(&self, timeout: Duration) -> Result<(), NotReady> {
-        let mut conn = self.pool.get_timeout(timeout).map_err(|e| NotReady::Database(e.to_string()))?;
-        let pending = pending_migrations(&mut conn).map_err(|e| NotReady::Database(e.to_string()))?;
-        if pending.is_empty() { Ok(()) } else { Err(NotReady::MigrationsPending(pending.len())) }
+        let mut conn = self
+            .pool
+            .get_timeout(timeout)
+            .map_err(|e| NotReady::Database(e.to_string()))?;
+        let pending =
+            pending_migrations(&mut conn).map_err(|e| NotReady::Database(e.to_string()))?;
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(NotReady::MigrationsPending(pending.len()))
+        }
     }
 }
 
@@ -111,12 +125,20 @@ type MigrationResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Names of the migrations not yet applied.
 pub fn pending_migrations(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
-    Ok(conn.pending_migrations(MIGRATIONS)?.iter().map(|m| m.name().to_string()).collect())
+    Ok(conn
+        .pending_migrations(MIGRATIONS)?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect())
 }
 
 /// Applies every pending migration; returns their names.
 pub fn run_pending_migrations(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
-    Ok(conn.run_pending_migrations(MIGRATIONS)?.iter().map(ToString::to_string).collect())
+    Ok(conn
+        .run_pending_migrations(MIGRATIONS)?
+        .iter()
+        .map(ToString::to_string)
+        .collect())
 }
 
 /// Reverts the last `steps` applied migrations; returns their names.
@@ -134,7 +156,11 @@ pub fn revert_migrations(conn: &mut PgConnection, steps: usize) -> MigrationResu
 /// Every known migration with whether it is applied, oldest first.
 pub fn migration_status(conn: &mut PgConnection) -> MigrationResult<Vec<(String, bool)>> {
     use diesel::migration::MigrationSource;
-    let applied: Vec<String> = conn.applied_migrations()?.iter().map(ToString::to_string).collect();
+    let applied: Vec<String> = conn
+        .applied_migrations()?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut all: Vec<(String, bool)> = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)?
         .iter()
         .map(|m| {
@@ -166,7 +192,10 @@ pub(crate) fn store_error(error: DieselError) -> StoreError {
 
 fn is_unavailable(error: &DieselError) -> bool {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => true,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
         DieselError::DatabaseError(_, info) => {
             let message = info.message();
             [
@@ -191,7 +220,9 @@ fn is_unavailable(error: &DieselError) -> bool {
 /// The name of the constraint a unique violation broke, if that is what `error` is.
 pub(crate) fn unique_violation(error: &DieselError) -> Option<&str> {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => info.constraint_name(),
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            info.constraint_name()
+        }
         _ => None,
     }
 }
@@ -204,4 +235,30 @@ fn with_connect_timeout(url: &str, seconds: u64) -> String {
     } else {
         format!("{url}?connect_timeout={seconds}")
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("could not connect to the database: {0}")]
+    Connect(String),
+    #[error("the database is {} migration(s) behind ({}); run `db-admin migrate` first", .0.len(), .0.join(", "))]
+    Behind(Vec<String>),
+    #[error("could not migrate the database: {0}")]
+    Migrate(String),
+}
+
+/// Checks the database before serving: with `apply`, applies pending migrations (the local
+/// default); without, refuses a database whose migrations are behind. Returns what it applied.
+pub fn prepare(url: &str, apply: bool) -> Result<Vec<String>, PrepareError> {
+    let mut conn =
+        PgConnection::establish(url).map_err(|e| PrepareError::Connect(e.to_string()))?;
+    let pending =
+        pending_migrations(&mut conn).map_err(|e| PrepareError::Migrate(e.to_string()))?;
+    if pending.is_empty() {
+        return Ok(pending);
+    }
+    if !apply {
+        return Err(PrepareError::Behind(pending));
+    }
+    run_pending_migrations(&mut conn).map_err(|e| PrepareError::Migrate(e.to_string()))
 }

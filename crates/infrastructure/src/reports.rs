@@ -45,7 +45,11 @@ GROUP BY i.product_key
 "#;
 
 impl ReportRepository for PgReportRepository {
-    fn product_sales(&self, range: &ReportRange, waiter: Option<UserId>) -> Result<Vec<ProductSales>, StoreError> {
+    fn product_sales(
+        &self,
+        range: &ReportRange,
+        waiter: Option<UserId>,
+    ) -> Result<Vec<ProductSales>, StoreError> {
         let mut conn = self.db.conn()?;
         let rows: Vec<SalesRow> = diesel::sql_query(SALES_SQL)
             .bind::<Timestamptz, _>(range.start)
@@ -55,7 +59,11 @@ impl ReportRepository for PgReportRepository {
             .map_err(store_error)?;
         Ok(rows
             .into_iter()
-            .map(|r| ProductSales { product_name: r.product_name, total_quantity: r.total_quantity, total_price: r.total_price })
+            .map(|r| ProductSales {
+                product_name: r.product_name,
+                total_quantity: r.total_quantity,
+                total_price: r.total_price,
+            })
             .collect())
     }
 }

@@ -77,7 +77,10 @@ impl UserRepository for PgUserRepository {
             created_at: user.created_at(),
         };
         let mut conn = self.db.conn()?;
-        match diesel::insert_into(users::table).values(&row).execute(&mut conn) {
+        match diesel::insert_into(users::table)
+            .values(&row)
+            .execute(&mut conn)
+        {
             Ok(_) => Ok(true),
             Err(e) if unique_violation(&e) == Some("users_email_key") => Ok(false),
             Err(e) => Err(store_error(e)),
@@ -111,16 +114,27 @@ impl UserRepository for PgUserRepository {
             .first(&mut conn)
             .optional()
             .map_err(store_error)?;
-        found.map(|(row, hash)| Ok((User::try_from(row)?, hash))).transpose()
+        found
+            .map(|(row, hash)| Ok((User::try_from(row)?, hash)))
+            .transpose()
     }
 
-    fn replace_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<(), StoreError> {
+    fn replace_password_hash(
+        &self,
+        id: UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        diesel::update(users::table.find(id.0).filter(users::password_hash.eq(old_hash)))
-            .set(users::password_hash.eq(new_hash))
-            .execute(&mut conn)
-            .map(drop)
-            .map_err(store_error)
+        diesel::update(
+            users::table
+                .find(id.0)
+                .filter(users::password_hash.eq(old_hash)),
+        )
+        .set(users::password_hash.eq(new_hash))
+        .execute(&mut conn)
+        .map(drop)
+        .map_err(store_error)
     }
 
     fn list(&self, page: &PageRequest) -> Result<Vec<User>, StoreError> {
@@ -132,9 +146,9 @@ impl UserRepository for PgUserRepository {
             .into_boxed();
         if let Some(after) = page.after {
             query = query.filter(
-                users::created_at
-                    .lt(after.created_at)
-                    .or(users::created_at.eq(after.created_at).and(users::id.lt(after.id))),
+                users::created_at.lt(after.created_at).or(users::created_at
+                    .eq(after.created_at)
+                    .and(users::id.lt(after.id))),
             );
         }
         query

@@ -1,0 +1,164 @@
+//! Bodies of the authentication and user endpoints.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use application::NewUser;
+use domain::{Email, Password, PersonName, Role, User};
+
+use super::Fields;
+use crate::error::FieldError;
+
+/// Log in with JSON.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    #[schema(value_type = String, required = true, example = "admin@comanda.local")]
+    pub email: Option<String>,
+    #[schema(value_type = String, required = true, format = Password, example = "a long passphrase")]
+    pub password: Option<String>,
+}
+
+/// Log in with the OAuth2 password flow (what Swagger UI's Authorize button sends).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginForm {
+    /// The email.
+    #[schema(value_type = String, required = true)]
+    pub username: Option<String>,
+    #[schema(value_type = String, required = true, format = Password)]
+    pub password: Option<String>,
+    /// `password` when present.
+    #[schema(value_type = String)]
+    pub grant_type: Option<String>,
+}
+
+impl LoginRequest {
+    /// The email and the password, both present.
+    pub fn parse(self) -> Result<(String, String), Vec<FieldError>> {
+        credentials("email", self.email, self.password)
+    }
+}
+
+impl LoginForm {
+    pub fn parse(self) -> Result<(String, String), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.grant_type.as_deref().is_some_and(|g| g != "password") {
+            errors.push(FieldError::new("grant_type", "must be password"));
+        }
+        match credentials("username", self.username, self.password) {
+            Ok(pair) if errors.is_empty() => Ok(pair),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                Err(errors)
+            }
+        }
+    }
+}
+
+fn credentials(
+    email_field: &str,
+    email: Option<String>,
+    password: Option<String>,
+) -> Result<(String, String), Vec<FieldError>> {
+    let mut fields = Fields::default();
+    let email = fields.required(email_field, email.as_deref(), |s| {
+        Ok::<_, String>(s.to_owned())
+    });
+    let password = fields.required("password", password.as_deref(), |s| {
+        Ok::<_, String>(s.to_owned())
+    });
+    fields.finish(email.zip(password))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(example = 1800)]
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleDto {
+    Admin,
+    Waiter,
+}
+
+impl From<Role> for RoleDto {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Admin => Self::Admin,
+            Role::Waiter => Self::Waiter,
+        }
+    }
+}
+
+/// A new staff user.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    #[schema(value_type = String, required = true, max_length = 254, example = "ana@example.com")]
+    pub email: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 2, max_length = 100, example = "Ana López")]
+    pub name: Option<String>,
+    /// 8 to 128 characters, not the email.
+    #[schema(value_type = String, required = true, format = Password, min_length = 8, max_length = 128)]
+    pub password: Option<String>,
+    /// `waiter` when absent.
+    #[schema(value_type = RoleDto)]
+    pub role: Option<String>,
+}
+
+impl CreateUserRequest {
+    pub fn parse(self) -> Result<NewUser, Vec<FieldError>> {
+        let mut fields = Fields::default();
+        let email = fields.required("email", self.email.as_deref(), Email::parse);
+        let name = fields.required("name", self.name.as_deref(), PersonName::parse);
+        let password = fields.required("password", self.password.as_deref(), |raw| {
+            Password::parse_new(raw, email.as_ref())
+        });
+        let role = match self.role.as_deref() {
+            None => Some(Role::Waiter),
+            Some(raw) => fields.check("role", Role::parse(raw)),
+        };
+        let user = match (email, name, password, role) {
+            (Some(email), Some(name), Some(password), Some(role)) => Some(NewUser {
+                email,
+                name,
+                password,
+                role,
+            }),
+            _ => None,
+        };
+        fields.finish(user)
+    }
+}
+
+/// A staff user. Never contains the password or its hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    pub id: Uuid,
+    #[schema(example = "ana@example.com")]
+    pub email: String,
+    #[schema(example = "Ana López")]
+    pub name: String,
+    pub role: RoleDto,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserResponse {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id().0,
+            email: user.email().to_string(),
+            name: user.name().to_string(),
+            role: user.role().into(),
+            created_at: user.created_at(),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! `ApiError`: every failure becomes an RFC 9457 problem+json response, reached only through
+//! `From` conversions from the layers' own errors.
+
+use std::fmt::Write as _;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use tracing::{error, warn};
+use utoipa::ToSchema;
+
+use application::{AuthError, OrderServiceError, ReportError, StoreError, UserError};
+use infrastructure::CpuPoolError;
+
+use crate::request_id;
+
+/// One failing field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Where the problem is: `customer_name`, `items[2].unit_price`, a query parameter's name.
+    #[schema(example = "items[0].unit_price")]
+    pub field: String,
+    #[schema(example = "must have at most two decimal places")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// An RFC 9457 problem detail, as every error of this API is answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem.
+    #[schema(example = "/problems/validation")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(example = "Unprocessable Content")]
+    pub title: String,
+    #[schema(example = 422)]
+    pub status: u16,
+    #[schema(example = "the request has invalid fields")]
+    pub detail: String,
+    /// The request's id, as in the `X-Request-Id` header and the server's logs.
+    #[schema(example = "0193a5b2-7c4e-7f00-8a1b-5c3d2e1f0a9b")]
+    pub request_id: String,
+    /// Every failing field (validation problems only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Builds a problem+json response; the other error paths (framework errors, rate limits) use
+/// it too, so that every error has the same shape.
+pub fn problem_response(
+    status: StatusCode,
+    slug: &str,
+    detail: &str,
+    errors: Option<Vec<FieldError>>,
+) -> HttpResponse {
+    let problem = Problem {
+        kind: format!("/problems/{slug}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: detail.to_owned(),
+        request_id: request_id::current().unwrap_or_default(),
+        errors,
+    };
+    let body = serde_json::to_string(&problem).unwrap_or_else(|_| String::from("{}"));
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .body(body)
+}
+
+/// Seconds a client should wait before retrying when the service is overloaded or the
+/// database is away.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(error))
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self::Validation(errors)
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad-request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not-found",
+            Self::MethodNotAllowed(_) => "method-not-allowed",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge(_) => "payload-too-large",
+            Self::UnsupportedMediaType(_) => "unsupported-media-type",
+            Self::Validation(_) => "validation",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            Self::Internal(source) => {
+                error!(error = %chain(source.as_ref()), "internal error");
+                "something went wrong on our side; the request id identifies it in our logs"
+                    .to_owned()
+            }
+            Self::Unavailable(reason) => {
+                warn!(reason = %reason, "answered 503");
+                "the service is temporarily unavailable; retry shortly".to_owned()
+            }
+            Self::MethodNotAllowed(allow) => format!("this resource allows only {allow}"),
+            other => other.to_string(),
+        };
+        let errors = match self {
+            Self::Validation(errors) => Some(errors.clone()),
+            _ => None,
+        };
+        let mut response = problem_response(status, self.slug(), &detail, errors);
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::MethodNotAllowed(allow) => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// An error and all its sources on one line, for the log.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let _ = write!(out, ": {e}");
+        source = e.source();
+    }
+    out
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(source) => Self::Unavailable(chain(source.as_ref())),
+            StoreError::Other(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<CpuPoolError> for ApiError {
+    fn from(error: CpuPoolError) -> Self {
+        match error {
+            CpuPoolError::Busy(_) => Self::Unavailable(error.to_string()),
+            CpuPoolError::Panicked(_) => Self::internal(error),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        Self::internal(error)
+    }
+}
+
+const GONE: &str = "the signed-in user no longer exists";
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidCredentials => {
+                Self::Unauthorized("the email or the password is wrong".into())
+            }
+            AuthError::Unauthenticated(reason) => {
+                tracing::debug!(reason = %reason, "token refused");
+                Self::Unauthorized("a valid bearer token is required".into())
+            }
+            AuthError::Token(e) => Self::internal(e),
+            AuthError::Hash(e) => Self::internal(e),
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> Self {
+        match error {
+            UserError::Forbidden => Self::Forbidden(error.to_string()),
+            UserError::NotFound => Self::NotFound(error.to_string()),
+            UserError::DuplicateEmail => Self::Conflict(error.to_string()),
+            UserError::ActorGone => Self::Unauthorized(GONE.into()),
+            UserError::Hash(e) => Self::internal(e),
+            UserError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<OrderServiceError> for ApiError {
+    fn from(error: OrderServiceError) -> Self {
+        match error {
+            OrderServiceError::Invalid(errors) => {
+                Self::Validation(crate::dto::orders::placement_errors(&errors))
+            }
+            OrderServiceError::NotFound => Self::NotFound(error.to_string()),
+            OrderServiceError::Forbidden => Self::Forbidden(error.to_string()),
+            OrderServiceError::Transition(e) => Self::Conflict(e.to_string()),
+            OrderServiceError::IdempotencyMismatch => Self::Conflict(error.to_string()),
+            OrderServiceError::ActorGone => Self::Unauthorized(GONE.into()),
+            OrderServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(error: ReportError) -> Self {
+        match error {
+            ReportError::Forbidden => Self::Forbidden(error.to_string()),
+            ReportError::ActorGone => Self::Unauthorized(GONE.into()),
+            ReportError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Extractors for the signed-in user and for a required role: a handler that takes one cannot
+//! forget the check.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use application::{Actor, IdempotencyKey};
+
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+
+/// Any signed-in user: a valid bearer token, or 401.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedIn(pub Actor);
+
+/// An admin: 401 without a valid token, 403 with another role.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin(pub Actor);
+
+fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(std::io::Error::other("application state is missing")))?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+        })?;
+    Ok(state.auth.authenticate(token)?)
+}
+
+impl FromRequest for SignedIn {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map(Self))
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|actor| {
+            if actor.is_admin() {
+                Ok(Self(actor))
+            } else {
+                Err(ApiError::Forbidden("only an admin may do this".into()))
+            }
+        }))
+    }
+}
+
+/// The optional `Idempotency-Key` header; a malformed one is reported with the body's field
+/// errors, in the same 422.
+#[derive(Debug, Clone)]
+pub struct Idempotency(pub Result<Option<IdempotencyKey>, FieldError>);
+
+impl Idempotency {
+    /// The key, with the body's parse result: every field error together.
+    pub fn with<T>(
+        self,
+        body: Result<T, Vec<FieldError>>,
+    ) -> Result<(T, Option<IdempotencyKey>), ApiError> {
+        match (body, self.0) {
+            (Ok(value), Ok(key)) => Ok((value, key)),
+            (Ok(_), Err(e)) => Err(ApiError::validation(vec![e])),
+            (Err(errors), Ok(_)) => Err(ApiError::validation(errors)),
+            (Err(mut errors), Err(e)) => {
+                errors.push(e);
+                Err(ApiError::validation(errors))
+            }
+        }
+    }
+}
+
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+impl FromRequest for Idempotency {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = match req.headers().get(IDEMPOTENCY_KEY) {
+            None => Ok(None),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|v| IdempotencyKey::parse(v).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    FieldError::new(IDEMPOTENCY_KEY, "must be 1 to 255 visible ASCII characters")
+                }),
+        };
+        ready(Ok(Self(parsed)))
+    }
+}

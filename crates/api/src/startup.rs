@@ -1,0 +1,318 @@
+//! The app factory: `Application::build(settings)` wires the concrete types together, binds the
+//! listener and gives back the port, so that tests start the real app exactly as `main` does.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_extensible_rate_limit::backend::memory::InMemoryBackend;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{Condition, DefaultHeaders, NormalizePath, from_fn};
+use actix_web::{App, Error, HttpResponse, HttpServer, web};
+use secrecy::{ExposeSecret, SecretSlice};
+use tracing::{info, warn};
+use utoipa_swagger_ui::SwaggerUi;
+
+use application::{AuthService, Clock, OrderService, ReportService, SystemClock, UserService};
+use infrastructure::settings::IpNet;
+use infrastructure::{
+    Argon2Hasher, CpuPool, Database, JwtTokenService, PgOrderRepository, PgReportRepository,
+    PgUserRepository, PoolSettings, Settings, random_jwt_secret,
+};
+
+use crate::dto::cursor::CursorCodec;
+use crate::error::ApiError;
+use crate::routes::{auth, health, not_allowed, orders, reports, users};
+use crate::state::AppState;
+use crate::{openapi, rate_limit, request_id};
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Rate-limit settings shared by every worker (the counters live in one backend).
+#[derive(Clone)]
+pub struct Limits {
+    backend: InMemoryBackend,
+    login_per_minute: u32,
+    per_minute: u32,
+    trusted_proxies: Arc<Vec<IpNet>>,
+}
+
+impl Limits {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            backend: InMemoryBackend::builder().build(),
+            login_per_minute: settings.rate_limit_login_per_minute,
+            per_minute: settings.rate_limit_per_minute,
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+        }
+    }
+}
+
+/// Builds the services over a database URL.
+pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<AppState> {
+    let db = Database::new(
+        database_url,
+        PoolSettings {
+            max_size: settings.database_pool_size,
+            checkout_timeout: settings.database_timeout,
+            statement_timeout: settings.database_statement_timeout,
+        },
+    );
+    let secret: SecretSlice<u8> = match &settings.jwt_secret {
+        Some(secret) => SecretSlice::from(secret.expose_secret().as_bytes().to_vec()),
+        None => {
+            warn!(
+                "JWT_SECRET is not set: using a random secret for this run (tokens die with the process)"
+            );
+            random_jwt_secret()
+        }
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let user_repo = Arc::new(PgUserRepository::new(db.clone()));
+    let hasher = Arc::new(Argon2Hasher::new(settings.argon2)?);
+    let tokens = Arc::new(JwtTokenService::new(
+        &secret,
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+        settings.jwt_ttl_seconds,
+    ));
+    let orders = Arc::new(PgOrderRepository::new(db.clone()));
+    let report_repo = Arc::new(PgReportRepository::new(db.clone()));
+    Ok(AppState {
+        auth: Arc::new(AuthService::new(user_repo.clone(), hasher.clone(), tokens)?),
+        users: Arc::new(UserService::new(user_repo.clone(), hasher, clock.clone())),
+        orders: Arc::new(OrderService::new(orders, user_repo.clone(), clock.clone())),
+        reports: Arc::new(ReportService::new(report_repo, user_repo)),
+        clock,
+        hash_pool: CpuPool::new("argon2", settings.hash_workers, settings.hash_queue),
+        cursors: CursorCodec::new(secret.expose_secret()),
+        ready_timeout: settings.database_timeout.min(Duration::from_millis(1000)),
+        db,
+    })
+}
+
+/// The whole HTTP application.
+pub fn app(
+    state: web::Data<AppState>,
+    limits: Limits,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    let json = web::JsonConfig::default()
+        .limit(BODY_LIMIT)
+        .error_handler(|e, _| json_error(e).into());
+    let query = web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::BadRequest(format!("the query string could not be read: {e}")).into()
+    });
+    // A path segment that is not an id names no resource.
+    let path = web::PathConfig::default()
+        .error_handler(|_, _| ApiError::NotFound("no such resource".into()).into());
+    let general = rate_limit::limiter(
+        limits.backend.clone(),
+        "all",
+        limits.per_minute,
+        limits.trusted_proxies.clone(),
+    );
+    let login = rate_limit::limiter(
+        limits.backend.clone(),
+        "login",
+        limits.login_per_minute,
+        limits.trusted_proxies.clone(),
+    );
+
+    App::new()
+        .app_data(state)
+        .app_data(json)
+        .app_data(query)
+        .app_data(path)
+        .app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .wrap(
+            DefaultHeaders::new()
+                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .add((header::X_FRAME_OPTIONS, "DENY"))
+                .add((header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+                .add((header::REFERRER_POLICY, "no-referrer")),
+        )
+        .wrap(from_fn(request_id::middleware))
+        .service(
+            web::scope("/health")
+                .wrap(NormalizePath::trim())
+                .service(
+                    web::resource("")
+                        .route(web::get().to(health::ready))
+                        .default_service(not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/live")
+                        .route(web::get().to(health::live))
+                        .default_service(not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/ready")
+                        .route(web::get().to(health::ready))
+                        .default_service(not_allowed("GET")),
+                ),
+        )
+        .service(
+            web::scope("/api/v1")
+                .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
+                .wrap(Condition::new(limits.per_minute > 0, general))
+                .wrap(NormalizePath::trim())
+                .service(
+                    web::resource("/auth/login")
+                        .wrap(Condition::new(limits.login_per_minute > 0, login))
+                        .route(web::post().to(auth::login))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/users")
+                        .route(web::post().to(users::create_user))
+                        .route(web::get().to(users::list_users))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/users/me")
+                        .route(web::get().to(users::me))
+                        .default_service(not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/users/{id}")
+                        .route(web::get().to(users::get_user))
+                        .default_service(not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/orders")
+                        .route(web::post().to(orders::create_order))
+                        .route(web::get().to(orders::list_orders))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/orders/report")
+                        .route(web::get().to(reports::sales_report))
+                        .default_service(not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/orders/{id}")
+                        .route(web::get().to(orders::get_order))
+                        .default_service(not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/orders/{id}/cancel")
+                        .route(web::post().to(orders::cancel_order))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/orders/{id}/payments")
+                        .route(web::post().to(orders::create_payment))
+                        .route(web::get().to(orders::list_payments))
+                        .default_service(not_allowed("GET, POST")),
+                ),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::document()))
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/docs/"))
+                    .finish()
+            }),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::NotFound("no such resource".into()))
+        }))
+}
+
+/// The JSON extractor's errors as problems: 415, 413, 400.
+fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match error {
+        E::ContentType => {
+            ApiError::UnsupportedMediaType("send the body as application/json".into())
+        }
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+            ApiError::PayloadTooLarge(format!("the body is larger than {} KiB", BODY_LIMIT / 1024))
+        }
+        E::Payload(actix_web::error::PayloadError::Overflow) => {
+            ApiError::PayloadTooLarge(format!("the body is larger than {} KiB", BODY_LIMIT / 1024))
+        }
+        E::Deserialize(e) => ApiError::BadRequest(format!("the JSON body could not be read: {e}")),
+        other => ApiError::BadRequest(format!("the body could not be read: {other}")),
+    }
+}
+
+/// The running server, its port, and its background work.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    idempotency_ttl: chrono::Duration,
+}
+
+impl Application {
+    /// Builds the services, binds `HOST:PORT` (port 0: any free port) and prepares the server.
+    pub fn build(settings: &Settings, database_url: &str) -> anyhow::Result<Self> {
+        let state = web::Data::new(build_state(settings, database_url)?);
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        let limits = Limits::new(settings);
+        let app_state = state.clone();
+        let server = HttpServer::new(move || app(app_state.clone(), limits.clone()))
+            .workers(settings.http_workers)
+            .worker_max_blocking_threads(settings.blocking_threads)
+            .shutdown_timeout(settings.shutdown_timeout.as_secs())
+            .listen(listener)?
+            .run();
+        info!(address = %format!("http://{}:{port}", settings.host), docs = %format!("http://{}:{port}/docs/", settings.host), "listening");
+        Ok(Self {
+            port,
+            server,
+            state,
+            idempotency_ttl: chrono::Duration::hours(i64::from(settings.idempotency_ttl_hours)),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C (or the handle's stop): stops accepting, finishes the
+    /// requests in flight (bounded by the shutdown timeout), and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let purge = actix_web::rt::spawn(purge_idempotency_keys(
+            self.state.clone(),
+            self.idempotency_ttl,
+        ));
+        let result = self.server.await;
+        purge.abort();
+        result
+    }
+}
+
+/// Forgets idempotency keys older than the retention, hourly.
+async fn purge_idempotency_keys(state: web::Data<AppState>, ttl: chrono::Duration) {
+    let mut every = actix_web::rt::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let orders = state.orders.clone();
+        match web::block(move || orders.purge_idempotency_keys(ttl)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!(keys = n, "purged old idempotency keys"),
+            Ok(Err(e)) => warn!(error = %e, "could not purge idempotency keys"),
+            Err(e) => warn!(error = %e, "could not purge idempotency keys"),
+        }
+    }
+}

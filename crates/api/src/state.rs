@@ -1,0 +1,24 @@
+//! What every handler can reach: the services, wired once at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use application::{AuthService, Clock, OrderService, ReportService, UserService};
+use infrastructure::{CpuPool, Database};
+
+use crate::dto::cursor::CursorCodec;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+    pub users: Arc<UserService>,
+    pub orders: Arc<OrderService>,
+    pub reports: Arc<ReportService>,
+    pub clock: Arc<dyn Clock>,
+    pub db: Database,
+    /// Argon2id work: logins and user creation.
+    pub hash_pool: CpuPool,
+    pub cursors: CursorCodec,
+    /// How long the readiness probe waits for a connection.
+    pub ready_timeout: Duration,
+}
