@@ -80,11 +80,12 @@ pub async fn middleware(
 /// exist, ...) come without our body: give them one.
 fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if status.as_u16() < 400 || is_problem {
+    // Ours already (problem+json, or the JSON of the readiness probe).
+    let is_ours = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
+    });
+    if status.as_u16() < 400 || is_ours {
         return response;
     }
     let (slug, detail) = match status {

@@ -292,7 +292,7 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C (or the handle's stop): stops accepting, finishes the
     /// requests in flight (bounded by the shutdown timeout), and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let purge = actix_web::rt::spawn(purge_idempotency_keys(
+        let purge = tokio::spawn(purge_idempotency_keys(
             self.state.clone(),
             self.idempotency_ttl,
         ));
@@ -304,7 +304,7 @@ impl Application {
 
 /// Forgets idempotency keys older than the retention, hourly.
 async fn purge_idempotency_keys(state: web::Data<AppState>, ttl: chrono::Duration) {
-    let mut every = actix_web::rt::time::interval(Duration::from_secs(3600));
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
         let orders = state.orders.clone();

@@ -1,0 +1,7 @@
+//! The API over HTTP against real PostgreSQL: one test binary, one module per area.
+
+#![allow(clippy::unwrap_used)]
+
+mod framework;
+mod health;
+mod migrations;
