@@ -81,10 +81,13 @@ pub async fn middleware(
 fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
     // Ours already (problem+json, or the JSON of the readiness probe).
-    let is_ours = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
-        let v = v.as_bytes();
-        v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
-    });
+    let is_ours = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
+        });
     if status.as_u16() < 400 || is_ours {
         return response;
     }

@@ -21,10 +21,16 @@ use secrecy::ExposeSecret;
 use application::{NewUser, OrderRepository, SystemClock, UserError, UserService};
 use domain::{Email, Password, PersonName, Role};
 use infrastructure::local_pg::{LocalPostgres, ensure_database, resolve_database};
-use infrastructure::{Argon2Hasher, Database, PgOrderRepository, PgUserRepository, PoolSettings, Settings, db};
+use infrastructure::{
+    Argon2Hasher, Database, PgOrderRepository, PgUserRepository, PoolSettings, Settings, db,
+};
 
 #[derive(Debug, Parser)]
-#[command(name = "db-admin", version, about = "Comanda's database administration")]
+#[command(
+    name = "db-admin",
+    version,
+    about = "Comanda's database administration"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,7 +97,8 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -135,7 +142,11 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
                 println!("[{}] {name}", if *applied { "x" } else { " " });
             }
             let pending = all.iter().filter(|(_, a)| !a).count();
-            println!("{} migrations, {} applied, {pending} pending", all.len(), all.len() - pending);
+            println!(
+                "{} migrations, {} applied, {pending} pending",
+                all.len(),
+                all.len() - pending
+            );
             Ok(())
         }
         Command::Reset { .. } => {
@@ -146,7 +157,13 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             report("applied", db::run_pending_migrations(&mut conn))?;
             init_admin(settings, &url)
         }
-        Command::CreateUser { email, name, role, password, password_env } => {
+        Command::CreateUser {
+            email,
+            name,
+            role,
+            password,
+            password_env,
+        } => {
             let password = match password {
                 Some(p) => p,
                 None => std::env::var(&password_env)
@@ -169,7 +186,10 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-fn report(verb: &str, result: Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>) -> anyhow::Result<()> {
+fn report(
+    verb: &str,
+    result: Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>,
+) -> anyhow::Result<()> {
     let names = result.map_err(|e| anyhow::anyhow!("{e}"))?;
     if names.is_empty() {
         println!("nothing to do: the database is up to date");
@@ -186,8 +206,14 @@ fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
-    let (server, name) = base.rsplit_once('/').context("DATABASE_URL has no database name")?;
-    let maintenance = if query.is_empty() { format!("{server}/postgres") } else { format!("{server}/postgres?{query}") };
+    let (server, name) = base
+        .rsplit_once('/')
+        .context("DATABASE_URL has no database name")?;
+    let maintenance = if query.is_empty() {
+        format!("{server}/postgres")
+    } else {
+        format!("{server}/postgres?{query}")
+    };
     ensure_database(&maintenance, name)?;
     Ok(())
 }
@@ -196,7 +222,11 @@ fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
 fn database(settings: &Settings, url: &str) -> Database {
     Database::new(
         url,
-        PoolSettings { max_size: 1, checkout_timeout: settings.database_timeout, statement_timeout: settings.database_statement_timeout },
+        PoolSettings {
+            max_size: 1,
+            checkout_timeout: settings.database_timeout,
+            statement_timeout: settings.database_statement_timeout,
+        },
     )
 }
 
@@ -208,12 +238,25 @@ fn user_service(settings: &Settings, url: &str) -> anyhow::Result<UserService> {
     ))
 }
 
-fn create_user(settings: &Settings, url: &str, email: &str, name: &str, password: &str, role: Role) -> anyhow::Result<domain::User> {
+fn create_user(
+    settings: &Settings,
+    url: &str,
+    email: &str,
+    name: &str,
+    password: &str,
+    role: Role,
+) -> anyhow::Result<domain::User> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("the email {e}"))?;
     let name = PersonName::parse(name).map_err(|e| anyhow::anyhow!("the name {e}"))?;
-    let password = Password::parse_new(password, Some(&email)).map_err(|e| anyhow::anyhow!("the password {e}"))?;
+    let password = Password::parse_new(password, Some(&email))
+        .map_err(|e| anyhow::anyhow!("the password {e}"))?;
     let users = user_service(settings, url)?;
-    match users.create_unchecked(NewUser { email, name, password, role }) {
+    match users.create_unchecked(NewUser {
+        email,
+        name,
+        password,
+        role,
+    }) {
         Ok(user) => Ok(user),
         Err(UserError::DuplicateEmail) => bail!("a user with this email already exists"),
         Err(e) => Err(e.into()),
@@ -223,17 +266,28 @@ fn create_user(settings: &Settings, url: &str, email: &str, name: &str, password
 /// The first admin, once.
 fn init_admin(settings: &Settings, url: &str) -> anyhow::Result<()> {
     let users = user_service(settings, url)?;
-    let email = Email::parse(&settings.admin_email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL {e}"))?;
+    let email =
+        Email::parse(&settings.admin_email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL {e}"))?;
     if let Some(existing) = users.find_by_email(&email)? {
-        println!("the admin {} already exists: nothing changed", existing.email());
+        println!(
+            "the admin {} already exists: nothing changed",
+            existing.email()
+        );
         return Ok(());
     }
     let (password, generated) = match &settings.admin_password {
         Some(p) => (p.expose_secret().to_owned(), false),
         None => (strong_password(), true),
     };
-    let user = create_user(settings, url, &settings.admin_email, &settings.admin_name, &password, Role::Admin)
-        .context("could not create the first admin (check ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD)")?;
+    let user = create_user(
+        settings,
+        url,
+        &settings.admin_email,
+        &settings.admin_name,
+        &password,
+        Role::Admin,
+    )
+    .context("could not create the first admin (check ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD)")?;
     println!("created the admin {} ({})", user.email(), user.id());
     if generated {
         println!("its generated password, shown only this once: {password}");
@@ -245,7 +299,9 @@ fn init_admin(settings: &Settings, url: &str) -> anyhow::Result<()> {
 fn strong_password() -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..24).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+    (0..24)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 fn new_migration(name: &str, dir: &std::path::Path) -> anyhow::Result<()> {
@@ -253,11 +309,15 @@ fn new_migration(name: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         bail!("the migration name must be letters, digits and underscores");
     }
     if !dir.is_dir() {
-        bail!("{} is not a folder; run from the repository root or pass --dir", dir.display());
+        bail!(
+            "{} is not a folder; run from the repository root or pass --dir",
+            dir.display()
+        );
     }
     let stamp = chrono::Utc::now().format("%Y-%m-%d-%H%M%S");
     let folder = dir.join(format!("{stamp}_{name}"));
-    std::fs::create_dir(&folder).with_context(|| format!("could not create {}", folder.display()))?;
+    std::fs::create_dir(&folder)
+        .with_context(|| format!("could not create {}", folder.display()))?;
     std::fs::write(folder.join("up.sql"), format!("-- {name}\n"))?;
     std::fs::write(folder.join("down.sql"), format!("-- undo {name}\n"))?;
     println!("created {}/up.sql and down.sql", folder.display());

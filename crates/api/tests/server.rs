@@ -1,0 +1,219 @@
+//! The `comanda-api` binary as an operator runs it: settings checked at start, the local
+//! PostgreSQL by default, a database that is behind refused, SIGTERM answered gracefully.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_comanda-api");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary with a clean environment (no .env: it runs in a temporary folder).
+fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    command
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("comanda-{name}-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}-{nanos}", std::process::id())
+}
+
+fn wait_for(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+async fn wait_ready(base: &str, child: &mut Child) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the server exited before it was ready"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the server was not ready in time"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn output(mut command: Command) -> Output {
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_wrong_setting_stops_the_process_with_a_sentence_naming_it() {
+    let dir = temp_dir("settings");
+    let out = output(command(&dir, &[("PORT", "eighty")]));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("comanda-api: PORT must be a whole number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn production_refuses_to_start_without_a_secret() {
+    let dir = temp_dir("production");
+    let out = output(command(
+        &dir,
+        &[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://localhost/x"),
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("JWT_SECRET must be set when APP_ENV=production")
+    );
+}
+
+#[test]
+fn a_database_whose_migrations_are_behind_is_refused() {
+    let db = test_support::TestDb::empty();
+    let dir = temp_dir("behind");
+    let port = free_port().to_string();
+    let out = output(command(&dir, &[("DATABASE_URL", &db.url), ("PORT", &port)]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("migration(s) behind") && stderr.contains("db-admin migrate"),
+        "{stderr}"
+    );
+}
+
+/// No configuration at all: the server starts its own PostgreSQL under DATA_DIR, serves, logs
+/// JSON lines carrying the request id, and on SIGTERM finishes the request in flight, stops the
+/// cluster and exits 0. A second start finds the data again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_default_serves_and_stops_gracefully_on_sigterm() {
+    let dir = temp_dir("local");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // A slow hash, so that a login is still in flight when SIGTERM arrives.
+    let vars = [
+        ("PORT", port.to_string()),
+        ("LOG_FORMAT", "json".to_owned()),
+        ("ARGON2_MEMORY_KIB", "65536".to_owned()),
+        ("ARGON2_ITERATIONS", "40".to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut child = command(&dir, &vars)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&base, &mut child).await;
+    assert!(dir.join(".data/postgres/PG_VERSION").exists());
+
+    let client = reqwest::Client::new();
+    let docs = client.get(format!("{base}/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+
+    let login = tokio::spawn({
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            client
+                .post(format!("{base}/api/v1/auth/login"))
+                .header("x-request-id", "graceful-login-1")
+                .json(&serde_json::json!({"email": "nobody@example.com", "password": "not the password"}))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let answered = login
+        .await
+        .unwrap()
+        .expect("the request in flight was cut off");
+    assert_eq!(answered.status(), 401);
+    let status = wait_for(&mut child, Duration::from_secs(30))
+        .expect("the server did not exit after SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        !dir.join(".data/postgres/postmaster.pid").exists(),
+        "the local cluster was left running"
+    );
+
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let request_lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["span"]["request_id"] == "graceful-login-1")
+        .collect();
+    assert!(
+        !request_lines.is_empty(),
+        "no JSON log line carries the request id:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("DATABASE_URL is not set: started the local PostgreSQL"),
+        "{stderr}"
+    );
+
+    // The data stays: a second start finds the database migrated and the cluster initialised.
+    let mut again = command(&dir, &vars)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&base, &mut again).await;
+    kill(Pid::from_raw(again.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(
+        wait_for(&mut again, Duration::from_secs(30))
+            .unwrap()
+            .success()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

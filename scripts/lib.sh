@@ -1,0 +1,63 @@
+# Shared by scripts/run.sh and scripts/test.sh. Sourced, not run.
+
+# The Debian packages the build and the local database need.
+REQUIRED_PACKAGES="postgresql libpq-dev pkg-config"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The directory of PostgreSQL's server programs, or nothing.
+pg_bin_dir() {
+    if [ -n "${PG_BIN_DIR:-}" ] && [ -x "$PG_BIN_DIR/initdb" ]; then echo "$PG_BIN_DIR"; return; fi
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ]; then echo "$dir"; return; fi
+    done
+    if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+        dirname "$(readlink -f "$(command -v pg_ctl)")"
+    fi
+}
+
+# Installs what is missing, as root; otherwise says exactly what to run.
+ensure_system_packages() {
+    local missing=""
+    [ -n "$(pg_bin_dir)" ] || missing="$missing postgresql"
+    if ! pkg-config --exists libpq 2>/dev/null; then
+        command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+        missing="$missing libpq-dev"
+    fi
+    [ -z "$missing" ] && return 0
+    missing="$(echo "$missing" | xargs)"
+    if [ "$(id -u)" -eq 0 ]; then
+        say "installing the system packages this needs: $missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null || die "apt-get update failed"
+        apt-get install -y -qq $missing >/dev/null || die "apt-get install $missing failed"
+    else
+        die "these system packages are missing: $missing
+       installing them needs root; run:
+           sudo apt-get update && sudo apt-get install -y $missing
+       and then this script again."
+    fi
+}
+
+ensure_rust_components() {
+    command -v cargo >/dev/null 2>&1 || die "cargo is not on PATH; install Rust from https://rustup.rs"
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "cargo fmt and cargo clippy are needed (rustup component add rustfmt clippy)"
+        say "adding the rustfmt and clippy components"
+        rustup component add rustfmt clippy >/dev/null || die "rustup component add rustfmt clippy failed"
+    fi
+}
+
+# Stops a local cluster under $1 (a DATA_DIR-like folder holding postgres/) if one runs there.
+stop_cluster() {
+    local data="$1/postgres" bin
+    bin="$(pg_bin_dir)"
+    [ -n "$bin" ] && [ -f "$data/postmaster.pid" ] || return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$bin/pg_ctl" stop -D "$data" -m fast -w >/dev/null 2>&1 || true
+    else
+        "$bin/pg_ctl" stop -D "$data" -m fast -w >/dev/null 2>&1 || true
+    fi
+}
