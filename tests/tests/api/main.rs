@@ -2,6 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod framework;
 mod health;
 mod migrations;
+mod orders;
+mod payments;
+mod users;

@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod orders;
+pub mod timestamp;
 pub mod users;
 
 use serde::{Deserialize, Deserializer};

@@ -228,7 +228,9 @@ pub struct OrderResponse {
     pub amount_paid: String,
     #[schema(example = "5.00", pattern = r"^[0-9]+\.[0-9]{2}$")]
     pub balance_due: String,
+    #[serde(serialize_with = "crate::dto::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::dto::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -336,6 +338,7 @@ pub struct PaymentResponse {
     pub method: PaymentMethodDto,
     /// The user who recorded it.
     pub recorded_by: Uuid,
+    #[serde(serialize_with = "crate::dto::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -434,8 +437,10 @@ pub struct ProductSalesResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportResponse {
     /// The first instant included.
+    #[serde(serialize_with = "crate::dto::timestamp::serialize")]
     pub start_date: DateTime<Utc>,
     /// The last instant included.
+    #[serde(serialize_with = "crate::dto::timestamp::serialize")]
     pub end_date: DateTime<Utc>,
     pub products: Vec<ProductSalesResponse>,
     pub total_quantity: i64,

@@ -148,6 +148,7 @@ pub struct UserResponse {
     #[schema(example = "Ana López")]
     pub name: String,
     pub role: RoleDto,
+    #[serde(serialize_with = "crate::dto::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
