@@ -8,4 +8,5 @@ mod health;
 mod migrations;
 mod orders;
 mod payments;
+mod report;
 mod users;
