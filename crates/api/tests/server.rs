@@ -217,3 +217,123 @@ async fn the_local_default_serves_and_stops_gracefully_on_sigterm() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Nothing the server logs (at debug level) or answers contains a password or a hash.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_log_line_or_response_contains_a_password_or_a_hash() {
+    let db = test_support::TestDb::new();
+    let dir = temp_dir("secrets");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let vars = [
+        ("DATABASE_URL", db.url.clone()),
+        ("PORT", port.to_string()),
+        ("RUST_LOG", "debug".to_owned()),
+        ("ARGON2_MEMORY_KIB", "1024".to_owned()),
+        ("ARGON2_ITERATIONS", "1".to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let argon2 = infrastructure::settings::Argon2Settings {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
+    test_support::create_user(
+        &db.url,
+        argon2,
+        "root@example.com",
+        "first admin secret",
+        domain::Role::Admin,
+    );
+    let mut child = command(&dir, &vars)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&base, &mut child).await;
+    let client = reqwest::Client::new();
+    let mut bodies = String::new();
+    let login = |email: &'static str, password: &'static str| {
+        client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+    };
+    let response = login("root@example.com", "first admin secret")
+        .await
+        .unwrap();
+    let token: serde_json::Value = response.json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    bodies.push_str(
+        &login("root@example.com", "a wrong secret!")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    bodies.push_str(
+        &login("ghost@example.com", "ghost secret 123")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let created = client
+        .post(format!("{base}/api/v1/users"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"email": "new@example.com", "name": "New One", "password": "the new one's secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    bodies.push_str(&created.text().await.unwrap());
+    let refused = client
+        .post(format!("{base}/api/v1/users"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"email": "x@example.com", "name": "X", "password": "tiny"}))
+        .send()
+        .await
+        .unwrap();
+    bodies.push_str(&refused.text().await.unwrap());
+    for path in ["/api/v1/users", "/api/v1/users/me"] {
+        bodies.push_str(
+            &client
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(
+        wait_for(&mut child, Duration::from_secs(30))
+            .unwrap()
+            .success()
+    );
+    let mut logs = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut logs).unwrap();
+    assert!(
+        logs.contains("request finished"),
+        "the logs were not captured"
+    );
+    for secret in [
+        "first admin secret",
+        "a wrong secret!",
+        "ghost secret 123",
+        "the new one's secret",
+        "tiny",
+        "$argon2",
+        &token,
+    ] {
+        assert!(!logs.contains(secret), "the logs contain {secret:?}");
+        assert!(!bodies.contains(secret), "a response contains {secret:?}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -237,6 +237,39 @@ pub fn serve(settings: &Settings, database_url: &str) -> (u16, actix_web::dev::S
 /// The password of every user the harness creates.
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Creates a user straight in the database at `url`, hashing with `argon2`.
+pub fn create_user(
+    url: &str,
+    argon2: infrastructure::settings::Argon2Settings,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> User {
+    let database = Database::new(
+        url,
+        PoolSettings {
+            max_size: 1,
+            checkout_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+        },
+    );
+    let users = UserService::new(
+        Arc::new(PgUserRepository::new(database)),
+        Arc::new(Argon2Hasher::new(argon2).unwrap()),
+        Arc::new(SystemClock),
+    );
+    let email = Email::parse(email).unwrap();
+    let password = Password::parse_new(password, Some(&email)).unwrap();
+    users
+        .create_unchecked(NewUser {
+            email,
+            name: PersonName::parse("Test User").unwrap(),
+            password,
+            role,
+        })
+        .unwrap()
+}
+
 /// The real app on a free port, over its own database.
 #[derive(Debug)]
 pub struct TestApp {
@@ -280,29 +313,7 @@ impl TestApp {
 
     /// Creates a user directly (no HTTP), with [`PASSWORD`].
     pub fn create_user(&self, email: &str, role: Role) -> User {
-        let database = Database::new(
-            &self.db.url,
-            PoolSettings {
-                max_size: 1,
-                checkout_timeout: self.settings.database_timeout,
-                statement_timeout: self.settings.database_statement_timeout,
-            },
-        );
-        let users = UserService::new(
-            Arc::new(PgUserRepository::new(database)),
-            Arc::new(Argon2Hasher::new(self.settings.argon2).unwrap()),
-            Arc::new(SystemClock),
-        );
-        let email = Email::parse(email).unwrap();
-        let password = Password::parse_new(PASSWORD, Some(&email)).unwrap();
-        users
-            .create_unchecked(NewUser {
-                email,
-                name: PersonName::parse("Test User").unwrap(),
-                password,
-                role,
-            })
-            .unwrap()
+        create_user(&self.db.url, self.settings.argon2, email, PASSWORD, role)
     }
 
     /// Logs in over HTTP and returns the bearer token.
