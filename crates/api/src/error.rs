@@ -27,10 +27,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
-        Self {
-            field: field.into(),
-            message: message.to_string(),
-        }
+        Self { field: field.into(), message: message.to_string() }
     }
 }
 
@@ -59,12 +56,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Builds a problem+json response; the other error paths (framework errors, rate limits) use
 /// it too, so that every error has the same shape.
-pub fn problem_response(
-    status: StatusCode,
-    slug: &str,
-    detail: &str,
-    errors: Option<Vec<FieldError>>,
-) -> HttpResponse {
+pub fn problem_response(status: StatusCode, slug: &str, detail: &str, errors: Option<Vec<FieldError>>) -> HttpResponse {
     let problem = Problem {
         kind: format!("/problems/{slug}"),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -158,8 +150,7 @@ impl ResponseError for ApiError {
         let detail = match self {
             Self::Internal(source) => {
                 error!(error = %chain(source.as_ref()), "internal error");
-                "something went wrong on our side; the request id identifies it in our logs"
-                    .to_owned()
+                "something went wrong on our side; the request id identifies it in our logs".to_owned()
             }
             Self::Unavailable(reason) => {
                 warn!(reason = %reason, "answered 503");
@@ -230,9 +221,7 @@ const GONE: &str = "the signed-in user no longer exists";
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::InvalidCredentials => {
-                Self::Unauthorized("the email or the password is wrong".into())
-            }
+            AuthError::InvalidCredentials => Self::Unauthorized("the email or the password is wrong".into()),
             AuthError::Unauthenticated(reason) => {
                 tracing::debug!(reason = %reason, "token refused");
                 Self::Unauthorized("a valid bearer token is required".into())
@@ -260,9 +249,7 @@ impl From<UserError> for ApiError {
 impl From<OrderServiceError> for ApiError {
     fn from(error: OrderServiceError) -> Self {
         match error {
-            OrderServiceError::Invalid(errors) => {
-                Self::Validation(crate::dto::orders::placement_errors(&errors))
-            }
+            OrderServiceError::Invalid(errors) => Self::Validation(crate::dto::orders::placement_errors(&errors)),
             OrderServiceError::NotFound => Self::NotFound(error.to_string()),
             OrderServiceError::Forbidden => Self::Forbidden(error.to_string()),
             OrderServiceError::Transition(e) => Self::Conflict(e.to_string()),

@@ -35,9 +35,7 @@ fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
-        })?;
+        .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
     Ok(state.auth.authenticate(token)?)
 }
 
@@ -72,10 +70,7 @@ pub struct Idempotency(pub Result<Option<IdempotencyKey>, FieldError>);
 
 impl Idempotency {
     /// The key, with the body's parse result: every field error together.
-    pub fn with<T>(
-        self,
-        body: Result<T, Vec<FieldError>>,
-    ) -> Result<(T, Option<IdempotencyKey>), ApiError> {
+    pub fn with<T>(self, body: Result<T, Vec<FieldError>>) -> Result<(T, Option<IdempotencyKey>), ApiError> {
         match (body, self.0) {
             (Ok(value), Ok(key)) => Ok((value, key)),
             (Ok(_), Err(e)) => Err(ApiError::validation(vec![e])),
@@ -102,9 +97,7 @@ impl FromRequest for Idempotency {
                 .ok()
                 .and_then(|v| IdempotencyKey::parse(v).ok())
                 .map(Some)
-                .ok_or_else(|| {
-                    FieldError::new(IDEMPOTENCY_KEY, "must be 1 to 255 visible ASCII characters")
-                }),
+                .ok_or_else(|| FieldError::new(IDEMPOTENCY_KEY, "must be 1 to 255 visible ASCII characters")),
         };
         ready(Ok(Self(parsed)))
     }

@@ -35,10 +35,7 @@ fn run(settings: &Settings) -> anyhow::Result<()> {
         tracing::info!(migrations = %applied.join(", "), "applied pending migrations");
     }
     actix_web::rt::System::new().block_on(async {
-        Application::build(settings, &url)?
-            .run_until_stopped()
-            .await
-            .context("the server failed")
+        Application::build(settings, &url)?.run_until_stopped().await.context("the server failed")
     })?;
     tracing::info!("stopped");
     drop(local);

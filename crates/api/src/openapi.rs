@@ -1,18 +1,14 @@
 //! The OpenAPI document, generated from the handlers and DTOs (never written by hand). A test
 //! compares it with the committed snapshot `docs/openapi.json`.
 
-use utoipa::openapi::security::{
-    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
-};
+use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::orders::{
-    CreateOrderRequest, CreatePaymentRequest, OrderItemRequest, OrderItemResponse, OrderResponse,
-    OrderStatusDto, PaymentMethodDto, PaymentResponse, ProductSalesResponse, ReportResponse,
+    CreateOrderRequest, CreatePaymentRequest, OrderItemRequest, OrderItemResponse, OrderResponse, OrderStatusDto,
+    PaymentMethodDto, PaymentResponse, ProductSalesResponse, ReportResponse,
 };
-use crate::dto::users::{
-    CreateUserRequest, LoginForm, LoginRequest, RoleDto, TokenResponse, UserResponse,
-};
+use crate::dto::users::{CreateUserRequest, LoginForm, LoginRequest, RoleDto, TokenResponse, UserResponse};
 use crate::error::{FieldError, Problem};
 use crate::routes::{auth, health, orders, reports, users};
 
@@ -24,19 +20,11 @@ impl Modify for SecuritySchemes {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
         components.add_security_scheme(
             "oauth2",
-            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
-                "/api/v1/auth/login",
-                Scopes::new(),
-            ))])),
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new("/api/v1/auth/login", Scopes::new()))])),
         );
     }
 }

@@ -25,11 +25,7 @@ pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset
 
 /// The client's address: the socket peer, unless the peer is a trusted proxy, in which case
 /// the right-most address of `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_ip(
-    peer: Option<IpAddr>,
-    forwarded_for: Option<&str>,
-    trusted: &[IpNet],
-) -> Option<IpAddr> {
+pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = peer?;
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
@@ -57,10 +53,7 @@ pub fn client_ip(
 fn set_headers(map: &mut HeaderMap, output: &SimpleOutput) {
     map.insert(RATELIMIT_LIMIT, HeaderValue::from(output.limit()));
     map.insert(RATELIMIT_REMAINING, HeaderValue::from(output.remaining()));
-    map.insert(
-        RATELIMIT_RESET,
-        HeaderValue::from(output.seconds_until_reset()),
-    );
+    map.insert(RATELIMIT_RESET, HeaderValue::from(output.seconds_until_reset()));
 }
 
 type InputFuture = Ready<Result<SimpleInput, actix_web::Error>>;
@@ -73,20 +66,13 @@ pub fn limiter(
     trusted: Arc<Vec<IpNet>>,
 ) -> RateLimiter<InMemoryBackend, SimpleOutput, impl Fn(&ServiceRequest) -> InputFuture + 'static> {
     let input = move |req: &ServiceRequest| {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let ip = client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &trusted);
         let key = match ip {
             Some(ip) => format!("{scope}:{ip}"),
             None => format!("{scope}:unknown"),
         };
-        ready(Ok(SimpleInput {
-            interval: Duration::from_secs(60),
-            max_requests: u64::from(per_minute),
-            key,
-        }))
+        ready(Ok(SimpleInput { interval: Duration::from_secs(60), max_requests: u64::from(per_minute), key }))
     };
     RateLimiter::builder(backend, input)
         // The innermost limiter's headers win (the login limit on the login route).
@@ -127,38 +113,12 @@ mod tests {
     fn the_peer_is_the_client_unless_it_is_a_trusted_proxy() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         // An untrusted peer cannot claim another address.
-        assert_eq!(
-            client_ip(Some(ip("203.0.113.9")), Some("1.2.3.4"), &trusted),
-            Some(ip("203.0.113.9"))
-        );
+        assert_eq!(client_ip(Some(ip("203.0.113.9")), Some("1.2.3.4"), &trusted), Some(ip("203.0.113.9")));
         // A trusted proxy: the right-most untrusted hop is the client, whatever the client prepended.
-        assert_eq!(
-            client_ip(
-                Some(ip("10.0.0.5")),
-                Some("1.2.3.4, 198.51.100.7"),
-                &trusted
-            ),
-            Some(ip("198.51.100.7"))
-        );
-        assert_eq!(
-            client_ip(
-                Some(ip("10.0.0.5")),
-                Some("198.51.100.7, 10.0.0.9"),
-                &trusted
-            ),
-            Some(ip("198.51.100.7"))
-        );
-        assert_eq!(
-            client_ip(Some(ip("10.0.0.5")), None, &trusted),
-            Some(ip("10.0.0.5"))
-        );
-        assert_eq!(
-            client_ip(Some(ip("10.0.0.5")), Some("garbage"), &trusted),
-            Some(ip("10.0.0.5"))
-        );
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), Some("1.2.3.4"), &[]),
-            Some(ip("127.0.0.1"))
-        );
+        assert_eq!(client_ip(Some(ip("10.0.0.5")), Some("1.2.3.4, 198.51.100.7"), &trusted), Some(ip("198.51.100.7")));
+        assert_eq!(client_ip(Some(ip("10.0.0.5")), Some("198.51.100.7, 10.0.0.9"), &trusted), Some(ip("198.51.100.7")));
+        assert_eq!(client_ip(Some(ip("10.0.0.5")), None, &trusted), Some(ip("10.0.0.5")));
+        assert_eq!(client_ip(Some(ip("10.0.0.5")), Some("garbage"), &trusted), Some(ip("10.0.0.5")));
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), Some("1.2.3.4"), &[]), Some(ip("127.0.0.1")));
     }
 }

@@ -33,9 +33,7 @@ fn pick_id(req: &ServiceRequest) -> String {
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            (1..=128).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::now_v7().to_string())
@@ -55,11 +53,7 @@ pub async fn middleware(
     );
     let started = Instant::now();
     let result = REQUEST_ID
-        .scope(id.clone(), async move {
-            next.call(req)
-                .await
-                .map(ServiceResponse::map_into_boxed_body)
-        })
+        .scope(id.clone(), async move { next.call(req).await.map(ServiceResponse::map_into_boxed_body) })
         .instrument(span.clone())
         .await;
     // Handlers' and extractors' errors arrive here as responses; only a middleware can return
@@ -81,45 +75,28 @@ pub async fn middleware(
 fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
     // Ours already (problem+json, or the JSON of the readiness probe).
-    let is_ours = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| {
-            let v = v.as_bytes();
-            v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
-        });
+    let is_ours = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
+    });
     if status.as_u16() < 400 || is_ours {
         return response;
     }
     let (slug, detail) = match status {
         StatusCode::NOT_FOUND => ("not-found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
-            "this method is not allowed on this resource",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload-too-large",
-            "the request body is larger than 64 KiB",
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported-media-type",
-            "this content type is not accepted here",
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this method is not allowed on this resource"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is larger than 64 KiB"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "this content type is not accepted here"),
         StatusCode::TOO_MANY_REQUESTS => ("rate-limited", "too many requests; see Retry-After"),
-        s if s.is_server_error() => (
-            "internal",
-            "something went wrong on our side; the request id identifies it in our logs",
-        ),
+        s if s.is_server_error() => {
+            ("internal", "something went wrong on our side; the request id identifies it in our logs")
+        }
         _ => ("bad-request", "the request could not be read"),
     };
     let keep: Vec<(HeaderName, HeaderValue)> = response
         .headers()
         .iter()
-        .filter(|(name, _)| {
-            *name == header::ALLOW
-                || *name == header::RETRY_AFTER
-                || *name == header::WWW_AUTHENTICATE
-        })
+        .filter(|(name, _)| *name == header::ALLOW || *name == header::RETRY_AFTER || *name == header::WWW_AUTHENTICATE)
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     let (request, _) = response.into_parts();

@@ -18,8 +18,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use application::{AuthService, Clock, OrderService, ReportService, SystemClock, UserService};
 use infrastructure::settings::IpNet;
 use infrastructure::{
-    Argon2Hasher, CpuPool, Database, JwtTokenService, PgOrderRepository, PgReportRepository,
-    PgUserRepository, PoolSettings, Settings, random_jwt_secret,
+    Argon2Hasher, CpuPool, Database, JwtTokenService, PgOrderRepository, PgReportRepository, PgUserRepository,
+    PoolSettings, Settings, random_jwt_secret,
 };
 
 use crate::dto::cursor::CursorCodec;
@@ -64,28 +64,22 @@ pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<Ap
     let secret: SecretSlice<u8> = match &settings.jwt_secret {
         Some(secret) => SecretSlice::from(secret.expose_secret().as_bytes().to_vec()),
         None => {
-            warn!(
-                "JWT_SECRET is not set: using a random secret for this run (tokens die with the process)"
-            );
+            warn!("JWT_SECRET is not set: using a random secret for this run (tokens die with the process)");
             random_jwt_secret()
         }
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let user_repo = Arc::new(PgUserRepository::new(db.clone()));
     let hasher = Arc::new(Argon2Hasher::new(settings.argon2)?);
-    let tokens = Arc::new(JwtTokenService::new(
-        &secret,
-        &settings.jwt_issuer,
-        &settings.jwt_audience,
-        settings.jwt_ttl_seconds,
-    ));
+    let tokens =
+        Arc::new(JwtTokenService::new(&secret, &settings.jwt_issuer, &settings.jwt_audience, settings.jwt_ttl_seconds));
     let orders = Arc::new(PgOrderRepository::new(db.clone()));
     let report_repo = Arc::new(PgReportRepository::new(db.clone()));
     Ok(AppState {
         auth: Arc::new(AuthService::new(user_repo.clone(), hasher.clone(), tokens)?),
         users: Arc::new(UserService::new(user_repo.clone(), hasher, clock.clone())),
         orders: Arc::new(OrderService::new(orders, user_repo.clone(), clock.clone())),
-        reports: Arc::new(ReportService::new(report_repo, user_repo)),
+        reports: Arc::new(ReportService::new(report_repo, user_repo, clock.clone())),
         clock,
         hash_pool: CpuPool::new("argon2", settings.hash_workers, settings.hash_queue),
         cursors: CursorCodec::new(secret.expose_secret()),
@@ -107,27 +101,14 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let json = web::JsonConfig::default()
-        .limit(BODY_LIMIT)
-        .error_handler(|e, _| json_error(e).into());
-    let query = web::QueryConfig::default().error_handler(|e, _| {
-        ApiError::BadRequest(format!("the query string could not be read: {e}")).into()
-    });
+    let json = web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|e, _| json_error(e).into());
+    let query = web::QueryConfig::default()
+        .error_handler(|e, _| ApiError::BadRequest(format!("the query string could not be read: {e}")).into());
     // A path segment that is not an id names no resource.
-    let path = web::PathConfig::default()
-        .error_handler(|_, _| ApiError::NotFound("no such resource".into()).into());
-    let general = rate_limit::limiter(
-        limits.backend.clone(),
-        "all",
-        limits.per_minute,
-        limits.trusted_proxies.clone(),
-    );
-    let login = rate_limit::limiter(
-        limits.backend.clone(),
-        "login",
-        limits.login_per_minute,
-        limits.trusted_proxies.clone(),
-    );
+    let path = web::PathConfig::default().error_handler(|_, _| ApiError::NotFound("no such resource".into()).into());
+    let general = rate_limit::limiter(limits.backend.clone(), "all", limits.per_minute, limits.trusted_proxies.clone());
+    let login =
+        rate_limit::limiter(limits.backend.clone(), "login", limits.login_per_minute, limits.trusted_proxies.clone());
 
     App::new()
         .app_data(state)
@@ -146,20 +127,10 @@ pub fn app(
         .service(
             web::scope("/health")
                 .wrap(NormalizePath::trim())
+                .service(web::resource("").route(web::get().to(health::ready)).default_service(not_allowed("GET")))
+                .service(web::resource("/live").route(web::get().to(health::live)).default_service(not_allowed("GET")))
                 .service(
-                    web::resource("")
-                        .route(web::get().to(health::ready))
-                        .default_service(not_allowed("GET")),
-                )
-                .service(
-                    web::resource("/live")
-                        .route(web::get().to(health::live))
-                        .default_service(not_allowed("GET")),
-                )
-                .service(
-                    web::resource("/ready")
-                        .route(web::get().to(health::ready))
-                        .default_service(not_allowed("GET")),
+                    web::resource("/ready").route(web::get().to(health::ready)).default_service(not_allowed("GET")),
                 ),
         )
         .service(
@@ -179,11 +150,7 @@ pub fn app(
                         .route(web::get().to(users::list_users))
                         .default_service(not_allowed("GET, POST")),
                 )
-                .service(
-                    web::resource("/users/me")
-                        .route(web::get().to(users::me))
-                        .default_service(not_allowed("GET")),
-                )
+                .service(web::resource("/users/me").route(web::get().to(users::me)).default_service(not_allowed("GET")))
                 .service(
                     web::resource("/users/{id}")
                         .route(web::get().to(users::get_user))
@@ -221,23 +188,17 @@ pub fn app(
         .route(
             "/docs",
             web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header((header::LOCATION, "/docs/"))
-                    .finish()
+                HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
             }),
         )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::NotFound("no such resource".into()))
-        }))
+        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("no such resource".into())) }))
 }
 
 /// The JSON extractor's errors as problems: 415, 413, 400.
 fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError as E;
     match error {
-        E::ContentType => {
-            ApiError::UnsupportedMediaType("send the body as application/json".into())
-        }
+        E::ContentType => ApiError::UnsupportedMediaType("send the body as application/json".into()),
         E::OverflowKnownLength { .. } | E::Overflow { .. } => {
             ApiError::PayloadTooLarge(format!("the body is larger than {} KiB", BODY_LIMIT / 1024))
         }
@@ -255,6 +216,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     idempotency_ttl: chrono::Duration,
+    rollup_interval: Duration,
 }
 
 impl Application {
@@ -277,6 +239,7 @@ impl Application {
             server,
             state,
             idempotency_ttl: chrono::Duration::hours(i64::from(settings.idempotency_ttl_hours)),
+            rollup_interval: settings.report_rollup_interval,
         })
     }
 
@@ -292,12 +255,14 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C (or the handle's stop): stops accepting, finishes the
     /// requests in flight (bounded by the shutdown timeout), and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_idempotency_keys(
-            self.state.clone(),
-            self.idempotency_ttl,
-        ));
+        let mut background = vec![tokio::spawn(purge_idempotency_keys(self.state.clone(), self.idempotency_ttl))];
+        if !self.rollup_interval.is_zero() {
+            background.push(tokio::spawn(roll_up_sales(self.state.clone(), self.rollup_interval)));
+        }
         let result = self.server.await;
-        purge.abort();
+        for task in background {
+            task.abort();
+        }
         result
     }
 }
@@ -313,6 +278,25 @@ async fn purge_idempotency_keys(state: web::Data<AppState>, ttl: chrono::Duratio
             Ok(Ok(n)) => info!(keys = n, "purged old idempotency keys"),
             Ok(Err(e)) => warn!(error = %e, "could not purge idempotency keys"),
             Err(e) => warn!(error = %e, "could not purge idempotency keys"),
+        }
+    }
+}
+
+/// Keeps the sales rollup current (see `infrastructure::reports`). Every replica runs it; one
+/// at a time does the work.
+async fn roll_up_sales(state: web::Data<AppState>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let reports = state.reports.clone();
+        match web::block(move || reports.roll_up()).await {
+            Ok(Ok(progress)) if progress.hours > 0 || progress.days > 0 => {
+                info!(hours = progress.hours, days = progress.days, "rolled up sales")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "could not roll up sales"),
+            Err(e) => warn!(error = %e, "could not roll up sales"),
         }
     }
 }

@@ -14,20 +14,13 @@ use nix::unistd::Pid;
 const BIN: &str = env!("CARGO_BIN_EXE_comanda-api");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The binary with a clean environment (no .env: it runs in a temporary folder).
 fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in vars {
         command.env(k, v);
     }
@@ -41,10 +34,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     format!("{}-{nanos}", std::process::id())
 }
 
@@ -68,24 +58,14 @@ async fn wait_ready(base: &str, child: &mut Child) {
         {
             return;
         }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the server exited before it was ready"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the server was not ready in time"
-        );
+        assert!(child.try_wait().unwrap().is_none(), "the server exited before it was ready");
+        assert!(Instant::now() < deadline, "the server was not ready in time");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 fn output(mut command: Command) -> Output {
-    command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap()
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap()
 }
 
 #[test]
@@ -94,27 +74,15 @@ fn a_wrong_setting_stops_the_process_with_a_sentence_naming_it() {
     let out = output(command(&dir, &[("PORT", "eighty")]));
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with("comanda-api: PORT must be a whole number"),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("comanda-api: PORT must be a whole number"), "{stderr}");
 }
 
 #[test]
 fn production_refuses_to_start_without_a_secret() {
     let dir = temp_dir("production");
-    let out = output(command(
-        &dir,
-        &[
-            ("APP_ENV", "production"),
-            ("DATABASE_URL", "postgres://localhost/x"),
-        ],
-    ));
+    let out = output(command(&dir, &[("APP_ENV", "production"), ("DATABASE_URL", "postgres://localhost/x")]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("JWT_SECRET must be set when APP_ENV=production")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET must be set when APP_ENV=production"));
 }
 
 #[test]
@@ -125,10 +93,7 @@ fn a_database_whose_migrations_are_behind_is_refused() {
     let out = output(command(&dir, &[("DATABASE_URL", &db.url), ("PORT", &port)]));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("migration(s) behind") && stderr.contains("db-admin migrate"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("migration(s) behind") && stderr.contains("db-admin migrate"), "{stderr}");
 }
 
 /// No configuration at all: the server starts its own PostgreSQL under DATA_DIR, serves, logs
@@ -147,11 +112,7 @@ async fn the_local_default_serves_and_stops_gracefully_on_sigterm() {
         ("ARGON2_ITERATIONS", "40".to_owned()),
     ];
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut child = command(&dir, &vars)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command(&dir, &vars).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     wait_ready(&base, &mut child).await;
     assert!(dir.join(".data/postgres/PG_VERSION").exists());
 
@@ -173,18 +134,11 @@ async fn the_local_default_serves_and_stops_gracefully_on_sigterm() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let answered = login
-        .await
-        .unwrap()
-        .expect("the request in flight was cut off");
+    let answered = login.await.unwrap().expect("the request in flight was cut off");
     assert_eq!(answered.status(), 401);
-    let status = wait_for(&mut child, Duration::from_secs(30))
-        .expect("the server did not exit after SIGTERM");
+    let status = wait_for(&mut child, Duration::from_secs(30)).expect("the server did not exit after SIGTERM");
     assert!(status.success(), "exit status {status:?}");
-    assert!(
-        !dir.join(".data/postgres/postmaster.pid").exists(),
-        "the local cluster was left running"
-    );
+    assert!(!dir.join(".data/postgres/postmaster.pid").exists(), "the local cluster was left running");
 
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
@@ -193,28 +147,14 @@ async fn the_local_default_serves_and_stops_gracefully_on_sigterm() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["span"]["request_id"] == "graceful-login-1")
         .collect();
-    assert!(
-        !request_lines.is_empty(),
-        "no JSON log line carries the request id:\n{stderr}"
-    );
-    assert!(
-        stderr.contains("DATABASE_URL is not set: started the local PostgreSQL"),
-        "{stderr}"
-    );
+    assert!(!request_lines.is_empty(), "no JSON log line carries the request id:\n{stderr}");
+    assert!(stderr.contains("DATABASE_URL is not set: started the local PostgreSQL"), "{stderr}");
 
     // The data stays: a second start finds the database migrated and the cluster initialised.
-    let mut again = command(&dir, &vars)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut again = command(&dir, &vars).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     wait_ready(&base, &mut again).await;
     kill(Pid::from_raw(again.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(
-        wait_for(&mut again, Duration::from_secs(30))
-            .unwrap()
-            .success()
-    );
+    assert!(wait_for(&mut again, Duration::from_secs(30)).unwrap().success());
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -233,23 +173,9 @@ async fn no_log_line_or_response_contains_a_password_or_a_hash() {
         ("ARGON2_ITERATIONS", "1".to_owned()),
     ];
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let argon2 = infrastructure::settings::Argon2Settings {
-        memory_kib: 1024,
-        iterations: 1,
-        parallelism: 1,
-    };
-    test_support::create_user(
-        &db.url,
-        argon2,
-        "root@example.com",
-        "first admin secret",
-        domain::Role::Admin,
-    );
-    let mut child = command(&dir, &vars)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let argon2 = infrastructure::settings::Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 };
+    test_support::create_user(&db.url, argon2, "root@example.com", "first admin secret", domain::Role::Admin);
+    let mut child = command(&dir, &vars).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     wait_ready(&base, &mut child).await;
     let client = reqwest::Client::new();
     let mut bodies = String::new();
@@ -259,27 +185,11 @@ async fn no_log_line_or_response_contains_a_password_or_a_hash() {
             .json(&serde_json::json!({"email": email, "password": password}))
             .send()
     };
-    let response = login("root@example.com", "first admin secret")
-        .await
-        .unwrap();
+    let response = login("root@example.com", "first admin secret").await.unwrap();
     let token: serde_json::Value = response.json().await.unwrap();
     let token = token["access_token"].as_str().unwrap().to_owned();
-    bodies.push_str(
-        &login("root@example.com", "a wrong secret!")
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
-    bodies.push_str(
-        &login("ghost@example.com", "ghost secret 123")
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    bodies.push_str(&login("root@example.com", "a wrong secret!").await.unwrap().text().await.unwrap());
+    bodies.push_str(&login("ghost@example.com", "ghost secret 123").await.unwrap().text().await.unwrap());
     let created = client
         .post(format!("{base}/api/v1/users"))
         .bearer_auth(&token)
@@ -299,39 +209,18 @@ async fn no_log_line_or_response_contains_a_password_or_a_hash() {
     bodies.push_str(&refused.text().await.unwrap());
     for path in ["/api/v1/users", "/api/v1/users/me"] {
         bodies.push_str(
-            &client
-                .get(format!("{base}{path}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
+            &client.get(format!("{base}{path}")).bearer_auth(&token).send().await.unwrap().text().await.unwrap(),
         );
     }
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(
-        wait_for(&mut child, Duration::from_secs(30))
-            .unwrap()
-            .success()
-    );
+    assert!(wait_for(&mut child, Duration::from_secs(30)).unwrap().success());
     let mut logs = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut logs).unwrap();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut logs).unwrap();
-    assert!(
-        logs.contains("request finished"),
-        "the logs were not captured"
-    );
-    for secret in [
-        "first admin secret",
-        "a wrong secret!",
-        "ghost secret 123",
-        "the new one's secret",
-        "tiny",
-        "$argon2",
-        &token,
-    ] {
+    assert!(logs.contains("request finished"), "the logs were not captured");
+    for secret in
+        ["first admin secret", "a wrong secret!", "ghost secret 123", "the new one's secret", "tiny", "$argon2", &token]
+    {
         assert!(!logs.contains(secret), "the logs contain {secret:?}");
         assert!(!bodies.contains(secret), "a response contains {secret:?}");
     }

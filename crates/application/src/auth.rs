@@ -103,15 +103,10 @@ impl AuthService {
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenService>,
     ) -> Result<Self, HashError> {
-        let dummy = Password::candidate(&uuid::Uuid::now_v7().to_string())
-            .ok_or_else(|| HashError("dummy password".into()))?;
+        let dummy =
+            Password::candidate(&uuid::Uuid::now_v7().to_string()).ok_or_else(|| HashError("dummy password".into()))?;
         let dummy_hash = hasher.hash(&dummy)?;
-        Ok(Self {
-            users,
-            hasher,
-            tokens,
-            dummy_hash,
-        })
+        Ok(Self { users, hasher, tokens, dummy_hash })
     }
 
     /// Checks the email and password and issues a token. A hash made with older parameters is
@@ -129,18 +124,14 @@ impl AuthService {
         };
         // Verify even when the outcome is known, so that every failure costs one hash.
         let fallback = Password::candidate("").ok_or_else(|| HashError("empty password".into()))?;
-        let verified = self
-            .hasher
-            .verify(candidate.as_ref().unwrap_or(&fallback), hash)?;
-        let (Some(user), Some(candidate), true) = (user, candidate.as_ref(), verified.matches)
-        else {
+        let verified = self.hasher.verify(candidate.as_ref().unwrap_or(&fallback), hash)?;
+        let (Some(user), Some(candidate), true) = (user, candidate.as_ref(), verified.matches) else {
             return Err(AuthError::InvalidCredentials);
         };
         if verified.needs_rehash {
             match self.hasher.hash(candidate) {
                 Ok(new_hash) => {
-                    if let Err(error) = self.users.replace_password_hash(user.id(), hash, &new_hash)
-                    {
+                    if let Err(error) = self.users.replace_password_hash(user.id(), hash, &new_hash) {
                         warn!(user_id = %user.id(), error = %error, "could not upgrade a password hash");
                     }
                 }
@@ -155,8 +146,6 @@ impl AuthService {
     /// Turns a bearer token into an actor. Pure CPU: whether the user still exists is checked
     /// by each use case inside its own database work.
     pub fn authenticate(&self, token: &str) -> Result<Actor, AuthError> {
-        self.tokens
-            .verify(token)
-            .map_err(|e| AuthError::Unauthenticated(e.to_string()))
+        self.tokens.verify(token).map_err(|e| AuthError::Unauthenticated(e.to_string()))
     }
 }

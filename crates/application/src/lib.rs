@@ -12,18 +12,17 @@ pub mod store;
 pub mod users;
 
 pub use auth::{
-    AccessToken, Actor, AuthError, AuthService, HashError, PasswordHasher, TokenError,
-    TokenService, Verified,
+    AccessToken, Actor, AuthError, AuthService, HashError, PasswordHasher, TokenError, TokenService, Verified,
 };
 pub use clock::{Clock, SystemClock};
 pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, Replay};
 pub use orders::{
-    InsertOrder, OrderFilter, OrderRepository, OrderService, OrderServiceError, PaymentInsert,
-    PaymentOutcome, PlaceOutcome,
+    InsertOrder, OrderFilter, OrderRepository, OrderService, OrderServiceError, PaymentInsert, PaymentOutcome,
+    PlaceOutcome,
 };
 pub use page::{Cursor, Page, PageRequest};
 pub use reports::{
-    ProductSales, ReportError, ReportRange, ReportRepository, ReportService, SalesReport,
+    ProductSales, ROLLUP_LAG, ReportError, ReportRange, ReportRepository, ReportService, RollupProgress, SalesReport,
 };
 pub use store::StoreError;
 pub use users::{NewUser, UserError, UserRepository, UserService};

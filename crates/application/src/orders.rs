@@ -7,8 +7,8 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use domain::{
-    CorruptOrder, Money, NewOrder, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod,
-    PlacementError, TransitionError, UserId,
+    CorruptOrder, Money, NewOrder, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, PlacementError,
+    TransitionError, UserId,
 };
 
 use crate::auth::Actor;
@@ -48,11 +48,7 @@ pub enum PaymentInsert {
 pub trait OrderRepository: Send + Sync {
     /// Inserts the order with all its lines and claims the idempotency key, as one atomic step,
     /// but only if the waiter exists and the key is unclaimed.
-    fn insert(
-        &self,
-        order: &Order,
-        claim: Option<&IdempotencyClaim>,
-    ) -> Result<InsertOrder, StoreError>;
+    fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<InsertOrder, StoreError>;
     fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     fn find_claim(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Replay>, StoreError>;
     /// Up to `page.limit + 1` orders, newest first, after the cursor.
@@ -129,16 +125,8 @@ impl std::fmt::Debug for OrderService {
 }
 
 impl OrderService {
-    pub fn new(
-        orders: Arc<dyn OrderRepository>,
-        users: Arc<dyn UserRepository>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            orders,
-            users,
-            clock,
-        }
+    pub fn new(orders: Arc<dyn OrderRepository>, users: Arc<dyn UserRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { orders, users, clock }
     }
 
     /// Places an order for the signed-in waiter. With a key, a retry of the same request
@@ -152,14 +140,8 @@ impl OrderService {
     ) -> Result<PlaceOutcome, OrderServiceError> {
         let fingerprint = order_fingerprint(&new);
         let id = OrderId(Uuid::now_v7());
-        let order = Order::place(id, actor.user_id, new, self.clock.now())
-            .map_err(OrderServiceError::Invalid)?;
-        let claim = key.map(|key| IdempotencyClaim {
-            user_id: actor.user_id,
-            key,
-            fingerprint,
-            resource_id: id.0,
-        });
+        let order = Order::place(id, actor.user_id, new, self.clock.now()).map_err(OrderServiceError::Invalid)?;
+        let claim = key.map(|key| IdempotencyClaim { user_id: actor.user_id, key, fingerprint, resource_id: id.0 });
         match self.orders.insert(&order, claim.as_ref())? {
             InsertOrder::Inserted => Ok(PlaceOutcome::Created(order)),
             InsertOrder::ActorGone => Err(OrderServiceError::ActorGone),
@@ -172,10 +154,8 @@ impl OrderService {
                 if replay.fingerprint != fingerprint {
                     return Err(OrderServiceError::IdempotencyMismatch);
                 }
-                let first = self
-                    .orders
-                    .find(OrderId(replay.resource_id))?
-                    .ok_or(OrderServiceError::IdempotencyMismatch)?;
+                let first =
+                    self.orders.find(OrderId(replay.resource_id))?.ok_or(OrderServiceError::IdempotencyMismatch)?;
                 Ok(PlaceOutcome::Replayed(first.as_placed()))
             }
         }
@@ -194,10 +174,7 @@ impl OrderService {
     ) -> Result<Page<Order>, OrderServiceError> {
         self.ensure_exists(actor)?;
         let rows = self.orders.list(filter, &page)?;
-        Ok(Page::from_rows(rows, page.limit, |o| Cursor {
-            created_at: o.created_at(),
-            id: o.id().0,
-        }))
+        Ok(Page::from_rows(rows, page.limit, |o| Cursor { created_at: o.created_at(), id: o.id().0 }))
     }
 
     /// Cancels an open order: its waiter or an admin.
@@ -228,26 +205,13 @@ impl OrderService {
         let amount_text = amount.to_string();
         let fingerprint = Fingerprint::of(["payment", &order_text, &amount_text, method.as_str()]);
         let payment_id = PaymentId(Uuid::now_v7());
-        let claim = key.map(|key| IdempotencyClaim {
-            user_id: actor.user_id,
-            key,
-            fingerprint,
-            resource_id: payment_id.0,
-        });
+        let claim =
+            key.map(|key| IdempotencyClaim { user_id: actor.user_id, key, fingerprint, resource_id: payment_id.0 });
         let now = self.clock.now();
-        let outcome = self
-            .orders
-            .record_payment(order_id, claim.as_ref(), &mut |order| {
-                order.record_payment(amount, now)?;
-                Ok(Payment {
-                    id: payment_id,
-                    order_id,
-                    amount,
-                    method,
-                    recorded_by: actor.user_id,
-                    created_at: now,
-                })
-            })?;
+        let outcome = self.orders.record_payment(order_id, claim.as_ref(), &mut |order| {
+            order.record_payment(amount, now)?;
+            Ok(Payment { id: payment_id, order_id, amount, method, recorded_by: actor.user_id, created_at: now })
+        })?;
         match outcome {
             PaymentInsert::Inserted { payment, .. } => Ok(PaymentOutcome::Recorded(payment)),
             PaymentInsert::KeyUsed(replay) => {
@@ -263,11 +227,7 @@ impl OrderService {
         }
     }
 
-    pub fn payments(
-        &self,
-        actor: &Actor,
-        order_id: OrderId,
-    ) -> Result<Vec<Payment>, OrderServiceError> {
+    pub fn payments(&self, actor: &Actor, order_id: OrderId) -> Result<Vec<Payment>, OrderServiceError> {
         self.ensure_exists(actor)?;
         if self.orders.find(order_id)?.is_none() {
             return Err(OrderServiceError::NotFound);
@@ -275,21 +235,12 @@ impl OrderService {
         Ok(self.orders.payments(order_id)?)
     }
 
-    pub fn purge_idempotency_keys(
-        &self,
-        older_than: chrono::Duration,
-    ) -> Result<u64, OrderServiceError> {
-        Ok(self
-            .orders
-            .purge_idempotency_keys(self.clock.now() - older_than)?)
+    pub fn purge_idempotency_keys(&self, older_than: chrono::Duration) -> Result<u64, OrderServiceError> {
+        Ok(self.orders.purge_idempotency_keys(self.clock.now() - older_than)?)
     }
 
     fn ensure_exists(&self, actor: &Actor) -> Result<(), OrderServiceError> {
-        if self.users.exists(actor.user_id)? {
-            Ok(())
-        } else {
-            Err(OrderServiceError::ActorGone)
-        }
+        if self.users.exists(actor.user_id)? { Ok(()) } else { Err(OrderServiceError::ActorGone) }
     }
 }
 
@@ -298,19 +249,9 @@ fn order_fingerprint(new: &NewOrder) -> Fingerprint {
     let texts: Vec<String> = new
         .lines
         .iter()
-        .flat_map(|l| {
-            [
-                l.product_name.as_ref().to_owned(),
-                l.unit_price.to_string(),
-                l.quantity.to_string(),
-            ]
-        })
+        .flat_map(|l| [l.product_name.as_ref().to_owned(), l.unit_price.to_string(), l.quantity.to_string()])
         .collect();
-    Fingerprint::of(
-        ["order", new.customer_name.as_ref()]
-            .into_iter()
-            .chain(texts.iter().map(String::as_str)),
-    )
+    Fingerprint::of(["order", new.customer_name.as_ref()].into_iter().chain(texts.iter().map(String::as_str)))
 }
 
 #[derive(Debug, thiserror::Error)]

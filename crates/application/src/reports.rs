@@ -35,14 +35,32 @@ pub struct SalesReport {
     pub total_price: Decimal,
 }
 
+/// What a roll-up did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RollupProgress {
+    /// Hours and days aggregated by this call.
+    pub hours: u32,
+    pub days: u32,
+    /// Every hour (day) before these marks is aggregated.
+    pub hours_until: Option<DateTime<Utc>>,
+    pub days_until: Option<DateTime<Utc>>,
+    /// Another process was aggregating; nothing was done here.
+    pub busy: bool,
+}
+
 /// Sales per product (grouped by product key), cancelled orders left out, in no given order.
 pub trait ReportRepository: Send + Sync {
-    fn product_sales(
-        &self,
-        range: &ReportRange,
-        waiter: Option<UserId>,
-    ) -> Result<Vec<ProductSales>, StoreError>;
+    fn product_sales(&self, range: &ReportRange, waiter: Option<UserId>) -> Result<Vec<ProductSales>, StoreError>;
+    /// Aggregates every hour and day that ended before `closed_before` and is not yet
+    /// aggregated, so that reports read them without scanning their orders.
+    fn roll_up(&self, closed_before: DateTime<Utc>) -> Result<RollupProgress, StoreError>;
 }
+
+/// How long after an hour ends it is aggregated: orders are stamped by the application's clock
+/// before their statement commits, so a period is only closed once no transaction that began
+/// in it can still commit (statements time out long before) and the clocks of several replicas
+/// may differ a little.
+pub const ROLLUP_LAG: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -57,6 +75,7 @@ pub enum ReportError {
 pub struct ReportService {
     reports: Arc<dyn ReportRepository>,
     users: Arc<dyn UserRepository>,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl std::fmt::Debug for ReportService {
@@ -66,17 +85,21 @@ impl std::fmt::Debug for ReportService {
 }
 
 impl ReportService {
-    pub fn new(reports: Arc<dyn ReportRepository>, users: Arc<dyn UserRepository>) -> Self {
-        Self { reports, users }
+    pub fn new(
+        reports: Arc<dyn ReportRepository>,
+        users: Arc<dyn UserRepository>,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Self {
+        Self { reports, users, clock }
+    }
+
+    /// Brings the sales rollup up to date (every period closed [`ROLLUP_LAG`] ago).
+    pub fn roll_up(&self) -> Result<RollupProgress, StoreError> {
+        self.reports.roll_up(self.clock.now() - ROLLUP_LAG)
     }
 
     /// The report: products by total quantity, then total price, both descending, then name.
-    pub fn sales(
-        &self,
-        actor: &Actor,
-        range: ReportRange,
-        waiter: Option<UserId>,
-    ) -> Result<SalesReport, ReportError> {
+    pub fn sales(&self, actor: &Actor, range: ReportRange, waiter: Option<UserId>) -> Result<SalesReport, ReportError> {
         if !actor.is_admin() {
             return Err(ReportError::Forbidden);
         }
@@ -93,11 +116,6 @@ impl ReportService {
         let total_quantity = products.iter().map(|p| p.total_quantity).sum();
         let mut total_price: Decimal = products.iter().map(|p| p.total_price).sum();
         total_price.rescale(2);
-        Ok(SalesReport {
-            range,
-            products,
-            total_quantity,
-            total_price,
-        })
+        Ok(SalesReport { range, products, total_quantity, total_price })
     }
 }

@@ -21,12 +21,7 @@ pub trait UserRepository: Send + Sync {
     fn exists(&self, id: UserId) -> Result<bool, StoreError>;
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
     /// Replaces the hash only if it is still `old_hash` (a concurrent login may have done it).
-    fn replace_password_hash(
-        &self,
-        id: UserId,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> Result<(), StoreError>;
+    fn replace_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<(), StoreError>;
     /// Up to `page.limit + 1` users, newest first, after the cursor.
     fn list(&self, page: &PageRequest) -> Result<Vec<User>, StoreError>;
     fn count_admins(&self) -> Result<i64, StoreError>;
@@ -71,16 +66,8 @@ impl std::fmt::Debug for UserService {
 }
 
 impl UserService {
-    pub fn new(
-        users: Arc<dyn UserRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            users,
-            hasher,
-            clock,
-        }
+    pub fn new(users: Arc<dyn UserRepository>, hasher: Arc<dyn PasswordHasher>, clock: Arc<dyn Clock>) -> Self {
+        Self { users, hasher, clock }
     }
 
     /// Creates a user on behalf of an admin. Hashes the password: run it on the hashing pool.
@@ -97,18 +84,8 @@ impl UserService {
     #[instrument(skip_all, fields(role = %new.role))]
     pub fn create_unchecked(&self, new: NewUser) -> Result<User, UserError> {
         let hash = self.hasher.hash(&new.password)?;
-        let user = User::new(
-            UserId(Uuid::now_v7()),
-            new.email,
-            new.name,
-            new.role,
-            self.clock.now(),
-        );
-        if self.users.insert(&user, &hash)? {
-            Ok(user)
-        } else {
-            Err(UserError::DuplicateEmail)
-        }
+        let user = User::new(UserId(Uuid::now_v7()), new.email, new.name, new.role, self.clock.now());
+        if self.users.insert(&user, &hash)? { Ok(user) } else { Err(UserError::DuplicateEmail) }
     }
 
     pub fn me(&self, actor: &Actor) -> Result<User, UserError> {
@@ -130,10 +107,7 @@ impl UserService {
         }
         self.ensure_exists(actor)?;
         let rows = self.users.list(&page)?;
-        Ok(Page::from_rows(rows, page.limit, |u| crate::page::Cursor {
-            created_at: u.created_at(),
-            id: u.id().0,
-        }))
+        Ok(Page::from_rows(rows, page.limit, |u| crate::page::Cursor { created_at: u.created_at(), id: u.id().0 }))
     }
 
     pub fn find_by_email(&self, email: &Email) -> Result<Option<User>, UserError> {
@@ -145,10 +119,6 @@ impl UserService {
     }
 
     fn ensure_exists(&self, actor: &Actor) -> Result<(), UserError> {
-        if self.users.exists(actor.user_id)? {
-            Ok(())
-        } else {
-            Err(UserError::ActorGone)
-        }
+        if self.users.exists(actor.user_id)? { Ok(()) } else { Err(UserError::ActorGone) }
     }
 }

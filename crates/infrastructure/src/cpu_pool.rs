@@ -76,21 +76,12 @@ impl CpuPool {
                 })
                 .expect("spawning a hashing thread");
         }
-        Self {
-            name,
-            sender,
-            counters,
-            workers: workers.max(1),
-            capacity: queue,
-        }
+        Self { name, sender, counters, workers: workers.max(1), capacity: queue }
     }
 
     /// Runs `work` on the pool and waits for it without blocking the caller's thread, or
     /// refuses at once when the queue is full.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, CpuPoolError> {
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CpuPoolError> {
         let (tx, rx) = oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move || {

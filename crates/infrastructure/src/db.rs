@@ -35,11 +35,8 @@ struct SessionSetup {
 
 impl CustomizeConnection<PgConnection, r2d2::Error> for SessionSetup {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute(&format!(
-            "SET statement_timeout = {}; SET TIME ZONE 'UTC'",
-            self.statement_timeout_ms
-        ))
-        .map_err(r2d2::Error::QueryError)
+        conn.batch_execute(&format!("SET statement_timeout = {}; SET TIME ZONE 'UTC'", self.statement_timeout_ms))
+            .map_err(r2d2::Error::QueryError)
     }
 }
 
@@ -88,9 +85,7 @@ impl Database {
 
     /// A connection, or `Unavailable` after the checkout timeout.
     pub fn conn(&self) -> Result<PgPooled, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))
+        self.pool.get().map_err(|e| StoreError::Unavailable(Box::new(e)))
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -99,17 +94,9 @@ impl Database {
 
     /// Ready means: a connection within `timeout`, and no pending migration.
     pub fn readiness(&self, timeout: Duration) -> Result<(), NotReady> {
-        let mut conn = self
-            .pool
-            .get_timeout(timeout)
-            .map_err(|e| NotReady::Database(e.to_string()))?;
-        let pending =
-            pending_migrations(&mut conn).map_err(|e| NotReady::Database(e.to_string()))?;
-        if pending.is_empty() {
-            Ok(())
-        } else {
-            Err(NotReady::MigrationsPending(pending.len()))
-        }
+        let mut conn = self.pool.get_timeout(timeout).map_err(|e| NotReady::Database(e.to_string()))?;
+        let pending = pending_migrations(&mut conn).map_err(|e| NotReady::Database(e.to_string()))?;
+        if pending.is_empty() { Ok(()) } else { Err(NotReady::MigrationsPending(pending.len())) }
     }
 }
 
@@ -125,20 +112,12 @@ type MigrationResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Names of the migrations not yet applied.
 pub fn pending_migrations(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
-    Ok(conn
-        .pending_migrations(MIGRATIONS)?
-        .iter()
-        .map(|m| m.name().to_string())
-        .collect())
+    Ok(conn.pending_migrations(MIGRATIONS)?.iter().map(|m| m.name().to_string()).collect())
 }
 
 /// Applies every pending migration; returns their names.
 pub fn run_pending_migrations(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
-    Ok(conn
-        .run_pending_migrations(MIGRATIONS)?
-        .iter()
-        .map(ToString::to_string)
-        .collect())
+    Ok(conn.run_pending_migrations(MIGRATIONS)?.iter().map(ToString::to_string).collect())
 }
 
 /// Reverts the last `steps` applied migrations; returns their names.
@@ -156,11 +135,7 @@ pub fn revert_migrations(conn: &mut PgConnection, steps: usize) -> MigrationResu
 /// Every known migration with whether it is applied, oldest first.
 pub fn migration_status(conn: &mut PgConnection) -> MigrationResult<Vec<(String, bool)>> {
     use diesel::migration::MigrationSource;
-    let applied: Vec<String> = conn
-        .applied_migrations()?
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let applied: Vec<String> = conn.applied_migrations()?.iter().map(ToString::to_string).collect();
     let mut all: Vec<(String, bool)> = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)?
         .iter()
         .map(|m| {
@@ -183,19 +158,14 @@ pub fn reset(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
 
 /// Maps a diesel error to the port's error: lost connections and timeouts are `Unavailable`.
 pub(crate) fn store_error(error: DieselError) -> StoreError {
-    if is_unavailable(&error) {
-        StoreError::Unavailable(Box::new(error))
-    } else {
-        StoreError::Other(Box::new(error))
-    }
+    if is_unavailable(&error) { StoreError::Unavailable(Box::new(error)) } else { StoreError::Other(Box::new(error)) }
 }
 
 fn is_unavailable(error: &DieselError) -> bool {
     match error {
-        DieselError::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _,
-        ) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+            true
+        }
         DieselError::DatabaseError(_, info) => {
             let message = info.message();
             [
@@ -220,9 +190,7 @@ fn is_unavailable(error: &DieselError) -> bool {
 /// The name of the constraint a unique violation broke, if that is what `error` is.
 pub(crate) fn unique_violation(error: &DieselError) -> Option<&str> {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            info.constraint_name()
-        }
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => info.constraint_name(),
         _ => None,
     }
 }
@@ -250,10 +218,8 @@ pub enum PrepareError {
 /// Checks the database before serving: with `apply`, applies pending migrations (the local
 /// default); without, refuses a database whose migrations are behind. Returns what it applied.
 pub fn prepare(url: &str, apply: bool) -> Result<Vec<String>, PrepareError> {
-    let mut conn =
-        PgConnection::establish(url).map_err(|e| PrepareError::Connect(e.to_string()))?;
-    let pending =
-        pending_migrations(&mut conn).map_err(|e| PrepareError::Migrate(e.to_string()))?;
+    let mut conn = PgConnection::establish(url).map_err(|e| PrepareError::Connect(e.to_string()))?;
+    let pending = pending_migrations(&mut conn).map_err(|e| PrepareError::Migrate(e.to_string()))?;
     if pending.is_empty() {
         return Ok(pending);
     }

@@ -24,10 +24,7 @@ pub enum LocalPgError {
     )]
     NoPostgresUser,
     #[error("could not prepare {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("`{command}` failed: {detail}")]
     Command { command: String, detail: String },
     #[error("could not create the database {name}: {detail}")]
@@ -59,12 +56,7 @@ impl LocalPostgres {
         let bin_dir = find_bin_dir().ok_or(LocalPgError::NoBinaries)?;
         let run_as_postgres = nix::unistd::geteuid().is_root();
         let owner = if run_as_postgres {
-            Some(
-                nix::unistd::User::from_name("postgres")
-                    .ok()
-                    .flatten()
-                    .ok_or(LocalPgError::NoPostgresUser)?,
-            )
+            Some(nix::unistd::User::from_name("postgres").ok().flatten().ok_or(LocalPgError::NoPostgresUser)?)
         } else {
             None
         };
@@ -72,30 +64,16 @@ impl LocalPostgres {
         let data_dir = base_dir.join("postgres");
         let socket_dir = base_dir.join("postgres-run");
         for dir in [&base_dir, &data_dir, &socket_dir] {
-            fs::create_dir_all(dir).map_err(|source| LocalPgError::Io {
-                path: dir.clone(),
-                source,
-            })?;
+            fs::create_dir_all(dir).map_err(|source| LocalPgError::Io { path: dir.clone(), source })?;
         }
         if let Some(owner) = &owner {
             for dir in [&data_dir, &socket_dir] {
-                nix::unistd::chown(dir.as_path(), Some(owner.uid), Some(owner.gid)).map_err(
-                    |e| LocalPgError::Io {
-                        path: dir.clone(),
-                        source: e.into(),
-                    },
-                )?;
+                nix::unistd::chown(dir.as_path(), Some(owner.uid), Some(owner.gid))
+                    .map_err(|e| LocalPgError::Io { path: dir.clone(), source: e.into() })?;
             }
         }
         set_private(&data_dir)?;
-        let mut pg = Self {
-            data_dir,
-            bin_dir,
-            port: 0,
-            run_as_postgres,
-            owned: false,
-            version: String::new(),
-        };
+        let mut pg = Self { data_dir, bin_dir, port: 0, run_as_postgres, owned: false, version: String::new() };
         pg.version = fs::read_to_string(pg.bin_dir.join("../share/PG_VERSION")).unwrap_or_default();
 
         if !pg.data_dir.join("PG_VERSION").exists() {
@@ -114,10 +92,7 @@ impl LocalPostgres {
                 ],
             )?;
         }
-        pg.version = fs::read_to_string(pg.data_dir.join("PG_VERSION"))
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
+        pg.version = fs::read_to_string(pg.data_dir.join("PG_VERSION")).unwrap_or_default().trim().to_owned();
 
         if let Some(port) = pg.running_port() {
             pg.port = port;
@@ -127,14 +102,9 @@ impl LocalPostgres {
         let log_file = socket_dir.join("postgres.log");
         let mut last_error = None;
         for _ in 0..5 {
-            let port = free_port().map_err(|source| LocalPgError::Io {
-                path: base_dir.clone(),
-                source,
-            })?;
-            let mut server_options = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200",
-                path_str(&socket_dir)
-            );
+            let port = free_port().map_err(|source| LocalPgError::Io { path: base_dir.clone(), source })?;
+            let mut server_options =
+                format!("-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200", path_str(&socket_dir));
             for (name, value) in &options.server_settings {
                 server_options.push_str(&format!(" -c {name}={value}"));
             }
@@ -198,19 +168,7 @@ impl LocalPostgres {
             return;
         }
         self.owned = false;
-        match self.run(
-            "pg_ctl",
-            &[
-                "stop",
-                "-D",
-                path_str(&self.data_dir),
-                "-m",
-                "fast",
-                "-w",
-                "-t",
-                "60",
-            ],
-        ) {
+        match self.run("pg_ctl", &["stop", "-D", path_str(&self.data_dir), "-m", "fast", "-w", "-t", "60"]) {
             Ok(_) => info!("stopped the local PostgreSQL"),
             Err(e) => warn!(error = %e, "could not stop the local PostgreSQL"),
         }
@@ -218,20 +176,7 @@ impl LocalPostgres {
 
     /// Stops the cluster whoever started it (tests use this to simulate an outage).
     pub fn force_stop(&self) -> Result<(), LocalPgError> {
-        self.run(
-            "pg_ctl",
-            &[
-                "stop",
-                "-D",
-                path_str(&self.data_dir),
-                "-m",
-                "fast",
-                "-w",
-                "-t",
-                "60",
-            ],
-        )
-        .map(drop)
+        self.run("pg_ctl", &["stop", "-D", path_str(&self.data_dir), "-m", "fast", "-w", "-t", "60"]).map(drop)
     }
 
     /// Starts the cluster again on the same port after [`force_stop`](Self::force_stop).
@@ -263,8 +208,7 @@ impl LocalPostgres {
 
     /// The port of the server running on our data directory, if one runs.
     fn running_port(&self) -> Option<u16> {
-        self.run("pg_ctl", &["status", "-D", path_str(&self.data_dir)])
-            .ok()?;
+        self.run("pg_ctl", &["status", "-D", path_str(&self.data_dir)]).ok()?;
         let pid_file = fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
         pid_file.lines().nth(3)?.trim().parse().ok()
     }
@@ -280,23 +224,15 @@ impl LocalPostgres {
         };
         command.args(args).current_dir("/");
         let shown = format!("{} {}", binary.display(), args.join(" "));
-        let output = command.output().map_err(|e| LocalPgError::Command {
-            command: shown.clone(),
-            detail: e.to_string(),
-        })?;
+        let output =
+            command.output().map_err(|e| LocalPgError::Command { command: shown.clone(), detail: e.to_string() })?;
         if output.status.success() {
             Ok(output)
         } else {
             let detail = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            let detail = if detail.is_empty() {
-                String::from_utf8_lossy(&output.stdout).trim().to_owned()
-            } else {
-                detail
-            };
-            Err(LocalPgError::Command {
-                command: shown,
-                detail,
-            })
+            let detail =
+                if detail.is_empty() { String::from_utf8_lossy(&output.stdout).trim().to_owned() } else { detail };
+            Err(LocalPgError::Command { command: shown, detail })
         }
     }
 }
@@ -315,10 +251,7 @@ pub fn ensure_database(maintenance_url: &str, name: &str) -> Result<(), LocalPgE
         #[allow(dead_code)]
         datname: String,
     }
-    let fail = |detail: String| LocalPgError::CreateDatabase {
-        name: name.to_owned(),
-        detail,
-    };
+    let fail = |detail: String| LocalPgError::CreateDatabase { name: name.to_owned(), detail };
     let mut conn = PgConnection::establish(maintenance_url).map_err(|e| fail(e.to_string()))?;
     let found: Vec<Found> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
         .bind::<Text, _>(name)
@@ -329,10 +262,7 @@ pub fn ensure_database(maintenance_url: &str, name: &str) -> Result<(), LocalPgE
         match diesel::sql_query(format!("CREATE DATABASE {quoted}")).execute(&mut conn) {
             Ok(_) => info!(database = name, "created the database"),
             // Another process created it at the same moment.
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => {}
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
             Err(e) if e.to_string().contains("already exists") => {}
             Err(e) => return Err(fail(e.to_string())),
         }
@@ -343,11 +273,7 @@ pub fn ensure_database(maintenance_url: &str, name: &str) -> Result<(), LocalPgE
 /// `PG_BIN_DIR`, else a directory on PATH holding initdb, pg_ctl and postgres, else the newest
 /// `/usr/lib/postgresql/*/bin`.
 fn find_bin_dir() -> Option<PathBuf> {
-    let complete = |dir: &Path| {
-        ["initdb", "pg_ctl", "postgres"]
-            .iter()
-            .all(|p| dir.join(p).is_file())
-    };
+    let complete = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|p| dir.join(p).is_file());
     if let Some(dir) = std::env::var_os("PG_BIN_DIR").map(PathBuf::from) {
         return complete(&dir).then_some(dir);
     }
@@ -355,9 +281,8 @@ fn find_bin_dir() -> Option<PathBuf> {
         for dir in std::env::split_paths(&path) {
             if complete(&dir) {
                 // Resolve symlinks so that `../share` and friends are the real ones.
-                let resolved = fs::canonicalize(dir.join("pg_ctl"))
-                    .ok()
-                    .and_then(|p| p.parent().map(Path::to_path_buf));
+                let resolved =
+                    fs::canonicalize(dir.join("pg_ctl")).ok().and_then(|p| p.parent().map(Path::to_path_buf));
                 return Some(resolved.filter(|d| complete(d)).unwrap_or(dir));
             }
         }
@@ -380,18 +305,13 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, LocalPgError> {
-    std::path::absolute(path).map_err(|source| LocalPgError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    std::path::absolute(path).map_err(|source| LocalPgError::Io { path: path.to_owned(), source })
 }
 
 fn set_private(dir: &Path) -> Result<(), LocalPgError> {
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| LocalPgError::Io {
-        path: dir.to_owned(),
-        source,
-    })
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|source| LocalPgError::Io { path: dir.to_owned(), source })
 }
 
 fn path_str(path: &Path) -> &str {
@@ -400,9 +320,7 @@ fn path_str(path: &Path) -> &str {
 
 /// The database to use: `DATABASE_URL`, or else the local cluster under `DATA_DIR` (started
 /// here, with the database `comanda` created) which the caller keeps alive and drops to stop.
-pub fn resolve_database(
-    settings: &crate::Settings,
-) -> Result<(String, Option<LocalPostgres>), LocalPgError> {
+pub fn resolve_database(settings: &crate::Settings) -> Result<(String, Option<LocalPostgres>), LocalPgError> {
     use secrecy::ExposeSecret;
     if let Some(url) = &settings.database_url {
         return Ok((url.expose_secret().to_owned(), None));

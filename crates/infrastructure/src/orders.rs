@@ -7,19 +7,17 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{
-    Array, Bool, Bytea, Int4, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid,
-};
+use diesel::sql_types::{Array, Bool, Bytea, Int4, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use application::{
-    Fingerprint, IdempotencyClaim, IdempotencyKey, InsertOrder, OrderFilter, OrderRepository,
-    OrderServiceError, PageRequest, PaymentInsert, Replay, StoreError,
+    Fingerprint, IdempotencyClaim, IdempotencyKey, InsertOrder, OrderFilter, OrderRepository, OrderServiceError,
+    PageRequest, PaymentInsert, Replay, StoreError,
 };
 use domain::{
-    CustomerName, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod,
-    ProductName, Quantity, StoredOrder, UserId,
+    CustomerName, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductName, Quantity,
+    StoredOrder, UserId,
 };
 
 use crate::db::{Database, PgPooled, store_error};
@@ -69,11 +67,7 @@ struct Corrupt {
 }
 
 fn corrupt(what: &'static str, id: Uuid, reason: impl ToString) -> StoreError {
-    StoreError::other(Corrupt {
-        what,
-        id,
-        reason: reason.to_string(),
-    })
+    StoreError::other(Corrupt { what, id, reason: reason.to_string() })
 }
 
 fn money(what: &'static str, id: Uuid, value: Decimal) -> Result<Money, StoreError> {
@@ -86,21 +80,17 @@ fn to_order(row: OrderRow, mut items: Vec<OrderItemRow>) -> Result<Order, StoreE
     let lines = items
         .into_iter()
         .map(|i| {
-            let name =
-                ProductName::parse(&i.product_name).map_err(|e| corrupt("order line", id, e))?;
+            let name = ProductName::parse(&i.product_name).map_err(|e| corrupt("order line", id, e))?;
             let price = money("order line", id, i.unit_price)?;
-            let quantity =
-                Quantity::new(i64::from(i.quantity)).map_err(|e| corrupt("order line", id, e))?;
+            let quantity = Quantity::new(i64::from(i.quantity)).map_err(|e| corrupt("order line", id, e))?;
             Ok((name, price, quantity))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     let stored = StoredOrder {
         id: OrderId(id),
-        customer_name: CustomerName::parse(&row.customer_name)
-            .map_err(|e| corrupt("order", id, e))?,
+        customer_name: CustomerName::parse(&row.customer_name).map_err(|e| corrupt("order", id, e))?,
         waiter_id: UserId(row.waiter_id),
-        status: OrderStatus::parse(&row.status)
-            .ok_or_else(|| corrupt("order", id, "unknown status"))?,
+        status: OrderStatus::parse(&row.status).ok_or_else(|| corrupt("order", id, "unknown status"))?,
         lines,
         total_price: money("order", id, row.total_price)?,
         amount_paid: Money::from_decimal(row.amount_paid).map_err(|e| corrupt("order", id, e))?,
@@ -174,7 +164,9 @@ impl QueryFragment<Pg> for InsertOrderStatement<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&self.key)?;
         out.push_sql("::text IS NULL OR EXISTS (SELECT 1 FROM claim) RETURNING id), ");
         out.push_sql("new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) ");
-        out.push_sql("SELECT new_order.id, line.n, line.k, line.name, line.price, line.qty, line.sub FROM new_order, unnest(");
+        out.push_sql(
+            "SELECT new_order.id, line.n, line.k, line.name, line.price, line.qty, line.sub FROM new_order, unnest(",
+        );
         out.push_bind_param::<Array<Text>, _>(&self.product_keys)?;
         out.push_sql("::text[], ");
         out.push_bind_param::<Array<Text>, _>(&self.product_names)?;
@@ -184,9 +176,7 @@ impl QueryFragment<Pg> for InsertOrderStatement<'_> {
         out.push_bind_param::<Array<Int4>, _>(&self.quantities)?;
         out.push_sql("::int4[], ");
         out.push_bind_param::<Array<Numeric>, _>(&self.subtotals)?;
-        out.push_sql(
-            "::numeric[]) WITH ORDINALITY AS line (k, name, price, qty, sub, n) RETURNING 1) ",
-        );
+        out.push_sql("::numeric[]) WITH ORDINALITY AS line (k, name, price, qty, sub, n) RETURNING 1) ");
         out.push_sql("SELECT EXISTS (SELECT 1 FROM actor), EXISTS (SELECT 1 FROM new_order)");
         Ok(())
     }
@@ -242,14 +232,9 @@ impl PgOrderRepository {
 }
 
 /// Loads the lines of the given orders, grouped by order.
-fn load_items(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-) -> QueryResult<HashMap<Uuid, Vec<OrderItemRow>>> {
-    let rows: Vec<OrderItemRow> = order_items::table
-        .filter(order_items::order_id.eq_any(ids))
-        .select(OrderItemRow::as_select())
-        .load(conn)?;
+fn load_items(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, Vec<OrderItemRow>>> {
+    let rows: Vec<OrderItemRow> =
+        order_items::table.filter(order_items::order_id.eq_any(ids)).select(OrderItemRow::as_select()).load(conn)?;
     let mut by_order: HashMap<Uuid, Vec<OrderItemRow>> = HashMap::with_capacity(ids.len());
     for row in rows {
         by_order.entry(row.order_id).or_default().push(row);
@@ -259,11 +244,7 @@ fn load_items(
 
 fn find_order(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Order>, TxError> {
     let query = orders::table.find(id).select(OrderRow::as_select());
-    let row = if lock {
-        query.for_update().first(conn).optional()?
-    } else {
-        query.first(conn).optional()?
-    };
+    let row = if lock { query.for_update().first(conn).optional()? } else { query.first(conn).optional()? };
     let Some(row) = row else { return Ok(None) };
     let items = load_items(conn, &[id])?.remove(&id).unwrap_or_default();
     Ok(Some(to_order(row, items)?))
@@ -277,10 +258,7 @@ fn find_claim(conn: &mut PgConnection, user: UserId, key: &str) -> QueryResult<O
         .optional()?;
     Ok(found.and_then(|(fingerprint, resource_id)| {
         let fingerprint: [u8; 32] = fingerprint.try_into().ok()?;
-        Some(Replay {
-            fingerprint: Fingerprint(fingerprint),
-            resource_id,
-        })
+        Some(Replay { fingerprint: Fingerprint(fingerprint), resource_id })
     }))
 }
 
@@ -295,11 +273,7 @@ fn save_state(conn: &mut PgConnection, order: &Order) -> QueryResult<usize> {
 }
 
 impl OrderRepository for PgOrderRepository {
-    fn insert(
-        &self,
-        order: &Order,
-        claim: Option<&IdempotencyClaim>,
-    ) -> Result<InsertOrder, StoreError> {
+    fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<InsertOrder, StoreError> {
         let lines = order.lines();
         let statement = InsertOrderStatement {
             order_id: order.id().0,
@@ -309,18 +283,14 @@ impl OrderRepository for PgOrderRepository {
             created_at: order.created_at(),
             key: claim.map(|c| c.key.as_ref()),
             fingerprint: claim.map(|c| c.fingerprint.0.as_slice()),
-            product_keys: lines
-                .iter()
-                .map(|l| l.product_key().as_ref().to_owned())
-                .collect(),
+            product_keys: lines.iter().map(|l| l.product_key().as_ref().to_owned()).collect(),
             product_names: lines.iter().map(|l| l.product_name().as_ref()).collect(),
             unit_prices: lines.iter().map(|l| l.unit_price().amount()).collect(),
             quantities: lines.iter().map(|l| l.quantity().get() as i32).collect(),
             subtotals: lines.iter().map(|l| l.subtotal().amount()).collect(),
         };
         let mut conn = self.conn()?;
-        let (actor_exists, inserted): (bool, bool) =
-            statement.get_result(&mut conn).map_err(store_error)?;
+        let (actor_exists, inserted): (bool, bool) = statement.get_result(&mut conn).map_err(store_error)?;
         Ok(match (actor_exists, inserted) {
             (false, _) => InsertOrder::ActorGone,
             (true, true) => InsertOrder::Inserted,
@@ -365,9 +335,7 @@ impl OrderRepository for PgOrderRepository {
             query = query.filter(
                 orders::created_at
                     .lt(after.created_at)
-                    .or(orders::created_at
-                        .eq(after.created_at)
-                        .and(orders::id.lt(after.id))),
+                    .or(orders::created_at.eq(after.created_at).and(orders::id.lt(after.id))),
             );
         }
         let rows: Vec<OrderRow> = query.load(&mut conn).map_err(store_error)?;
@@ -388,10 +356,10 @@ impl OrderRepository for PgOrderRepository {
     ) -> Result<Order, OrderServiceError> {
         let mut conn = self.conn()?;
         conn.transaction::<_, TxError, _>(|conn| {
-            let mut order = find_order(conn, id.0, true)?
-                .ok_or(TxError::Refused(OrderServiceError::NotFound))?;
+            let mut order = find_order(conn, id.0, true)?.ok_or(TxError::Refused(OrderServiceError::NotFound))?;
             cancel(&mut order).map_err(TxError::Refused)?;
             save_state(conn, &order)?;
+            crate::reports::refresh_after_cancel(conn, &order)?;
             Ok(order)
         })
         .map_err(OrderServiceError::from)
@@ -422,8 +390,7 @@ impl OrderRepository for PgOrderRepository {
                     return Ok(PaymentInsert::KeyUsed(replay));
                 }
             }
-            let mut order = find_order(conn, order_id.0, true)?
-                .ok_or(TxError::Refused(OrderServiceError::NotFound))?;
+            let mut order = find_order(conn, order_id.0, true)?.ok_or(TxError::Refused(OrderServiceError::NotFound))?;
             let payment = pay(&mut order).map_err(TxError::Refused)?;
             diesel::insert_into(payments::table)
                 .values(PaymentRow {

@@ -62,10 +62,23 @@ diesel::joinable!(orders -> users (waiter_id));
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(payments -> orders (order_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    users,
-    orders,
-    order_items,
-    payments,
-    idempotency_keys,
-);
+diesel::allow_tables_to_appear_in_same_query!(users, orders, order_items, payments, idempotency_keys,);
+
+diesel::table! {
+    sales_rollup (grain, bucket, product_key) {
+        grain -> Text,
+        bucket -> Timestamptz,
+        product_key -> Text,
+        product_name -> Text,
+        total_quantity -> Int8,
+        total_price -> Numeric,
+    }
+}
+
+diesel::table! {
+    sales_rollup_state (id) {
+        id -> Bool,
+        hours_until -> Nullable<Timestamptz>,
+        days_until -> Nullable<Timestamptz>,
+    }
+}

@@ -11,9 +11,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use application::{
-    AccessToken, Actor, HashError, PasswordHasher, TokenError, TokenService, Verified,
-};
+use application::{AccessToken, Actor, HashError, PasswordHasher, TokenError, TokenService, Verified};
 use domain::{Password, Role, User, UserId};
 
 use crate::settings::Argon2Settings;
@@ -37,13 +35,8 @@ impl std::fmt::Debug for Argon2Hasher {
 
 impl Argon2Hasher {
     pub fn new(settings: Argon2Settings) -> Result<Self, HashError> {
-        let params = Params::new(
-            settings.memory_kib,
-            settings.iterations,
-            settings.parallelism,
-            None,
-        )
-        .map_err(|e| HashError(format!("invalid Argon2 parameters: {e}")))?;
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| HashError(format!("invalid Argon2 parameters: {e}")))?;
         Ok(Self { params })
     }
 
@@ -61,23 +54,16 @@ impl PasswordHasher for Argon2Hasher {
     }
 
     fn verify(&self, password: &Password, hash: &str) -> Result<Verified, HashError> {
-        let parsed = PasswordHash::new(hash)
-            .map_err(|e| HashError(format!("unreadable stored hash: {e}")))?;
-        let stored = Params::try_from(&parsed)
-            .map_err(|e| HashError(format!("unreadable stored hash parameters: {e}")))?;
-        let matches = self
-            .argon2()
-            .verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok();
+        let parsed = PasswordHash::new(hash).map_err(|e| HashError(format!("unreadable stored hash: {e}")))?;
+        let stored =
+            Params::try_from(&parsed).map_err(|e| HashError(format!("unreadable stored hash parameters: {e}")))?;
+        let matches = self.argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
         let needs_rehash = parsed.algorithm.as_str() != "argon2id"
             || parsed.version != Some(Version::V0x13.into())
             || stored.m_cost() != self.params.m_cost()
             || stored.t_cost() != self.params.t_cost()
             || stored.p_cost() != self.params.p_cost();
-        Ok(Verified {
-            matches,
-            needs_rehash,
-        })
+        Ok(Verified { matches, needs_rehash })
     }
 }
 
@@ -125,10 +111,8 @@ impl JwtTokenService {
         let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
-        validation.required_spec_claims = ["exp", "iat", "iss", "aud", "sub"]
-            .into_iter()
-            .map(String::from)
-            .collect::<HashSet<_>>();
+        validation.required_spec_claims =
+            ["exp", "iat", "iss", "aud", "sub"].into_iter().map(String::from).collect::<HashSet<_>>();
         validation.leeway = 5;
         Self {
             encoding: EncodingKey::from_secret(secret.expose_secret()),
@@ -153,33 +137,21 @@ impl TokenService for JwtTokenService {
             aud: self.audience.clone(),
             jti: Uuid::now_v7().to_string(),
         };
-        let token = jsonwebtoken::encode(
-            &Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )
-        .map_err(|e| TokenError::Signing(e.to_string()))?;
-        Ok(AccessToken {
-            token,
-            expires_in_seconds: self.ttl_seconds,
-        })
+        let token = jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        Ok(AccessToken { token, expires_in_seconds: self.ttl_seconds })
     }
 
     fn verify(&self, token: &str) -> Result<Actor, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 kind => TokenError::Invalid(format!("{kind:?}")),
             })?;
         let claims = data.claims;
-        let user_id = Uuid::parse_str(&claims.sub)
-            .map_err(|_| TokenError::Invalid("sub is not a user id".into()))?;
-        let role =
-            Role::parse(&claims.role).map_err(|_| TokenError::Invalid("unknown role".into()))?;
-        Ok(Actor {
-            user_id: UserId(user_id),
-            role,
-        })
+        let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::Invalid("sub is not a user id".into()))?;
+        let role = Role::parse(&claims.role).map_err(|_| TokenError::Invalid("unknown role".into()))?;
+        Ok(Actor { user_id: UserId(user_id), role })
     }
 }
 
@@ -189,12 +161,7 @@ mod tests {
     use domain::{Email, PersonName};
 
     fn hasher(memory_kib: u32, iterations: u32) -> Argon2Hasher {
-        Argon2Hasher::new(Argon2Settings {
-            memory_kib,
-            iterations,
-            parallelism: 1,
-        })
-        .unwrap()
+        Argon2Hasher::new(Argon2Settings { memory_kib, iterations, parallelism: 1 }).unwrap()
     }
 
     #[test]
@@ -203,13 +170,7 @@ mod tests {
         let password = Password::parse_new("correct horse", None).unwrap();
         let hash = h.hash(&password).unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
-        assert_eq!(
-            h.verify(&password, &hash).unwrap(),
-            Verified {
-                matches: true,
-                needs_rehash: false
-            }
-        );
+        assert_eq!(h.verify(&password, &hash).unwrap(), Verified { matches: true, needs_rehash: false });
         let wrong = Password::parse_new("wrong horse", None).unwrap();
         assert!(!h.verify(&wrong, &hash).unwrap().matches);
     }
@@ -219,13 +180,7 @@ mod tests {
         let password = Password::parse_new("correct horse", None).unwrap();
         let old = hasher(1024, 1).hash(&password).unwrap();
         let verified = hasher(2048, 2).verify(&password, &old).unwrap();
-        assert_eq!(
-            verified,
-            Verified {
-                matches: true,
-                needs_rehash: true
-            }
-        );
+        assert_eq!(verified, Verified { matches: true, needs_rehash: true });
     }
 
     fn user(role: Role) -> User {
@@ -244,17 +199,8 @@ mod tests {
         let tokens = JwtTokenService::new(&secret, "comanda", "comanda-api", 60);
         let u = user(Role::Waiter);
         let token = tokens.issue(&u).unwrap();
-        assert_eq!(
-            tokens.verify(&token.token).unwrap(),
-            Actor {
-                user_id: u.id(),
-                role: Role::Waiter
-            }
-        );
-        let claims = jsonwebtoken::dangerous::insecure_decode_claims::<serde_json_claims::Value>(
-            &token.token,
-        )
-        .unwrap();
+        assert_eq!(tokens.verify(&token.token).unwrap(), Actor { user_id: u.id(), role: Role::Waiter });
+        let claims = jsonwebtoken::dangerous::insecure_decode_claims::<serde_json_claims::Value>(&token.token).unwrap();
         for claim in ["sub", "role", "iat", "exp", "iss", "aud", "jti"] {
             assert!(claims.0.contains_key(claim), "missing {claim}");
         }
@@ -264,25 +210,10 @@ mod tests {
     fn other_issuers_audiences_and_keys_are_refused() {
         let secret = random_jwt_secret();
         let u = user(Role::Admin);
-        let token = JwtTokenService::new(&secret, "comanda", "comanda-api", 60)
-            .issue(&u)
-            .unwrap()
-            .token;
-        assert!(
-            JwtTokenService::new(&secret, "other", "comanda-api", 60)
-                .verify(&token)
-                .is_err()
-        );
-        assert!(
-            JwtTokenService::new(&secret, "comanda", "other", 60)
-                .verify(&token)
-                .is_err()
-        );
-        assert!(
-            JwtTokenService::new(&random_jwt_secret(), "comanda", "comanda-api", 60)
-                .verify(&token)
-                .is_err()
-        );
+        let token = JwtTokenService::new(&secret, "comanda", "comanda-api", 60).issue(&u).unwrap().token;
+        assert!(JwtTokenService::new(&secret, "other", "comanda-api", 60).verify(&token).is_err());
+        assert!(JwtTokenService::new(&secret, "comanda", "other", 60).verify(&token).is_err());
+        assert!(JwtTokenService::new(&random_jwt_secret(), "comanda", "comanda-api", 60).verify(&token).is_err());
     }
 
     /// A claims map without pulling serde_json into this crate.

@@ -40,15 +40,11 @@ impl IpNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -63,9 +59,7 @@ impl FromStr for IpNet {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP address or CIDR network"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| format!("{s:?} is not an IP address or CIDR network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
@@ -122,10 +116,7 @@ pub struct SettingsError {
 }
 
 fn err(var: &'static str, message: impl Into<String>) -> SettingsError {
-    SettingsError {
-        var,
-        message: message.into(),
-    }
+    SettingsError { var, message: message.into() }
 }
 
 impl Settings {
@@ -141,49 +132,33 @@ impl Settings {
 
     /// Reads the settings from any source of variables (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |key: &str| {
-            lookup(key)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
 
         let app_env = match get("APP_ENV").as_deref() {
             None | Some("development") => AppEnv::Development,
             Some("production") => AppEnv::Production,
             Some(other) => {
-                return Err(err(
-                    "APP_ENV",
-                    format!("must be development or production, not {other:?}"),
-                ));
+                return Err(err("APP_ENV", format!("must be development or production, not {other:?}")));
             }
         };
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(err(
-                    "LOG_FORMAT",
-                    format!("must be pretty or json, not {other:?}"),
-                ));
+                return Err(err("LOG_FORMAT", format!("must be pretty or json, not {other:?}")));
             }
         };
-        let number =
-            |key: &'static str, default: u64, min: u64, max: u64| -> Result<u64, SettingsError> {
-                match get(key) {
-                    None => Ok(default),
-                    Some(raw) => raw
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|v| (min..=max).contains(v))
-                        .ok_or_else(|| {
-                            err(
-                                key,
-                                format!("must be a whole number from {min} to {max}, not {raw:?}"),
-                            )
-                        }),
-                }
-            };
+        let number = |key: &'static str, default: u64, min: u64, max: u64| -> Result<u64, SettingsError> {
+            match get(key) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|v| (min..=max).contains(v))
+                    .ok_or_else(|| err(key, format!("must be a whole number from {min} to {max}, not {raw:?}"))),
+            }
+        };
         let jwt_secret = get("JWT_SECRET").map(SecretString::from);
         if let Some(secret) = &jwt_secret
             && secret.expose_secret().len() < 32
@@ -199,10 +174,7 @@ impl Settings {
                 .map(IpNet::from_str)
                 .collect::<Result<_, _>>()
                 .map_err(|e| {
-                    err(
-                        "TRUSTED_PROXIES",
-                        format!("must be a comma-separated list of IPs or CIDR networks: {e}"),
-                    )
+                    err("TRUSTED_PROXIES", format!("must be a comma-separated list of IPs or CIDR networks: {e}"))
                 })?,
         };
         let database_url = get("DATABASE_URL").map(SecretString::from);
@@ -221,12 +193,7 @@ impl Settings {
             database_url,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| ".data".into())),
             database_pool_size: pool_size,
-            database_timeout: Duration::from_millis(number(
-                "DATABASE_TIMEOUT_MS",
-                1000,
-                50,
-                60_000,
-            )?),
+            database_timeout: Duration::from_millis(number("DATABASE_TIMEOUT_MS", 1000, 50, 60_000)?),
             database_statement_timeout: Duration::from_millis(number(
                 "DATABASE_STATEMENT_TIMEOUT_MS",
                 10_000,
@@ -238,8 +205,7 @@ impl Settings {
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "comanda".into()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "comanda-api".into()),
             log_format,
-            rate_limit_login_per_minute: number("RATE_LIMIT_LOGIN_PER_MINUTE", 5, 0, 1_000_000)?
-                as u32,
+            rate_limit_login_per_minute: number("RATE_LIMIT_LOGIN_PER_MINUTE", 5, 0, 1_000_000)? as u32,
             rate_limit_per_minute: number("RATE_LIMIT_PER_MINUTE", 1200, 0, 100_000_000)? as u32,
             trusted_proxies,
             argon2: Argon2Settings {
@@ -250,16 +216,10 @@ impl Settings {
             hash_workers: number("HASH_WORKERS", cores as u64, 1, 256)? as usize,
             hash_queue: number("HASH_QUEUE", 64, 0, 100_000)? as usize,
             http_workers: number("HTTP_WORKERS", cores as u64, 1, 256)? as usize,
-            blocking_threads: number("BLOCKING_THREADS", u64::from(pool_size).max(4), 1, 1024)?
-                as usize,
+            blocking_threads: number("BLOCKING_THREADS", u64::from(pool_size).max(4), 1, 1024)? as usize,
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECONDS", 10, 0, 600)?),
             idempotency_ttl_hours: number("IDEMPOTENCY_TTL_HOURS", 24, 24, 24 * 365)? as u32,
-            report_rollup_interval: Duration::from_secs(number(
-                "REPORT_ROLLUP_INTERVAL_SECONDS",
-                60,
-                0,
-                86_400,
-            )?),
+            report_rollup_interval: Duration::from_secs(number("REPORT_ROLLUP_INTERVAL_SECONDS", 60, 0, 86_400)?),
             admin_email: get("ADMIN_EMAIL").unwrap_or_else(|| "admin@comanda.local".into()),
             admin_name: get("ADMIN_NAME").unwrap_or_else(|| "Administrator".into()),
             admin_password: get("ADMIN_PASSWORD").map(SecretString::from),
@@ -274,10 +234,7 @@ impl Settings {
             return Ok(());
         }
         if self.jwt_secret.is_none() {
-            return Err(err(
-                "JWT_SECRET",
-                "must be set when APP_ENV=production (at least 32 random bytes)",
-            ));
+            return Err(err("JWT_SECRET", "must be set when APP_ENV=production (at least 32 random bytes)"));
         }
         if self.database_url.is_none() {
             return Err(err(
@@ -306,10 +263,7 @@ mod tests {
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -320,18 +274,8 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 8000));
         assert!(s.database_url.is_none());
         assert_eq!(s.jwt_ttl_seconds, 1800);
-        assert_eq!(
-            (s.rate_limit_login_per_minute, s.rate_limit_per_minute),
-            (5, 1200)
-        );
-        assert_eq!(
-            s.argon2,
-            Argon2Settings {
-                memory_kib: 19_456,
-                iterations: 2,
-                parallelism: 1
-            }
-        );
+        assert_eq!((s.rate_limit_login_per_minute, s.rate_limit_per_minute), (5, 1200));
+        assert_eq!(s.argon2, Argon2Settings { memory_kib: 19_456, iterations: 2, parallelism: 1 });
         assert_eq!(s.log_format, LogFormat::Pretty);
     }
 
@@ -341,46 +285,20 @@ mod tests {
         assert_eq!(e.var, "PORT");
         assert!(e.to_string().starts_with("PORT must be a whole number"));
         assert_eq!(load(&[("APP_ENV", "staging")]).unwrap_err().var, "APP_ENV");
-        assert_eq!(
-            load(&[("JWT_SECRET", "short")]).unwrap_err().var,
-            "JWT_SECRET"
-        );
-        assert_eq!(
-            load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
-            "DATABASE_URL"
-        );
-        assert_eq!(
-            load(&[("TRUSTED_PROXIES", "10.0.0.0/40")]).unwrap_err().var,
-            "TRUSTED_PROXIES"
-        );
-        assert_eq!(
-            load(&[("IDEMPOTENCY_TTL_HOURS", "1")]).unwrap_err().var,
-            "IDEMPOTENCY_TTL_HOURS"
-        );
+        assert_eq!(load(&[("JWT_SECRET", "short")]).unwrap_err().var, "JWT_SECRET");
+        assert_eq!(load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var, "DATABASE_URL");
+        assert_eq!(load(&[("TRUSTED_PROXIES", "10.0.0.0/40")]).unwrap_err().var, "TRUSTED_PROXIES");
+        assert_eq!(load(&[("IDEMPOTENCY_TTL_HOURS", "1")]).unwrap_err().var, "IDEMPOTENCY_TTL_HOURS");
     }
 
     #[test]
     fn production_refuses_unsafe_defaults() {
-        assert_eq!(
-            load(&[("APP_ENV", "production")]).unwrap_err().var,
-            "JWT_SECRET"
-        );
+        assert_eq!(load(&[("APP_ENV", "production")]).unwrap_err().var, "JWT_SECRET");
         let secret = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
-        assert_eq!(
-            load(&[("APP_ENV", "production"), secret]).unwrap_err().var,
-            "DATABASE_URL"
-        );
+        assert_eq!(load(&[("APP_ENV", "production"), secret]).unwrap_err().var, "DATABASE_URL");
         let url = ("DATABASE_URL", "postgres://db/comanda");
         assert!(load(&[("APP_ENV", "production"), secret, url]).is_ok());
-        assert!(
-            load(&[
-                ("APP_ENV", "production"),
-                secret,
-                url,
-                ("ARGON2_MEMORY_KIB", "1024")
-            ])
-            .is_err()
-        );
+        assert!(load(&[("APP_ENV", "production"), secret, url, ("ARGON2_MEMORY_KIB", "1024")]).is_err());
     }
 
     #[test]

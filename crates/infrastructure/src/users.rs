@@ -77,10 +77,7 @@ impl UserRepository for PgUserRepository {
             created_at: user.created_at(),
         };
         let mut conn = self.db.conn()?;
-        match diesel::insert_into(users::table)
-            .values(&row)
-            .execute(&mut conn)
-        {
+        match diesel::insert_into(users::table).values(&row).execute(&mut conn) {
             Ok(_) => Ok(true),
             Err(e) if unique_violation(&e) == Some("users_email_key") => Ok(false),
             Err(e) => Err(store_error(e)),
@@ -101,9 +98,7 @@ impl UserRepository for PgUserRepository {
 
     fn exists(&self, id: UserId) -> Result<bool, StoreError> {
         let mut conn = self.db.conn()?;
-        diesel::select(diesel::dsl::exists(users::table.find(id.0)))
-            .get_result(&mut conn)
-            .map_err(store_error)
+        diesel::select(diesel::dsl::exists(users::table.find(id.0))).get_result(&mut conn).map_err(store_error)
     }
 
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {
@@ -114,27 +109,16 @@ impl UserRepository for PgUserRepository {
             .first(&mut conn)
             .optional()
             .map_err(store_error)?;
-        found
-            .map(|(row, hash)| Ok((User::try_from(row)?, hash)))
-            .transpose()
+        found.map(|(row, hash)| Ok((User::try_from(row)?, hash))).transpose()
     }
 
-    fn replace_password_hash(
-        &self,
-        id: UserId,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> Result<(), StoreError> {
+    fn replace_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        diesel::update(
-            users::table
-                .find(id.0)
-                .filter(users::password_hash.eq(old_hash)),
-        )
-        .set(users::password_hash.eq(new_hash))
-        .execute(&mut conn)
-        .map(drop)
-        .map_err(store_error)
+        diesel::update(users::table.find(id.0).filter(users::password_hash.eq(old_hash)))
+            .set(users::password_hash.eq(new_hash))
+            .execute(&mut conn)
+            .map(drop)
+            .map_err(store_error)
     }
 
     fn list(&self, page: &PageRequest) -> Result<Vec<User>, StoreError> {
@@ -146,25 +130,16 @@ impl UserRepository for PgUserRepository {
             .into_boxed();
         if let Some(after) = page.after {
             query = query.filter(
-                users::created_at.lt(after.created_at).or(users::created_at
-                    .eq(after.created_at)
-                    .and(users::id.lt(after.id))),
+                users::created_at
+                    .lt(after.created_at)
+                    .or(users::created_at.eq(after.created_at).and(users::id.lt(after.id))),
             );
         }
-        query
-            .load(&mut conn)
-            .map_err(store_error)?
-            .into_iter()
-            .map(User::try_from)
-            .collect()
+        query.load(&mut conn).map_err(store_error)?.into_iter().map(User::try_from).collect()
     }
 
     fn count_admins(&self) -> Result<i64, StoreError> {
         let mut conn = self.db.conn()?;
-        users::table
-            .filter(users::role.eq(Role::Admin.as_str()))
-            .count()
-            .get_result(&mut conn)
-            .map_err(store_error)
+        users::table.filter(users::role.eq(Role::Admin.as_str())).count().get_result(&mut conn).map_err(store_error)
     }
 }

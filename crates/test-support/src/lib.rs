@@ -44,14 +44,10 @@ pub fn server_url() -> &'static str {
         let lock = fs::File::create(target_dir().join("test-pg.lock")).unwrap();
         lock.lock().unwrap();
         let options = LocalPgOptions {
-            server_settings: [
-                ("fsync", "off"),
-                ("synchronous_commit", "off"),
-                ("full_page_writes", "off"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
+            server_settings: [("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         };
         let pg = LocalPostgres::start(&base, &options)
             .unwrap_or_else(|e| panic!("could not start the test PostgreSQL: {e}"));
@@ -66,9 +62,7 @@ pub fn server_url() -> &'static str {
 /// The server part of the maintenance URL, to name other databases on it.
 fn url_for(database: &str) -> String {
     let base = server_url();
-    let (base, query) = base
-        .split_once('?')
-        .map_or((base, None), |(b, q)| (b, Some(q)));
+    let (base, query) = base.split_once('?').map_or((base, None), |(b, q)| (b, Some(q)));
     let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
     match query {
         Some(q) => format!("{server}/{database}?{q}"),
@@ -79,18 +73,13 @@ fn url_for(database: &str) -> String {
 /// A digest of every migration's text: a changed migration makes a new template.
 fn migrations_digest() -> u64 {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations"));
-    let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut entries: Vec<PathBuf> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     let mut hasher = DefaultHasher::new();
     for entry in entries {
         entry.file_name().hash(&mut hasher);
         for file in ["up.sql", "down.sql"] {
-            fs::read_to_string(entry.join(file))
-                .unwrap_or_default()
-                .hash(&mut hasher);
+            fs::read_to_string(entry.join(file)).unwrap_or_default().hash(&mut hasher);
         }
     }
     hasher.finish()
@@ -103,9 +92,7 @@ fn template() -> &'static str {
         let name = format!("comanda_tpl_{:016x}", migrations_digest());
         let mut admin = PgConnection::establish(server_url()).unwrap();
         // Across test processes: one builds the template, the others wait for it.
-        diesel::sql_query("SELECT pg_advisory_lock(7240581)")
-            .execute(&mut admin)
-            .unwrap();
+        diesel::sql_query("SELECT pg_advisory_lock(7240581)").execute(&mut admin).unwrap();
         let exists: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
             "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{name}')"
         )))
@@ -113,23 +100,17 @@ fn template() -> &'static str {
         .unwrap();
         if !exists {
             let building = format!("{name}_building");
-            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\""))
-                .execute(&mut admin)
-                .unwrap();
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\"")).execute(&mut admin).unwrap();
             ensure_database(server_url(), &building).unwrap();
             {
                 let mut conn = PgConnection::establish(&url_for(&building)).unwrap();
                 db::run_pending_migrations(&mut conn).unwrap();
             }
-            diesel::sql_query(format!(
-                "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
-            ))
-            .execute(&mut admin)
-            .unwrap();
+            diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""))
+                .execute(&mut admin)
+                .unwrap();
         }
-        diesel::sql_query("SELECT pg_advisory_unlock(7240581)")
-            .execute(&mut admin)
-            .unwrap();
+        diesel::sql_query("SELECT pg_advisory_unlock(7240581)").execute(&mut admin).unwrap();
         name
     })
 }
@@ -146,25 +127,15 @@ impl TestDb {
         let template = template();
         let name = format!("comanda_test_{}", Uuid::now_v7().simple());
         let mut admin = PgConnection::establish(server_url()).unwrap();
-        diesel::sql_query(format!(
-            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
-        ))
-        .execute(&mut admin)
-        .unwrap();
-        Self {
-            url: url_for(&name),
-            name,
-        }
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).execute(&mut admin).unwrap();
+        Self { url: url_for(&name), name }
     }
 
     /// An empty database with no migration applied (for migration tests).
     pub fn empty() -> Self {
         let name = format!("comanda_test_{}", Uuid::now_v7().simple());
         ensure_database(server_url(), &name).unwrap();
-        Self {
-            url: url_for(&name),
-            name,
-        }
+        Self { url: url_for(&name), name }
     }
 
     pub fn conn(&self) -> PgConnection {
@@ -181,11 +152,8 @@ impl Default for TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(server_url()) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .execute(&mut admin);
         }
     }
 }
@@ -200,11 +168,9 @@ pub fn test_settings() -> Settings {
     settings.argon2.iterations = 1;
     settings.http_workers = 2;
     settings.database_timeout = std::time::Duration::from_secs(2);
-    settings.jwt_secret = Some(
-        "test-secret-test-secret-test-secret-0123456789"
-            .to_owned()
-            .into(),
-    );
+    // Tests place orders in the past; they run the roll-up themselves when they test it.
+    settings.report_rollup_interval = std::time::Duration::ZERO;
+    settings.jwt_secret = Some("test-secret-test-secret-test-secret-0123456789".to_owned().into());
     settings
 }
 
@@ -260,14 +226,7 @@ pub fn create_user(
     );
     let email = Email::parse(email).unwrap();
     let password = Password::parse_new(password, Some(&email)).unwrap();
-    users
-        .create_unchecked(NewUser {
-            email,
-            name: PersonName::parse("Test User").unwrap(),
-            password,
-            role,
-        })
-        .unwrap()
+    users.create_unchecked(NewUser { email, name: PersonName::parse("Test User").unwrap(), password, role }).unwrap()
 }
 
 /// The real app on a free port, over its own database.
@@ -294,17 +253,8 @@ impl TestApp {
         configure(&mut settings);
         let (port, handle) = serve(&settings, &db.url);
         let address = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            address,
-            client,
-            settings,
-            handle,
-            db,
-        }
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { address, client, settings, handle, db }
     }
 
     pub fn url(&self, path: &str) -> String {

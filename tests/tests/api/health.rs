@@ -12,11 +12,7 @@ async fn live_and_ready_answer_with_and_without_a_trailing_slash() {
     }
     for path in ["/health/ready", "/health", "/health/ready/"] {
         let body = json_body(app.client.get(app.url(path)).send().await.unwrap(), 200).await;
-        assert_eq!(
-            body,
-            serde_json::json!({"status": "ok", "database": "ok"}),
-            "{path}"
-        );
+        assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok"}), "{path}");
     }
 }
 
@@ -25,31 +21,19 @@ async fn ready_is_503_while_migrations_are_pending() {
     let app = TestApp::spawn().await;
     let mut conn = app.db.conn();
     infrastructure::db::revert_migrations(&mut conn, 1).unwrap();
-    let response = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(app.url("/health/ready")).send().await.unwrap();
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "unavailable");
-    assert!(
-        body["database"]
-            .as_str()
-            .unwrap()
-            .contains("1 migrations are pending"),
-        "{body}"
-    );
+    assert!(body["database"].as_str().unwrap().contains("1 migrations are pending"), "{body}");
 }
 
 /// Stopping the database turns ready into 503 within 2 seconds without blocking other routes;
 /// starting it again turns ready back to 200 without restarting the server.
 #[tokio::test]
 async fn ready_follows_a_database_outage_and_recovers_by_itself() {
-    let dir =
-        std::env::temp_dir().join(format!("comanda-outage-{}", uuid::Uuid::now_v7().simple()));
+    let dir = std::env::temp_dir().join(format!("comanda-outage-{}", uuid::Uuid::now_v7().simple()));
     let pg = infrastructure::LocalPostgres::start(&dir, &Default::default()).unwrap();
     pg.ensure_database("comanda").unwrap();
     let url = pg.url("comanda");
@@ -60,13 +44,7 @@ async fn ready_follows_a_database_outage_and_recovers_by_itself() {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let ready = |client: reqwest::Client, base: String| async move {
-        client
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+        client.get(format!("{base}/health/ready")).send().await.unwrap().status().as_u16()
     };
     assert_eq!(ready(client.clone(), base.clone()).await, 200);
 
@@ -75,17 +53,10 @@ async fn ready_follows_a_database_outage_and_recovers_by_itself() {
     let status = ready(client.clone(), base.clone()).await;
     let took = started.elapsed();
     assert_eq!(status, 503);
-    assert!(
-        took < Duration::from_secs(2),
-        "ready took {took:?} to notice the outage"
-    );
+    assert!(took < Duration::from_secs(2), "ready took {took:?} to notice the outage");
     // Other routes are not blocked meanwhile.
     let started = Instant::now();
-    let live = client
-        .get(format!("{base}/health/live"))
-        .send()
-        .await
-        .unwrap();
+    let live = client.get(format!("{base}/health/live")).send().await.unwrap();
     assert_eq!(live.status(), 200);
     assert!(started.elapsed() < Duration::from_millis(500));
     // A route that needs the database answers a fast 503 with Retry-After.
@@ -98,10 +69,7 @@ async fn ready_follows_a_database_outage_and_recovers_by_itself() {
         .unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
     assert!(started.elapsed() < Duration::from_secs(3));
 
     pg.restart_stopped().unwrap();
@@ -110,10 +78,7 @@ async fn ready_follows_a_database_outage_and_recovers_by_itself() {
         if ready(client.clone(), base.clone()).await == 200 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "ready did not recover after the database came back"
-        );
+        assert!(Instant::now() < deadline, "ready did not recover after the database came back");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     handle.stop(false).await;

@@ -10,14 +10,13 @@ struct Table {
 }
 
 fn tables(conn: &mut PgConnection) -> Vec<String> {
-    let mut names: Vec<String> =
-        diesel::sql_query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            .load::<Table>(conn)
-            .unwrap()
-            .into_iter()
-            .map(|t| t.tablename)
-            .filter(|t| t != "__diesel_schema_migrations")
-            .collect();
+    let mut names: Vec<String> = diesel::sql_query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        .load::<Table>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.tablename)
+        .filter(|t| t != "__diesel_schema_migrations")
+        .collect();
     names.sort();
     names
 }
@@ -30,22 +29,12 @@ fn every_migration_applies_reverts_and_applies_again() {
     let applied = db::run_pending_migrations(&mut conn).unwrap();
     assert!(!applied.is_empty());
     let after_first = tables(&mut conn);
-    assert!(
-        after_first.contains(&"orders".to_owned()),
-        "{after_first:?}"
-    );
+    assert!(after_first.contains(&"orders".to_owned()), "{after_first:?}");
 
     let reverted = db::revert_migrations(&mut conn, applied.len()).unwrap();
     assert_eq!(reverted.len(), applied.len());
-    assert_eq!(
-        tables(&mut conn),
-        Vec::<String>::new(),
-        "a down.sql left something behind"
-    );
-    assert_eq!(
-        db::pending_migrations(&mut conn).unwrap().len(),
-        applied.len()
-    );
+    assert_eq!(tables(&mut conn), Vec::<String>::new(), "a down.sql left something behind");
+    assert_eq!(db::pending_migrations(&mut conn).unwrap().len(), applied.len());
 
     let again = db::run_pending_migrations(&mut conn).unwrap();
     assert_eq!(again, applied);
@@ -58,10 +47,7 @@ fn every_migration_applies_reverts_and_applies_again() {
 fn prepare_refuses_a_database_that_is_behind() {
     let test_db = TestDb::empty();
     let error = db::prepare(&test_db.url, false).unwrap_err();
-    assert!(
-        error.to_string().contains("run `db-admin migrate`"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("run `db-admin migrate`"), "{error}");
     let applied = db::prepare(&test_db.url, true).unwrap();
     assert!(!applied.is_empty());
     assert!(db::prepare(&test_db.url, false).unwrap().is_empty());

@@ -15,25 +15,11 @@ pub fn order_body(customer: &str, items: &[(&str, Value, Value)]) -> Value {
 }
 
 pub fn simple_order(customer: &str) -> Value {
-    order_body(
-        customer,
-        &[
-            ("Café con leche", json!("2.50"), json!(2)),
-            ("Tostada", json!("3.00"), json!(1)),
-        ],
-    )
+    order_body(customer, &[("Café con leche", json!("2.50"), json!(2)), ("Tostada", json!("3.00"), json!(1))])
 }
 
 pub async fn create(app: &TestApp, token: &str, body: &Value) -> Value {
-    json_body(
-        app.post("/api/v1/orders", token)
-            .json(body)
-            .send()
-            .await
-            .unwrap(),
-        201,
-    )
-    .await
+    json_body(app.post("/api/v1/orders", token).json(body).send().await.unwrap(), 201).await
 }
 
 pub fn count(app: &TestApp, table: &str) -> i64 {
@@ -43,10 +29,7 @@ pub fn count(app: &TestApp, table: &str) -> i64 {
         n: i64,
     }
     let mut conn = app.db.conn();
-    diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-        .get_result::<Count>(&mut conn)
-        .unwrap()
-        .n
+    diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result::<Count>(&mut conn).unwrap().n
 }
 
 #[tokio::test]
@@ -64,24 +47,12 @@ async fn an_order_is_created_with_merged_lines_and_exact_money() {
     );
     let mut with_waiter = body.clone();
     with_waiter["waiter_id"] = json!(uuid::Uuid::now_v7());
-    let response = app
-        .post("/api/v1/orders", &token)
-        .json(&with_waiter)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/api/v1/orders", &token).json(&with_waiter).send().await.unwrap();
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     assert!(response.headers().get("idempotent-replayed").is_none());
     let order = json_body(response, 201).await;
-    assert_eq!(
-        location,
-        format!("/api/v1/orders/{}", order["id"].as_str().unwrap())
-    );
-    assert_eq!(
-        order["waiter_id"],
-        waiter.id().to_string(),
-        "the waiter comes from the token, never the body"
-    );
+    assert_eq!(location, format!("/api/v1/orders/{}", order["id"].as_str().unwrap()));
+    assert_eq!(order["waiter_id"], waiter.id().to_string(), "the waiter comes from the token, never the body");
     assert_eq!(order["customer_name"], "Mesa 4");
     assert_eq!(order["status"], "open");
     assert_eq!(
@@ -105,22 +76,9 @@ async fn an_order_is_created_with_merged_lines_and_exact_money() {
 async fn the_same_product_at_two_prices_is_refused_and_nothing_is_stored() {
     let app = TestApp::spawn().await;
     let (_, token) = app.waiter().await;
-    let body = order_body(
-        "Mesa 1",
-        &[
-            ("Vino tinto", json!("3.50"), json!(1)),
-            ("vino  TINTO", json!("4.00"), json!(1)),
-        ],
-    );
-    let body = json_body(
-        app.post("/api/v1/orders", &token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-        422,
-    )
-    .await;
+    let body =
+        order_body("Mesa 1", &[("Vino tinto", json!("3.50"), json!(1)), ("vino  TINTO", json!("4.00"), json!(1))]);
+    let body = json_body(app.post("/api/v1/orders", &token).json(&body).send().await.unwrap(), 422).await;
     assert_eq!(
         body["errors"],
         json!([{"field": "items[1].unit_price", "message": "names the same product as items[0] at another unit price"}])
@@ -153,12 +111,7 @@ async fn every_failing_field_is_listed_and_nothing_is_stored() {
         .await
         .unwrap();
     let body = json_body(response, 422).await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(
         fields,
         [
@@ -182,42 +135,16 @@ async fn every_failing_field_is_listed_and_nothing_is_stored() {
             "Idempotency-Key",
         ]
     );
-    assert_eq!(
-        body["errors"][1]["message"],
-        "must have at most two decimal places"
-    );
+    assert_eq!(body["errors"][1]["message"], "must have at most two decimal places");
     assert_eq!(count(&app, "orders"), 0);
-    for bad in [
-        json!({"customer_name": "M", "items": []}),
-        json!({"customer_name": "M"}),
-    ] {
-        let body = json_body(
-            app.post("/api/v1/orders", &token)
-                .json(&bad)
-                .send()
-                .await
-                .unwrap(),
-            422,
-        )
-        .await;
+    for bad in [json!({"customer_name": "M", "items": []}), json!({"customer_name": "M"})] {
+        let body = json_body(app.post("/api/v1/orders", &token).json(&bad).send().await.unwrap(), 422).await;
         assert_eq!(body["errors"][0]["field"], "items");
     }
-    let many: Vec<(String, Value, Value)> = (0..101)
-        .map(|i| (format!("p{i}"), json!("1.00"), json!(1)))
-        .collect();
-    let many: Vec<(&str, Value, Value)> = many
-        .iter()
-        .map(|(n, p, q)| (n.as_str(), p.clone(), q.clone()))
-        .collect();
-    let body = json_body(
-        app.post("/api/v1/orders", &token)
-            .json(&order_body("M", &many))
-            .send()
-            .await
-            .unwrap(),
-        422,
-    )
-    .await;
+    let many: Vec<(String, Value, Value)> = (0..101).map(|i| (format!("p{i}"), json!("1.00"), json!(1))).collect();
+    let many: Vec<(&str, Value, Value)> = many.iter().map(|(n, p, q)| (n.as_str(), p.clone(), q.clone())).collect();
+    let body =
+        json_body(app.post("/api/v1/orders", &token).json(&order_body("M", &many)).send().await.unwrap(), 422).await;
     assert_eq!(body["errors"][0]["message"], "must have 1 to 100 lines");
     assert_eq!(count(&app, "orders"), 0);
 }
@@ -226,17 +153,8 @@ async fn every_failing_field_is_listed_and_nothing_is_stored() {
 async fn wrong_json_types_are_400() {
     let app = TestApp::spawn().await;
     let (_, token) = app.waiter().await;
-    for bad in [
-        json!({"customer_name": 5, "items": []}),
-        json!({"customer_name": "M", "items": {}}),
-        json!([1, 2]),
-    ] {
-        let response = app
-            .post("/api/v1/orders", &token)
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+    for bad in [json!({"customer_name": 5, "items": []}), json!({"customer_name": "M", "items": {}}), json!([1, 2])] {
+        let response = app.post("/api/v1/orders", &token).json(&bad).send().await.unwrap();
         assert_eq!(response.status(), 400, "{bad}");
     }
     let duplicate = r#"{"customer_name": "A", "customer_name": "B", "items": []}"#;
@@ -256,63 +174,28 @@ async fn an_idempotent_retry_returns_the_first_answer_and_creates_nothing() {
     let (_, token) = app.waiter().await;
     let body = simple_order("Mesa 9");
     let send = |body: Value, key: &'static str| {
-        app.post("/api/v1/orders", &token)
-            .header("Idempotency-Key", key)
-            .json(&body)
-            .send()
+        app.post("/api/v1/orders", &token).header("Idempotency-Key", key).json(&body).send()
     };
     let first = json_body(send(body.clone(), "key-1").await.unwrap(), 201).await;
     let retry = send(body.clone(), "key-1").await.unwrap();
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
-    assert_eq!(
-        retry.headers()["location"],
-        format!("/api/v1/orders/{}", first["id"].as_str().unwrap()).as_str()
-    );
+    assert_eq!(retry.headers()["location"], format!("/api/v1/orders/{}", first["id"].as_str().unwrap()).as_str());
     assert_eq!(json_body(retry, 201).await, first);
     // The same body spelled differently is the same request.
-    let respelled = order_body(
-        "Mesa 9",
-        &[
-            ("Café con leche", json!(2.5), json!(2)),
-            ("Tostada", json!(3), json!(1)),
-        ],
-    );
-    assert_eq!(
-        json_body(send(respelled, "key-1").await.unwrap(), 201).await,
-        first
-    );
+    let respelled = order_body("Mesa 9", &[("Café con leche", json!(2.5), json!(2)), ("Tostada", json!(3), json!(1))]);
+    assert_eq!(json_body(send(respelled, "key-1").await.unwrap(), 201).await, first);
     assert_eq!(count(&app, "orders"), 1);
     // Another body with the same key is a conflict.
     let conflict = json_body(send(simple_order("Mesa 10"), "key-1").await.unwrap(), 409).await;
-    assert!(
-        conflict["detail"]
-            .as_str()
-            .unwrap()
-            .contains("idempotency key")
-    );
+    assert!(conflict["detail"].as_str().unwrap().contains("idempotency key"));
     // After a cancel, the retry still answers the order as it was placed.
     let id = first["id"].as_str().unwrap();
-    json_body(
-        app.post(&format!("/api/v1/orders/{id}/cancel"), &token)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
-    assert_eq!(
-        json_body(send(body.clone(), "key-1").await.unwrap(), 201).await,
-        first
-    );
+    json_body(app.post(&format!("/api/v1/orders/{id}/cancel"), &token).send().await.unwrap(), 200).await;
+    assert_eq!(json_body(send(body.clone(), "key-1").await.unwrap(), 201).await, first);
     // Keys belong to their user: another waiter's same key is a new order.
     let (_, other) = app.waiter().await;
-    let theirs = app
-        .post("/api/v1/orders", &other)
-        .header("Idempotency-Key", "key-1")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let theirs =
+        app.post("/api/v1/orders", &other).header("Idempotency-Key", "key-1").json(&body).send().await.unwrap();
     let theirs = json_body(theirs, 201).await;
     assert_ne!(theirs["id"], first["id"]);
     assert_eq!(count(&app, "orders"), 2);
@@ -325,12 +208,7 @@ async fn concurrent_retries_with_one_key_create_exactly_one_order() {
     let (_, token) = app.waiter().await;
     let body = simple_order("Mesa 3");
     let requests: Vec<_> = (0..20)
-        .map(|_| {
-            app.post("/api/v1/orders", &token)
-                .header("Idempotency-Key", "same-key")
-                .json(&body)
-                .send()
-        })
+        .map(|_| app.post("/api/v1/orders", &token).header("Idempotency-Key", "same-key").json(&body).send())
         .collect();
     let responses = futures_util::future::join_all(requests).await;
     let mut ids = HashSet::new();
@@ -368,34 +246,18 @@ async fn cancel_rules_and_roles() {
     let (_, waiter) = app.waiter().await;
     let (_, other) = app.waiter().await;
     let (_, admin) = app.admin().await;
-    let cancel = |id: &str, token: &str| {
-        app.post(&format!("/api/v1/orders/{id}/cancel"), token)
-            .send()
-    };
+    let cancel = |id: &str, token: &str| app.post(&format!("/api/v1/orders/{id}/cancel"), token).send();
     let order = create(&app, &waiter, &simple_order("Mesa 1")).await;
     let id = order["id"].as_str().unwrap();
-    assert_eq!(
-        cancel(id, &other).await.unwrap().status(),
-        403,
-        "another waiter may not cancel"
-    );
+    assert_eq!(cancel(id, &other).await.unwrap().status(), 403, "another waiter may not cancel");
     let cancelled = json_body(cancel(id, &waiter).await.unwrap(), 200).await;
     assert_eq!(cancelled["status"], "cancelled");
     assert_ne!(cancelled["updated_at"], order["updated_at"]);
     let again = json_body(cancel(id, &waiter).await.unwrap(), 409).await;
-    assert_eq!(
-        again["detail"],
-        "only open orders can be cancelled; this order is cancelled"
-    );
+    assert_eq!(again["detail"], "only open orders can be cancelled; this order is cancelled");
     // An admin may cancel anyone's open order.
     let second = create(&app, &waiter, &simple_order("Mesa 2")).await;
-    let cancelled = json_body(
-        cancel(second["id"].as_str().unwrap(), &admin)
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let cancelled = json_body(cancel(second["id"].as_str().unwrap(), &admin).await.unwrap(), 200).await;
     assert_eq!(cancelled["status"], "cancelled");
     // Paid or partly paid orders cannot be cancelled.
     let third = create(&app, &waiter, &simple_order("Mesa 3")).await;
@@ -406,13 +268,7 @@ async fn cancel_rules_and_roles() {
     json_body(payment.send().await.unwrap(), 201).await;
     let body = json_body(cancel(third_id, &admin).await.unwrap(), 409).await;
     assert!(body["detail"].as_str().unwrap().contains("partially_paid"));
-    assert_eq!(
-        cancel(&uuid::Uuid::now_v7().to_string(), &admin)
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(cancel(&uuid::Uuid::now_v7().to_string(), &admin).await.unwrap().status(), 404);
 }
 
 async fn walk(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
@@ -463,26 +319,14 @@ async fn pagination_walks_every_order_once_while_orders_are_created() {
     };
     let seen = walk(&app, &token, "?limit=4").await;
     writer.await.unwrap();
-    let ids: Vec<String> = seen
-        .iter()
-        .map(|o| o["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        ids.iter().collect::<HashSet<_>>().len(),
-        ids.len(),
-        "an order was seen twice"
-    );
+    let ids: Vec<String> = seen.iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "an order was seen twice");
     for id in &existing {
         assert!(ids.contains(id), "order {id} was skipped");
     }
     let keys: Vec<(String, String)> = seen
         .iter()
-        .map(|o| {
-            (
-                o["created_at"].as_str().unwrap().to_owned(),
-                o["id"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|o| (o["created_at"].as_str().unwrap().to_owned(), o["id"].as_str().unwrap().to_owned()))
         .collect();
     let mut sorted = keys.clone();
     sorted.sort_by(|a, b| b.cmp(a));
@@ -498,51 +342,21 @@ async fn list_filters() {
     let b1 = create(&app, &bob_token, &simple_order("B1")).await;
     let a2 = create(&app, &ana_token, &simple_order("A2")).await;
     json_body(
-        app.post(
-            &format!("/api/v1/orders/{}/cancel", a2["id"].as_str().unwrap()),
-            &ana_token,
-        )
-        .send()
-        .await
-        .unwrap(),
+        app.post(&format!("/api/v1/orders/{}/cancel", a2["id"].as_str().unwrap()), &ana_token).send().await.unwrap(),
         200,
     )
     .await;
-    let ids = |orders: Vec<Value>| {
-        orders
-            .iter()
-            .map(|o| o["customer_name"].as_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    };
+    let ids =
+        |orders: Vec<Value>| orders.iter().map(|o| o["customer_name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     assert_eq!(ids(walk(&app, &bob_token, "").await), ["A2", "B1", "A1"]);
-    assert_eq!(
-        ids(walk(&app, &bob_token, &format!("?waiter_id={}", ana.id())).await),
-        ["A2", "A1"]
-    );
-    assert_eq!(
-        ids(walk(&app, &bob_token, "?status=cancelled").await),
-        ["A2"]
-    );
-    assert_eq!(
-        ids(walk(&app, &bob_token, "?status=open").await),
-        ["B1", "A1"]
-    );
+    assert_eq!(ids(walk(&app, &bob_token, &format!("?waiter_id={}", ana.id())).await), ["A2", "A1"]);
+    assert_eq!(ids(walk(&app, &bob_token, "?status=cancelled").await), ["A2"]);
+    assert_eq!(ids(walk(&app, &bob_token, "?status=open").await), ["B1", "A1"]);
     let from = b1["created_at"].as_str().unwrap().replace('+', "%2B");
+    assert_eq!(ids(walk(&app, &bob_token, &format!("?created_from={from}")).await), ["A2", "B1"]);
+    assert_eq!(ids(walk(&app, &bob_token, &format!("?created_to={from}")).await), ["B1", "A1"]);
     assert_eq!(
-        ids(walk(&app, &bob_token, &format!("?created_from={from}")).await),
-        ["A2", "B1"]
-    );
-    assert_eq!(
-        ids(walk(&app, &bob_token, &format!("?created_to={from}")).await),
-        ["B1", "A1"]
-    );
-    assert_eq!(
-        ids(walk(
-            &app,
-            &bob_token,
-            &format!("?created_from={from}&created_to={from}&status=open")
-        )
-        .await),
+        ids(walk(&app, &bob_token, &format!("?created_from={from}&created_to={from}&status=open")).await),
         ["B1"]
     );
     let _ = a1;

@@ -11,10 +11,8 @@ use serde_json::{Value, json};
 use test_support::{TestApp, json_body};
 
 use application::OrderRepository;
-use domain::{
-    CustomerName, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, UserId,
-};
-use infrastructure::{Database, PgOrderRepository, PoolSettings};
+use domain::{CustomerName, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, UserId};
+use infrastructure::{Database, PgOrderRepository, PgReportRepository, PoolSettings};
 
 /// Places an order at a chosen instant, through the real repository (the API always uses now).
 pub struct Placer {
@@ -31,9 +29,7 @@ impl Placer {
                 statement_timeout: std::time::Duration::from_secs(30),
             },
         );
-        Self {
-            repo: Arc::new(PgOrderRepository::new(db)),
-        }
+        Self { repo: Arc::new(PgOrderRepository::new(db)) }
     }
 
     pub fn place(&self, waiter: UserId, at: DateTime<Utc>, lines: &[(&str, &str, i64)]) -> Order {
@@ -45,15 +41,9 @@ impl Placer {
                 quantity: Quantity::new(*quantity).unwrap(),
             })
             .collect();
-        let new = NewOrder {
-            customer_name: CustomerName::parse("Mesa").unwrap(),
-            lines,
-        };
+        let new = NewOrder { customer_name: CustomerName::parse("Mesa").unwrap(), lines };
         let order = Order::place(OrderId(uuid::Uuid::now_v7()), waiter, new, at).unwrap();
-        assert_eq!(
-            self.repo.insert(&order, None).unwrap(),
-            application::InsertOrder::Inserted
-        );
+        assert_eq!(self.repo.insert(&order, None).unwrap(), application::InsertOrder::Inserted);
         order
     }
 }
@@ -63,14 +53,7 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 async fn report(app: &TestApp, token: &str, query: &str) -> Value {
-    json_body(
-        app.get(&format!("/api/v1/orders/report{query}"), token)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await
+    json_body(app.get(&format!("/api/v1/orders/report{query}"), token).send().await.unwrap(), 200).await
 }
 
 fn names(report: &Value) -> Vec<String> {
@@ -97,102 +80,49 @@ async fn whole_days_inclusive_bounds_cancelled_orders_and_ordering() {
     let placer = Placer::new(&app);
     let w = waiter.id();
     placer.place(w, at("2026-11-19T23:59:59.999999Z"), &[("Pan", "1.00", 1)]);
-    placer.place(
-        w,
-        at("2026-11-20T00:00:00Z"),
-        &[("Café", "2.00", 3), ("Agua", "1.50", 4)],
-    );
-    placer.place(
-        w,
-        at("2026-11-20T12:00:00Z"),
-        &[("CAFÉ", "2.00", 1), ("Vino", "6.00", 4)],
-    );
-    placer.place(
-        w,
-        at("2026-11-20T23:59:59.999999Z"),
-        &[("agua", "1.00", 1), ("Tarta", "4.00", 1)],
-    );
+    placer.place(w, at("2026-11-20T00:00:00Z"), &[("Café", "2.00", 3), ("Agua", "1.50", 4)]);
+    placer.place(w, at("2026-11-20T12:00:00Z"), &[("CAFÉ", "2.00", 1), ("Vino", "6.00", 4)]);
+    placer.place(w, at("2026-11-20T23:59:59.999999Z"), &[("agua", "1.00", 1), ("Tarta", "4.00", 1)]);
     placer.place(w, at("2026-11-21T00:00:00Z"), &[("Pan", "1.00", 50)]);
     let cancelled = placer.place(w, at("2026-11-20T13:00:00Z"), &[("Vino", "6.00", 100)]);
-    json_body(
-        app.post(&format!("/api/v1/orders/{}/cancel", cancelled.id()), &token)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    json_body(app.post(&format!("/api/v1/orders/{}/cancel", cancelled.id()), &token).send().await.unwrap(), 200).await;
 
     let day = report(&app, &admin, "?start_date=2026-11-20&end_date=2026-11-20").await;
     assert_eq!(day["start_date"], "2026-11-20T00:00:00.000000Z");
     assert_eq!(day["end_date"], "2026-11-20T23:59:59.999999Z");
     // Quantity first, then price (Vino 4 / 24.00 before Café 4 / 8.00); Café and Agua merge
     // across spellings, shown with the smallest spelling.
-    assert_eq!(
-        names(&day),
-        ["Agua:5:7.00", "Vino:4:24.00", "CAFÉ:4:8.00", "Tarta:1:4.00"]
-    );
+    assert_eq!(names(&day), ["Agua:5:7.00", "Vino:4:24.00", "CAFÉ:4:8.00", "Tarta:1:4.00"]);
     assert_eq!(day["total_quantity"], 14);
     assert_eq!(day["total_price"], "43.00");
 
     // A date-time end includes that very instant; a date-time start too.
-    let exact = report(
-        &app,
-        &admin,
-        "?start_date=2026-11-20T12:00:00Z&end_date=2026-11-20T23:59:59.999999Z",
-    )
-    .await;
-    assert_eq!(
-        names(&exact),
-        ["Vino:4:24.00", "Tarta:1:4.00", "CAFÉ:1:2.00", "agua:1:1.00"]
-    );
-    let offset = report(
-        &app,
-        &admin,
-        "?start_date=2026-11-20T13:00:00%2B01:00&end_date=2026-11-20T12:00:00Z",
-    )
-    .await;
+    let exact = report(&app, &admin, "?start_date=2026-11-20T12:00:00Z&end_date=2026-11-20T23:59:59.999999Z").await;
+    assert_eq!(names(&exact), ["Vino:4:24.00", "Tarta:1:4.00", "CAFÉ:1:2.00", "agua:1:1.00"]);
+    let offset = report(&app, &admin, "?start_date=2026-11-20T13:00:00%2B01:00&end_date=2026-11-20T12:00:00Z").await;
     assert_eq!(names(&offset), ["Vino:4:24.00", "CAFÉ:1:2.00"]);
 
     // Ties on quantity and price fall back to the name.
-    placer.place(
-        w,
-        at("2026-11-22T10:00:00Z"),
-        &[("b", "1.00", 1), ("a", "1.00", 1), ("c", "2.00", 1)],
-    );
+    placer.place(w, at("2026-11-22T10:00:00Z"), &[("b", "1.00", 1), ("a", "1.00", 1), ("c", "2.00", 1)]);
     let ties = report(&app, &admin, "?start_date=2026-11-22&end_date=2026-11-22").await;
     assert_eq!(names(&ties), ["c:1:2.00", "a:1:1.00", "b:1:1.00"]);
 
     let csv = app
-        .get(
-            "/api/v1/orders/report?start_date=2026-11-20&end_date=2026-11-20",
-            &admin,
-        )
+        .get("/api/v1/orders/report?start_date=2026-11-20&end_date=2026-11-20", &admin)
         .header("accept", "text/csv")
         .send()
         .await
         .unwrap();
     assert_eq!(csv.status(), 200);
-    assert!(
-        csv.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
-    );
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     assert_eq!(
         csv.text().await.unwrap(),
         "product_name,total_quantity,total_price\r\nAgua,5,7.00\r\nVino,4,24.00\r\nCAFÉ,4,8.00\r\nTarta,1,4.00\r\n"
     );
 
-    let by_waiter = report(
-        &app,
-        &admin,
-        &format!(
-            "?start_date=2026-11-20&end_date=2026-11-20&waiter_id={}",
-            uuid::Uuid::now_v7()
-        ),
-    )
-    .await;
+    let by_waiter =
+        report(&app, &admin, &format!("?start_date=2026-11-20&end_date=2026-11-20&waiter_id={}", uuid::Uuid::now_v7()))
+            .await;
     assert_eq!(by_waiter["products"], json!([]));
     assert_eq!(by_waiter["total_price"], "0.00");
 }
@@ -204,16 +134,8 @@ async fn the_default_range_is_the_last_30_days_and_bad_ranges_are_422() {
     let (_, admin) = app.admin().await;
     let placer = Placer::new(&app);
     let now = Utc::now();
-    placer.place(
-        waiter.id(),
-        now - Duration::days(1),
-        &[("Reciente", "1.00", 1)],
-    );
-    placer.place(
-        waiter.id(),
-        now - Duration::days(31),
-        &[("Antiguo", "1.00", 1)],
-    );
+    placer.place(waiter.id(), now - Duration::days(1), &[("Reciente", "1.00", 1)]);
+    placer.place(waiter.id(), now - Duration::days(31), &[("Antiguo", "1.00", 1)]);
     let body = report(&app, &admin, "").await;
     assert_eq!(names(&body), ["Reciente:1:1.00"]);
     let start = DateTime::parse_from_rfc3339(body["start_date"].as_str().unwrap()).unwrap();
@@ -224,24 +146,11 @@ async fn the_default_range_is_the_last_30_days_and_bad_ranges_are_422() {
         ("?start_date=yesterday", "start_date"),
         ("?end_date=2026-02-30", "end_date"),
     ] {
-        let body = json_body(
-            app.get(&format!("/api/v1/orders/report{query}"), &admin)
-                .send()
-                .await
-                .unwrap(),
-            422,
-        )
-        .await;
+        let body =
+            json_body(app.get(&format!("/api/v1/orders/report{query}"), &admin).send().await.unwrap(), 422).await;
         assert_eq!(body["errors"][0]["field"], field, "{query}");
     }
-    assert_eq!(
-        app.get("/api/v1/orders/report?waiter_id=nope", &admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
+    assert_eq!(app.get("/api/v1/orders/report?waiter_id=nope", &admin).send().await.unwrap().status(), 400);
 }
 
 /// What the report should say, computed here from what was placed, without the service's code.
@@ -260,14 +169,8 @@ fn expected(
         let mut first_spelling: BTreeMap<String, String> = BTreeMap::new();
         for (name, price, quantity) in lines {
             let normalized = name.split_whitespace().collect::<Vec<_>>().join(" ");
-            let spelled = first_spelling
-                .entry(normalized.to_lowercase())
-                .or_insert(normalized)
-                .clone();
-            let entry =
-                groups
-                    .entry(spelled.to_lowercase())
-                    .or_insert((spelled.clone(), 0, Decimal::ZERO));
+            let spelled = first_spelling.entry(normalized.to_lowercase()).or_insert(normalized).clone();
+            let entry = groups.entry(spelled.to_lowercase()).or_insert((spelled.clone(), 0, Decimal::ZERO));
             if spelled < entry.0 {
                 entry.0 = spelled.clone();
             }
@@ -279,13 +182,7 @@ fn expected(
     rows.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
     let total_quantity = rows.iter().map(|r| r.1).sum();
     let total_price = rows.iter().map(|r| r.2).sum();
-    (
-        rows.into_iter()
-            .map(|(n, q, p)| format!("{n}:{q}:{p:.2}"))
-            .collect(),
-        total_quantity,
-        total_price,
-    )
+    (rows.into_iter().map(|(n, q, p)| format!("{n}:{q}:{p:.2}")).collect(), total_quantity, total_price)
 }
 
 fn respell(rng: &mut StdRng, name: &str) -> String {
@@ -312,10 +209,7 @@ fn respell(rng: &mut StdRng, name: &str) -> String {
 /// the report equals an independent computation for many ranges.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_report_matches_an_independent_computation_on_random_orders() {
-    let seed: u64 = std::env::var("REPORT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("REPORT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     eprintln!("REPORT_SEED={seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     let app = TestApp::spawn().await;
@@ -349,11 +243,7 @@ async fn the_report_matches_an_independent_computation_on_random_orders() {
                 continue;
             }
             chosen.push(product);
-            let price = format!(
-                "{}.{:02}",
-                rng.random_range(1..30),
-                rng.random_range(0..100)
-            );
+            let price = format!("{}.{:02}", rng.random_range(1..30), rng.random_range(0..100));
             let quantity = rng.random_range(1..6);
             lines.push((respell(&mut rng, product), price.clone(), quantity));
             if rng.random_bool(0.2) {
@@ -361,26 +251,14 @@ async fn the_report_matches_an_independent_computation_on_random_orders() {
                 lines.push((respell(&mut rng, product), price, rng.random_range(1..3)));
             }
         }
-        let refs: Vec<(&str, &str, i64)> = lines
-            .iter()
-            .map(|(n, p, q)| (n.as_str(), p.as_str(), *q))
-            .collect();
+        let refs: Vec<(&str, &str, i64)> = lines.iter().map(|(n, p, q)| (n.as_str(), p.as_str(), *q)).collect();
         let order = placer.place(waiter.id(), when, &refs);
         let cancelled = rng.random_bool(0.15);
         if cancelled {
-            json_body(
-                app.post(&format!("/api/v1/orders/{}/cancel", order.id()), token)
-                    .send()
-                    .await
-                    .unwrap(),
-                200,
-            )
-            .await;
+            json_body(app.post(&format!("/api/v1/orders/{}/cancel", order.id()), token).send().await.unwrap(), 200)
+                .await;
         }
-        let lines = lines
-            .into_iter()
-            .map(|(n, p, q)| (n, p.parse::<Decimal>().unwrap(), q))
-            .collect();
+        let lines = lines.into_iter().map(|(n, p, q)| (n, p.parse::<Decimal>().unwrap(), q)).collect();
         placed.push((waiter.id(), when, lines, cancelled));
     }
 
@@ -393,14 +271,11 @@ async fn the_report_matches_an_independent_computation_on_random_orders() {
     for _ in 0..12 {
         let a = base + Duration::seconds(rng.random_range(0..50 * 86_400));
         let b = a + Duration::seconds(rng.random_range(0..20 * 86_400));
-        let waiter = rng
-            .random_bool(0.3)
-            .then(|| waiters[rng.random_range(0..waiters.len())].0.id());
+        let waiter = rng.random_bool(0.3).then(|| waiters[rng.random_range(0..waiters.len())].0.id());
         let mut query = if rng.random_bool(0.5) {
             let (sd, ed) = (a.date_naive(), b.date_naive());
             let start = sd.and_hms_opt(0, 0, 0).unwrap().and_utc();
-            let end =
-                ed.and_hms_opt(23, 59, 59).unwrap().and_utc() + Duration::microseconds(999_999);
+            let end = ed.and_hms_opt(23, 59, 59).unwrap().and_utc() + Duration::microseconds(999_999);
             ranges.push((String::new(), start, end, waiter));
             format!("?start_date={sd}&end_date={ed}")
         } else {
@@ -422,5 +297,102 @@ async fn the_report_matches_an_independent_computation_on_random_orders() {
         assert_eq!(names(&got), products, "{query} (REPORT_SEED={seed})");
         assert_eq!(got["total_quantity"], total_quantity, "{query}");
         assert_eq!(got["total_price"], format!("{total_price:.2}"), "{query}");
+    }
+}
+
+/// The report through the rollup equals the plain computation on random data, including orders
+/// cancelled after their hour and day were aggregated.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rollup_keeps_the_report_exact_through_cancellations() {
+    let seed: u64 = std::env::var("REPORT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    eprintln!("REPORT_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let (waiter, token) = app.waiter().await;
+    let placer = Placer::new(&app);
+    let now = Utc::now();
+    let first = now - Duration::days(9);
+    let menu = ["Pan", "pan", "Agua", "AGUA ", "Café", "café", "Vino", "Té"];
+    let mut placed = Vec::new();
+    let mut ids = Vec::new();
+    let mut place = |rng: &mut StdRng, when: DateTime<Utc>, placed: &mut Vec<_>, ids: &mut Vec<_>| {
+        let product = menu[rng.random_range(0..menu.len())];
+        let other = menu[rng.random_range(0..menu.len())];
+        let mut lines = vec![(product.to_owned(), format!("{}.50", rng.random_range(1..9)), rng.random_range(1..4))];
+        if other.to_lowercase().trim() != product.to_lowercase().trim() {
+            lines.push((other.to_owned(), "2.00".to_owned(), rng.random_range(1..4)));
+        }
+        let refs: Vec<(&str, &str, i64)> = lines.iter().map(|(n, p, q)| (n.as_str(), p.as_str(), *q)).collect();
+        let order = placer.place(waiter.id(), when, &refs);
+        ids.push(order.id());
+        placed.push((
+            waiter.id(),
+            when,
+            lines.into_iter().map(|(n, p, q)| (n, p.parse::<Decimal>().unwrap(), q)).collect::<Vec<_>>(),
+            false,
+        ));
+    };
+    for _ in 0..220 {
+        let when = first + Duration::microseconds(rng.random_range(0..(now - first).num_microseconds().unwrap()));
+        place(&mut rng, when, &mut placed, &mut ids);
+    }
+    let reports = PgReportRepository::new(Database::new(
+        &app.db.url,
+        PoolSettings {
+            max_size: 2,
+            checkout_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+        },
+    ));
+    let progress = application::ReportRepository::roll_up(&reports, now - application::ROLLUP_LAG).unwrap();
+    assert!(progress.days >= 8 && progress.hours >= 8 * 24, "{progress:?}");
+    let hours_until = progress.hours_until.unwrap();
+    assert!(hours_until <= now - application::ROLLUP_LAG && hours_until > now - Duration::hours(2));
+
+    // Cancel about a third, in aggregated and in open periods alike.
+    for (i, id) in ids.iter().enumerate() {
+        if rng.random_bool(0.33) {
+            json_body(app.post(&format!("/api/v1/orders/{id}/cancel"), &token).send().await.unwrap(), 200).await;
+            placed[i].3 = true;
+        }
+    }
+    // More orders after the marks, and a second roll-up that has nothing new to close.
+    for _ in 0..20 {
+        let when = hours_until + Duration::seconds(rng.random_range(0..(now - hours_until).num_seconds().max(1)));
+        place(&mut rng, when, &mut placed, &mut ids);
+    }
+    let again = application::ReportRepository::roll_up(&reports, now - application::ROLLUP_LAG).unwrap();
+    assert_eq!((again.hours, again.days), (0, 0));
+
+    let mut queries: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    let whole = (first.date_naive(), now.date_naive());
+    queries.push((
+        format!("?start_date={}&end_date={}", whole.0, whole.1),
+        whole.0.and_hms_opt(0, 0, 0).unwrap().and_utc(),
+        whole.1.and_hms_opt(23, 59, 59).unwrap().and_utc() + Duration::microseconds(999_999),
+    ));
+    for _ in 0..25 {
+        let a = first + Duration::seconds(rng.random_range(0..(now - first).num_seconds()));
+        let b = a + Duration::seconds(rng.random_range(0..(now - a).num_seconds().max(1) + 3600));
+        queries.push((
+            format!(
+                "?start_date={}&end_date={}",
+                a.to_rfc3339().replace('+', "%2B"),
+                b.to_rfc3339().replace('+', "%2B")
+            ),
+            a,
+            b,
+        ));
+    }
+    for (query, start, end) in queries {
+        let got = report(&app, &admin, &query).await;
+        let (products, total_quantity, total_price) = expected(&placed, start, end, None);
+        assert_eq!(names(&got), products, "{query} (REPORT_SEED={seed})");
+        assert_eq!(got["total_quantity"], total_quantity, "{query}");
+        assert_eq!(got["total_price"], format!("{total_price:.2}"), "{query}");
+        // The waiter's report never reads the rollup: the same answer the plain way.
+        let plain = report(&app, &admin, &format!("{query}&waiter_id={}", waiter.id())).await;
+        assert_eq!(names(&plain), products, "{query} for the waiter");
     }
 }

@@ -20,34 +20,17 @@ async fn an_admin_creates_a_waiter_who_can_log_in() {
     assert_eq!(body["email"], "Luis@example.com");
     assert_eq!(body["name"], "Luis García");
     assert_eq!(body["role"], "waiter");
-    assert_eq!(
-        location,
-        format!("/api/v1/users/{}", body["id"].as_str().unwrap())
-    );
+    assert_eq!(location, format!("/api/v1/users/{}", body["id"].as_str().unwrap()));
     assert!(body.get("password").is_none() && body.get("password_hash").is_none());
     let token = app.login("luis@example.com", "a fine password").await;
-    let me = json_body(
-        app.get("/api/v1/users/me", &token).send().await.unwrap(),
-        200,
-    )
-    .await;
+    let me = json_body(app.get("/api/v1/users/me", &token).send().await.unwrap(), 200).await;
     assert_eq!(me, body);
     // The user itself may read itself; another waiter may not.
     let own = json_body(app.get(&location, &token).send().await.unwrap(), 200).await;
     assert_eq!(own, body);
     let (_, other) = app.waiter().await;
-    assert_eq!(
-        app.get(&location, &other).send().await.unwrap().status(),
-        403
-    );
-    assert_eq!(
-        app.get(&format!("/api/v1/users/{}", uuid::Uuid::now_v7()), &admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(app.get(&location, &other).send().await.unwrap().status(), 403);
+    assert_eq!(app.get(&format!("/api/v1/users/{}", uuid::Uuid::now_v7()), &admin).send().await.unwrap().status(), 404);
 }
 
 #[tokio::test]
@@ -55,7 +38,9 @@ async fn emails_are_unique_without_regard_to_case() {
     let app = TestApp::spawn().await;
     let (_, admin) = app.admin().await;
     let create = |email: &'static str| {
-        app.post("/api/v1/users", &admin).json(&json!({"email": email, "name": "Eva", "password": "a fine password", "role": "admin"})).send()
+        app.post("/api/v1/users", &admin)
+            .json(&json!({"email": email, "name": "Eva", "password": "a fine password", "role": "admin"}))
+            .send()
     };
     json_body(create("eva@example.com").await.unwrap(), 201).await;
     let body = json_body(create("EVA@Example.com").await.unwrap(), 409).await;
@@ -73,12 +58,7 @@ async fn every_invalid_field_is_listed_in_one_422() {
         .await
         .unwrap();
     let body = json_body(response, 422).await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["email", "name", "password", "role"]);
     let response = app
         .post("/api/v1/users", &admin)
@@ -91,27 +71,10 @@ async fn every_invalid_field_is_listed_in_one_422() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            format!(
-                "{}: {}",
-                e["field"].as_str().unwrap(),
-                e["message"].as_str().unwrap()
-            )
-        })
+        .map(|e| format!("{}: {}", e["field"].as_str().unwrap(), e["message"].as_str().unwrap()))
         .collect();
-    assert_eq!(
-        messages,
-        [
-            "name: must not contain control characters",
-            "password: must not be the email address"
-        ]
-    );
-    let response = app
-        .post("/api/v1/users", &admin)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(messages, ["name: must not contain control characters", "password: must not be the email address"]);
+    let response = app.post("/api/v1/users", &admin).json(&json!({})).send().await.unwrap();
     let body = json_body(response, 422).await;
     assert_eq!(body["errors"].as_array().unwrap().len(), 3);
 }
@@ -133,9 +96,9 @@ async fn users_are_listed_newest_first_page_by_page() {
         let page = json_body(app.get(&path, &admin).send().await.unwrap(), 200).await;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
-        seen.extend(items.iter().map(|u| {
-            u["created_at"].as_str().unwrap().to_owned() + "|" + u["id"].as_str().unwrap()
-        }));
+        seen.extend(
+            items.iter().map(|u| u["created_at"].as_str().unwrap().to_owned() + "|" + u["id"].as_str().unwrap()),
+        );
         match &page["next_cursor"] {
             Value::String(c) => cursor = Some(c.clone()),
             _ => break,
@@ -147,14 +110,7 @@ async fn users_are_listed_newest_first_page_by_page() {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, sorted, "newest first");
     for limit in ["0", "101"] {
-        let body = json_body(
-            app.get(&format!("/api/v1/users?limit={limit}"), &admin)
-                .send()
-                .await
-                .unwrap(),
-            422,
-        )
-        .await;
+        let body = json_body(app.get(&format!("/api/v1/users?limit={limit}"), &admin).send().await.unwrap(), 422).await;
         assert_eq!(body["errors"][0]["field"], "limit");
     }
 }

@@ -31,17 +31,13 @@ pub struct BadCursor;
 
 impl CursorCodec {
     pub fn new(secret: &[u8]) -> Self {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
         mac.update(b"comanda cursor key v1");
-        Self {
-            key: mac.finalize().into_bytes().to_vec(),
-        }
+        Self { key: mac.finalize().into_bytes().to_vec() }
     }
 
     fn mac(&self, payload: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .expect("HMAC takes keys of any length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         mac.update(payload);
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; MAC_LEN];
@@ -59,15 +55,12 @@ impl CursorCodec {
     }
 
     pub fn decode(&self, raw: &str) -> Result<Cursor, BadCursor> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(raw.as_bytes())
-            .map_err(|_| BadCursor)?;
+        let bytes = URL_SAFE_NO_PAD.decode(raw.as_bytes()).map_err(|_| BadCursor)?;
         if bytes.len() != 24 + MAC_LEN {
             return Err(BadCursor);
         }
         let (payload, mac) = bytes.split_at(24);
-        let mut verifier =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).map_err(|_| BadCursor)?;
+        let mut verifier = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).map_err(|_| BadCursor)?;
         verifier.update(payload);
         verifier.verify_truncated_left(mac).map_err(|_| BadCursor)?;
         let micros = i64::from_be_bytes(payload[..8].try_into().map_err(|_| BadCursor)?);
@@ -84,18 +77,13 @@ mod tests {
     #[test]
     fn round_trips_and_refuses_tampering() {
         let codec = CursorCodec::new(b"secret");
-        let cursor = Cursor {
-            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
-            id: Uuid::now_v7(),
-        };
+        let cursor =
+            Cursor { created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(), id: Uuid::now_v7() };
         let text = codec.encode(&cursor);
         assert_eq!(codec.decode(&text), Ok(cursor));
         let mut tampered = text.clone().into_bytes();
         tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
-        assert_eq!(
-            codec.decode(std::str::from_utf8(&tampered).unwrap()),
-            Err(BadCursor)
-        );
+        assert_eq!(codec.decode(std::str::from_utf8(&tampered).unwrap()), Err(BadCursor));
         assert_eq!(CursorCodec::new(b"other").decode(&text), Err(BadCursor));
         for garbage in ["", "!!!", "abc", &"A".repeat(1000)] {
             assert_eq!(codec.decode(garbage), Err(BadCursor));

@@ -56,11 +56,7 @@ impl Fields {
     }
 
     /// Records the error of an already-parsed field.
-    pub fn check<T, E: ToString>(
-        &mut self,
-        field: impl Into<String>,
-        result: Result<T, E>,
-    ) -> Option<T> {
+    pub fn check<T, E: ToString>(&mut self, field: impl Into<String>, result: Result<T, E>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(e) => {
@@ -79,12 +75,8 @@ impl Fields {
         if let Err(errors) = result {
             for (field, errs) in errors.field_errors() {
                 for e in errs {
-                    let message = e
-                        .message
-                        .as_ref()
-                        .map_or_else(|| e.code.to_string(), ToString::to_string);
-                    self.errors
-                        .push(FieldError::new(field.to_string(), message));
+                    let message = e.message.as_ref().map_or_else(|| e.code.to_string(), ToString::to_string);
+                    self.errors.push(FieldError::new(field.to_string(), message));
                 }
             }
         }
@@ -137,14 +129,7 @@ pub fn page_request(
     }
     let after = match cursor {
         None | Some("") => None,
-        Some(raw) => Some(
-            codec
-                .decode(raw)
-                .map_err(|e| crate::error::ApiError::BadRequest(e.to_string()))?,
-        ),
+        Some(raw) => Some(codec.decode(raw).map_err(|e| crate::error::ApiError::BadRequest(e.to_string()))?),
     };
-    Ok(application::PageRequest {
-        limit: limit.unwrap_or(application::PageRequest::DEFAULT_LIMIT),
-        after,
-    })
+    Ok(application::PageRequest { limit: limit.unwrap_or(application::PageRequest::DEFAULT_LIMIT), after })
 }

@@ -10,8 +10,8 @@ use validator::Validate;
 
 use application::{OrderFilter, ReportRange, SalesReport};
 use domain::{
-    CustomerName, Money, NewOrder, NewOrderLine, Order, OrderStatus, Payment, PaymentMethod,
-    PlacementError, ProductName, Quantity, QuantityError,
+    CustomerName, Money, NewOrder, NewOrderLine, Order, OrderStatus, Payment, PaymentMethod, PlacementError,
+    ProductName, Quantity, QuantityError,
 };
 
 use super::{Fields, NumberInput};
@@ -41,12 +41,8 @@ pub fn quantity_input_schema() -> impl Into<RefOr<Schema>> {
 
 fn parse_money(input: &NumberInput, max: Money) -> Result<Money, String> {
     match input {
-        NumberInput::Text(raw) | NumberInput::Number(raw) => {
-            Money::parse_positive(raw, max).map_err(|e| e.to_string())
-        }
-        NumberInput::Invalid => {
-            Err("must be a decimal string such as \"12.50\" or a number".into())
-        }
+        NumberInput::Text(raw) | NumberInput::Number(raw) => Money::parse_positive(raw, max).map_err(|e| e.to_string()),
+        NumberInput::Invalid => Err("must be a decimal string such as \"12.50\" or a number".into()),
     }
 }
 
@@ -83,11 +79,7 @@ pub struct CreateOrderRequest {
 impl CreateOrderRequest {
     pub fn parse(self) -> Result<NewOrder, Vec<FieldError>> {
         let mut fields = Fields::default();
-        let customer_name = fields.required(
-            "customer_name",
-            self.customer_name.as_deref(),
-            CustomerName::parse,
-        );
+        let customer_name = fields.required("customer_name", self.customer_name.as_deref(), CustomerName::parse);
         let lines = match self.items {
             None => {
                 fields.push(FieldError::new("items", "is required"));
@@ -95,10 +87,7 @@ impl CreateOrderRequest {
             }
             // Parsing thousands of lines would only add noise to the answer.
             Some(items) if items.is_empty() || items.len() > Order::MAX_LINES => {
-                fields.push(FieldError::new(
-                    "items",
-                    format!("must have 1 to {} lines", Order::MAX_LINES),
-                ));
+                fields.push(FieldError::new("items", format!("must have 1 to {} lines", Order::MAX_LINES)));
                 None
             }
             Some(items) => {
@@ -110,40 +99,24 @@ impl CreateOrderRequest {
                         ProductName::parse,
                     );
                     let price = match &item.unit_price {
-                        None => fields.required(format!("items[{i}].unit_price"), None, |_| {
-                            Err::<Money, _>("")
-                        }),
-                        Some(input) => fields.check(
-                            format!("items[{i}].unit_price"),
-                            parse_money(input, Money::MAX_UNIT_PRICE),
-                        ),
-                    };
-                    let quantity = match &item.quantity {
-                        None => fields.required(format!("items[{i}].quantity"), None, |_| {
-                            Err::<Quantity, _>("")
-                        }),
+                        None => fields.required(format!("items[{i}].unit_price"), None, |_| Err::<Money, _>("")),
                         Some(input) => {
-                            fields.check(format!("items[{i}].quantity"), parse_quantity(input))
+                            fields.check(format!("items[{i}].unit_price"), parse_money(input, Money::MAX_UNIT_PRICE))
                         }
                     };
-                    if let (Some(product_name), Some(unit_price), Some(quantity)) =
-                        (name, price, quantity)
-                    {
-                        lines.push(NewOrderLine {
-                            product_name,
-                            unit_price,
-                            quantity,
-                        });
+                    let quantity = match &item.quantity {
+                        None => fields.required(format!("items[{i}].quantity"), None, |_| Err::<Quantity, _>("")),
+                        Some(input) => fields.check(format!("items[{i}].quantity"), parse_quantity(input)),
+                    };
+                    if let (Some(product_name), Some(unit_price), Some(quantity)) = (name, price, quantity) {
+                        lines.push(NewOrderLine { product_name, unit_price, quantity });
                     }
                 }
                 Some(lines)
             }
         };
         let order = match (customer_name, lines) {
-            (Some(customer_name), Some(lines)) => Some(NewOrder {
-                customer_name,
-                lines,
-            }),
+            (Some(customer_name), Some(lines)) => Some(NewOrder { customer_name, lines }),
             _ => None,
         };
         fields.finish(order)
@@ -155,9 +128,9 @@ pub fn placement_errors(errors: &[PlacementError]) -> Vec<FieldError> {
     errors
         .iter()
         .map(|e| match e {
-            PlacementError::NoLines
-            | PlacementError::TooManyLines { .. }
-            | PlacementError::Total(_) => FieldError::new("items", e),
+            PlacementError::NoLines | PlacementError::TooManyLines { .. } | PlacementError::Total(_) => {
+                FieldError::new("items", e)
+            }
             PlacementError::ConflictingPrice { first, line } => FieldError::new(
                 format!("items[{line}].unit_price"),
                 format!("names the same product as items[{first}] at another unit price"),
@@ -393,33 +366,23 @@ impl ReportQuery {
         let end = match self.end_date.as_deref() {
             None => Some(now + micro),
             Some(raw) => fields.check("end_date", parse_bound(raw)).map(|b| match b {
-                Bound::Day(day) => day
-                    .succ_opt()
-                    .unwrap_or(day)
-                    .and_time(NaiveTime::MIN)
-                    .and_utc(),
+                Bound::Day(day) => day.succ_opt().unwrap_or(day).and_time(NaiveTime::MIN).and_utc(),
                 Bound::Instant(t) => t + micro,
             }),
         };
         let start = match self.start_date.as_deref() {
             None => end.map(|e| e - micro - TimeDelta::days(30)),
-            Some(raw) => fields
-                .check("start_date", parse_bound(raw))
-                .map(|b| match b {
-                    Bound::Day(day) => day.and_time(NaiveTime::MIN).and_utc(),
-                    Bound::Instant(t) => t,
-                }),
+            Some(raw) => fields.check("start_date", parse_bound(raw)).map(|b| match b {
+                Bound::Day(day) => day.and_time(NaiveTime::MIN).and_utc(),
+                Bound::Instant(t) => t,
+            }),
         };
         if let (Some(start), Some(end)) = (start, end)
             && start >= end
         {
             fields.push(FieldError::new("start_date", "must not be after end_date"));
         }
-        fields.finish(
-            start
-                .zip(end)
-                .map(|(start, end)| ReportRange { start, end }),
-        )
+        fields.finish(start.zip(end).map(|(start, end)| ReportRange { start, end }))
     }
 }
 
@@ -477,10 +440,7 @@ pub fn report_csv(report: &SalesReport) -> String {
         } else {
             p.product_name.clone()
         };
-        out.push_str(&format!(
-            "{name},{},{:.2}\r\n",
-            p.total_quantity, p.total_price
-        ));
+        out.push_str(&format!("{name},{},{:.2}\r\n", p.total_quantity, p.total_price));
     }
     out
 }
@@ -490,9 +450,7 @@ mod tests {
     use super::*;
 
     fn order(json: &str) -> Result<NewOrder, Vec<FieldError>> {
-        serde_json::from_str::<CreateOrderRequest>(json)
-            .unwrap()
-            .parse()
+        serde_json::from_str::<CreateOrderRequest>(json).unwrap().parse()
     }
 
     #[test]
@@ -524,55 +482,43 @@ mod tests {
 
     #[test]
     fn numbers_keep_their_text() {
-        let new = order(r#"{"customer_name":"Mesa 1","items":[{"product_name":"Pan","unit_price":0.1,"quantity":3}]}"#).unwrap();
+        let new = order(r#"{"customer_name":"Mesa 1","items":[{"product_name":"Pan","unit_price":0.1,"quantity":3}]}"#)
+            .unwrap();
         assert_eq!(new.lines[0].unit_price.to_string(), "0.10");
-        let errors = order(r#"{"customer_name":"M","items":[{"product_name":"Pan","unit_price":12.345,"quantity":1}]}"#).unwrap_err();
+        let errors =
+            order(r#"{"customer_name":"M","items":[{"product_name":"Pan","unit_price":12.345,"quantity":1}]}"#)
+                .unwrap_err();
         assert_eq!(errors[0].message, "must have at most two decimal places");
-        let errors = order(r#"{"customer_name":"M","items":[{"product_name":"P","unit_price":1e400,"quantity":1e3}]}"#).unwrap_err();
+        let errors = order(r#"{"customer_name":"M","items":[{"product_name":"P","unit_price":1e400,"quantity":1e3}]}"#)
+            .unwrap_err();
         assert_eq!(errors.len(), 2);
     }
 
     #[test]
     fn item_count_is_checked_before_the_lines() {
         let errors = order(r#"{"customer_name":"M","items":[]}"#).unwrap_err();
-        assert_eq!(
-            errors,
-            vec![FieldError::new("items", "must have 1 to 100 lines")]
-        );
+        assert_eq!(errors, vec![FieldError::new("items", "must have 1 to 100 lines")]);
     }
 
     #[test]
     fn report_bounds() {
-        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&Utc);
         let q = |s: Option<&str>, e: Option<&str>| ReportQuery {
             start_date: s.map(Into::into),
             end_date: e.map(Into::into),
             waiter_id: None,
         };
-        let r = q(Some("2026-11-01"), Some("2026-11-20"))
-            .range(now)
-            .unwrap();
+        let r = q(Some("2026-11-01"), Some("2026-11-20")).range(now).unwrap();
         assert_eq!(r.start.to_rfc3339(), "2026-11-01T00:00:00+00:00");
         assert_eq!(r.end.to_rfc3339(), "2026-11-21T00:00:00+00:00");
         let r = q(None, None).range(now).unwrap();
         assert_eq!(r.start.to_rfc3339(), "2026-10-24T12:00:00+00:00");
-        let r = q(
-            Some("2026-11-20T10:00:00+02:00"),
-            Some("2026-11-20T10:00:00Z"),
-        )
-        .range(now)
-        .unwrap();
+        let r = q(Some("2026-11-20T10:00:00+02:00"), Some("2026-11-20T10:00:00Z")).range(now).unwrap();
         assert_eq!(r.start.to_rfc3339(), "2026-11-20T08:00:00+00:00");
         assert_eq!(r.end.to_rfc3339(), "2026-11-20T10:00:00.000001+00:00");
-        let e = q(Some("2026-11-21"), Some("2026-11-20"))
-            .range(now)
-            .unwrap_err();
+        let e = q(Some("2026-11-21"), Some("2026-11-20")).range(now).unwrap_err();
         assert_eq!(e[0].field, "start_date");
-        let e = q(Some("yesterday"), Some("2026-13-01"))
-            .range(now)
-            .unwrap_err();
+        let e = q(Some("yesterday"), Some("2026-13-01")).range(now).unwrap_err();
         assert_eq!(e.len(), 2);
         // The same day as both bounds is that whole day.
         assert!(q(Some("2026-11-20"), Some("2026-11-20")).range(now).is_ok());
@@ -582,10 +528,7 @@ mod tests {
     fn csv_quotes_what_needs_quoting() {
         use rust_decimal::Decimal;
         let report = SalesReport {
-            range: ReportRange {
-                start: Utc::now(),
-                end: Utc::now(),
-            },
+            range: ReportRange { start: Utc::now(), end: Utc::now() },
             products: vec![application::ProductSales {
                 product_name: "Vino \"tinto\", copa".into(),
                 total_quantity: 3,

@@ -63,12 +63,8 @@ fn credentials(
     password: Option<String>,
 ) -> Result<(String, String), Vec<FieldError>> {
     let mut fields = Fields::default();
-    let email = fields.required(email_field, email.as_deref(), |s| {
-        Ok::<_, String>(s.to_owned())
-    });
-    let password = fields.required("password", password.as_deref(), |s| {
-        Ok::<_, String>(s.to_owned())
-    });
+    let email = fields.required(email_field, email.as_deref(), |s| Ok::<_, String>(s.to_owned()));
+    let password = fields.required("password", password.as_deref(), |s| Ok::<_, String>(s.to_owned()));
     fields.finish(email.zip(password))
 }
 
@@ -119,20 +115,14 @@ impl CreateUserRequest {
         let mut fields = Fields::default();
         let email = fields.required("email", self.email.as_deref(), Email::parse);
         let name = fields.required("name", self.name.as_deref(), PersonName::parse);
-        let password = fields.required("password", self.password.as_deref(), |raw| {
-            Password::parse_new(raw, email.as_ref())
-        });
+        let password =
+            fields.required("password", self.password.as_deref(), |raw| Password::parse_new(raw, email.as_ref()));
         let role = match self.role.as_deref() {
             None => Some(Role::Waiter),
             Some(raw) => fields.check("role", Role::parse(raw)),
         };
         let user = match (email, name, password, role) {
-            (Some(email), Some(name), Some(password), Some(role)) => Some(NewUser {
-                email,
-                name,
-                password,
-                role,
-            }),
+            (Some(email), Some(name), Some(password), Some(role)) => Some(NewUser { email, name, password, role }),
             _ => None,
         };
         fields.finish(user)

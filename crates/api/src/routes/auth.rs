@@ -32,11 +32,7 @@ use crate::state::AppState;
         (status = 503, body = Problem, content_type = "application/problem+json", description = "the hashing queue is full or the database is away"),
     )
 )]
-pub async fn login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -47,11 +43,9 @@ pub async fn login(
         Some("application/json") => serde_json::from_slice::<LoginRequest>(&body)
             .map_err(|e| ApiError::BadRequest(format!("the JSON body could not be read: {e}")))?
             .parse(),
-        Some("application/x-www-form-urlencoded") => {
-            serde_urlencoded::from_bytes::<LoginForm>(&body)
-                .map_err(|e| ApiError::BadRequest(format!("the form could not be read: {e}")))?
-                .parse()
-        }
+        Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes::<LoginForm>(&body)
+            .map_err(|e| ApiError::BadRequest(format!("the form could not be read: {e}")))?
+            .parse(),
         _ => {
             return Err(ApiError::UnsupportedMediaType(
                 "send application/json or application/x-www-form-urlencoded".into(),
@@ -60,16 +54,9 @@ pub async fn login(
     };
     let (email, password) = parsed.map_err(ApiError::validation)?;
     let auth = state.auth.clone();
-    let token = state
-        .hash_pool
-        .run(move || auth.login(&email, &password))
-        .await??;
+    let token = state.hash_pool.run(move || auth.login(&email, &password)).await??;
     Ok(HttpResponse::Ok()
         .insert_header(ContentType::json())
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(TokenResponse {
-            access_token: token.token,
-            token_type: "bearer",
-            expires_in: token.expires_in_seconds,
-        }))
+        .json(TokenResponse { access_token: token.token, token_type: "bearer", expires_in: token.expires_in_seconds }))
 }

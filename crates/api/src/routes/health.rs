@@ -45,24 +45,15 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let db = state.db.clone();
     let timeout = state.ready_timeout;
     match web::block(move || db.readiness(timeout)).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(Ready {
-            status: "ok",
-            database: "ok".into(),
-        }),
+        Ok(Ok(())) => HttpResponse::Ok().json(Ready { status: "ok", database: "ok".into() }),
         Ok(Err(not_ready)) => {
             tracing::warn!(reason = %not_ready, "not ready");
             HttpResponse::ServiceUnavailable()
                 .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
-                .json(Ready {
-                    status: "unavailable",
-                    database: not_ready.to_string(),
-                })
+                .json(Ready { status: "unavailable", database: not_ready.to_string() })
         }
         Err(_) => HttpResponse::ServiceUnavailable()
             .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
-            .json(Ready {
-                status: "unavailable",
-                database: "the check could not run".into(),
-            }),
+            .json(Ready { status: "unavailable", database: "the check could not run".into() }),
     }
 }

@@ -8,9 +8,7 @@ use validator::Validate;
 use application::{PaymentOutcome, PlaceOutcome};
 use domain::OrderId;
 
-use crate::dto::orders::{
-    CreateOrderRequest, CreatePaymentRequest, ListOrdersQuery, OrderResponse, PaymentResponse,
-};
+use crate::dto::orders::{CreateOrderRequest, CreatePaymentRequest, ListOrdersQuery, OrderResponse, PaymentResponse};
 use crate::dto::{PageResponse, page_request};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Idempotency, SignedIn};
@@ -65,8 +63,7 @@ pub async fn create_order(
         PlaceOutcome::Created(order) => (order, false),
         PlaceOutcome::Replayed(order) => (order, true),
     };
-    Ok(created(format!("/api/v1/orders/{}", order.id()), replayed)
-        .json(OrderResponse::from(&order)))
+    Ok(created(format!("/api/v1/orders/{}", order.id()), replayed).json(OrderResponse::from(&order)))
 }
 
 /// An order (any signed-in user).
@@ -114,21 +111,12 @@ pub async fn list_orders(
     SignedIn(actor): SignedIn,
     query: web::Query<ListOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page_request(
-        query.limit,
-        query.cursor.as_deref(),
-        &state.cursors,
-        query.validate(),
-    )?;
+    let page = page_request(query.limit, query.cursor.as_deref(), &state.cursors, query.validate())?;
     let filter = query.filter();
     let orders = state.orders.clone();
     let page = blocking(move || orders.list(&actor, &filter, page)).await?;
     Ok(HttpResponse::Ok().json(PageResponse {
-        items: page
-            .items
-            .iter()
-            .map(OrderResponse::from)
-            .collect::<Vec<_>>(),
+        items: page.items.iter().map(OrderResponse::from).collect::<Vec<_>>(),
         next_cursor: page.next.map(|c| state.cursors.encode(&c)),
     }))
 }
@@ -201,10 +189,7 @@ pub async fn create_payment(
         PaymentOutcome::Recorded(p) => (p, false),
         PaymentOutcome::Replayed(p) => (p, true),
     };
-    Ok(
-        created(format!("/api/v1/orders/{order_id}/payments"), replayed)
-            .json(PaymentResponse::from(&payment)),
-    )
+    Ok(created(format!("/api/v1/orders/{order_id}/payments"), replayed).json(PaymentResponse::from(&payment)))
 }
 
 /// The order's payments, oldest first (any signed-in user).
@@ -229,10 +214,5 @@ pub async fn list_payments(
     let orders = state.orders.clone();
     let order_id = OrderId(id.into_inner());
     let payments = blocking(move || orders.payments(&actor, order_id)).await?;
-    Ok(HttpResponse::Ok().json(
-        payments
-            .iter()
-            .map(PaymentResponse::from)
-            .collect::<Vec<_>>(),
-    ))
+    Ok(HttpResponse::Ok().json(payments.iter().map(PaymentResponse::from).collect::<Vec<_>>()))
 }

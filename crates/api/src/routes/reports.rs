@@ -40,18 +40,13 @@ pub async fn sales_report(
     req: HttpRequest,
     query: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let range = query
-        .range(state.clock.now())
-        .map_err(ApiError::validation)?;
+    let range = query.range(state.clock.now()).map_err(ApiError::validation)?;
     let waiter = query.waiter_id.map(UserId);
     let reports = state.reports.clone();
     let report = blocking(move || reports.sales(&actor, range, waiter)).await?;
     if wants_csv(&req) {
         return Ok(HttpResponse::Ok()
-            .insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ))
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")))
             .body(report_csv(&report)));
     }
     Ok(HttpResponse::Ok().json(ReportResponse::from(&report)))
@@ -59,17 +54,10 @@ pub async fn sales_report(
 
 /// CSV when the client asks for it (and does not prefer JSON first).
 fn wants_csv(req: &HttpRequest) -> bool {
-    let Some(accept) = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    for media in accept
-        .split(',')
-        .map(|m| m.split(';').next().unwrap_or("").trim())
-    {
+    for media in accept.split(',').map(|m| m.split(';').next().unwrap_or("").trim()) {
         match media {
             "text/csv" => return true,
             "application/json" | "*/*" | "application/*" => return false,

@@ -41,10 +41,7 @@ pub async fn create_user(
     let new = body.into_inner().parse().map_err(ApiError::validation)?;
     let users = state.users.clone();
     // Hashing the password is Argon2id work: the bounded pool, not a blocking thread.
-    let user = state
-        .hash_pool
-        .run(move || users.create(&actor, new))
-        .await??;
+    let user = state.hash_pool.run(move || users.create(&actor, new)).await??;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id())))
         .json(UserResponse::from(&user)))
@@ -62,10 +59,7 @@ pub async fn create_user(
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn me(
-    state: web::Data<AppState>,
-    SignedIn(actor): SignedIn,
-) -> Result<HttpResponse, ApiError> {
+pub async fn me(state: web::Data<AppState>, SignedIn(actor): SignedIn) -> Result<HttpResponse, ApiError> {
     let users = state.users.clone();
     let user = blocking(move || users.me(&actor)).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
@@ -118,20 +112,11 @@ pub async fn list_users(
     Admin(actor): Admin,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page_request(
-        query.limit,
-        query.cursor.as_deref(),
-        &state.cursors,
-        query.validate(),
-    )?;
+    let page = page_request(query.limit, query.cursor.as_deref(), &state.cursors, query.validate())?;
     let users = state.users.clone();
     let page = blocking(move || users.list(&actor, page)).await?;
     Ok(HttpResponse::Ok().json(PageResponse {
-        items: page
-            .items
-            .iter()
-            .map(UserResponse::from)
-            .collect::<Vec<_>>(),
+        items: page.items.iter().map(UserResponse::from).collect::<Vec<_>>(),
         next_cursor: page.next.map(|c| state.cursors.encode(&c)),
     }))
 }

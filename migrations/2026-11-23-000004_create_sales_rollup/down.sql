@@ -1,0 +1,2 @@
+DROP TABLE sales_rollup_state;
+DROP TABLE sales_rollup;
