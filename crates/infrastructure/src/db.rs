@@ -1,5 +1,6 @@
 //! The connection pool, embedded migrations, error mapping and the readiness check.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -75,6 +76,7 @@ impl Database {
             .max_size(settings.max_size)
             .min_idle(Some(settings.max_size.min(2)))
             .connection_timeout(settings.checkout_timeout)
+            .test_on_check_out(false)
             .connection_customizer(Box::new(SessionSetup {
                 statement_timeout_ms: settings.statement_timeout.as_millis(),
             }))
@@ -85,7 +87,33 @@ impl Database {
 
     /// A connection, or `Unavailable` after the checkout timeout.
     pub fn conn(&self) -> Result<PgPooled, StoreError> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(Box::new(e)))
+        self.checked_out(None).map_err(|e| StoreError::Unavailable(Box::new(e)))
+    }
+
+    /// A connection from the pool. Pooled connections are not tested on checkout (a round trip
+    /// per request); instead, for a while after any sign that the database went away, each
+    /// checked-out connection is pinged and the dead ones are dropped, so the pool heals by
+    /// itself after a restart at the cost of one failed request per dead connection at most.
+    fn checked_out(&self, timeout: Option<Duration>) -> Result<PgPooled, CheckoutError> {
+        let attempts = self.pool.max_size() + 1;
+        for _ in 0..attempts {
+            let mut conn = match timeout {
+                Some(t) => self.pool.get_timeout(t),
+                None => self.pool.get(),
+            }
+            .map_err(|e| {
+                suspect_outage();
+                CheckoutError::Pool(e)
+            })?;
+            if !outage_suspected() {
+                return Ok(conn);
+            }
+            match r2d2::R2D2Connection::ping(&mut *conn) {
+                Ok(()) => return Ok(conn),
+                Err(_) => discard(conn),
+            }
+        }
+        Err(CheckoutError::AllDead)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -94,10 +122,22 @@ impl Database {
 
     /// Ready means: a connection within `timeout`, and no pending migration.
     pub fn readiness(&self, timeout: Duration) -> Result<(), NotReady> {
-        let mut conn = self.pool.get_timeout(timeout).map_err(|e| NotReady::Database(e.to_string()))?;
-        let pending = pending_migrations(&mut conn).map_err(|e| NotReady::Database(e.to_string()))?;
+        let mut conn = self.checked_out(Some(timeout)).map_err(|e| NotReady::Database(e.to_string()))?;
+        let pending = pending_migrations(&mut conn).map_err(|e| {
+            suspect_outage();
+            NotReady::Database(e.to_string())
+        })?;
         if pending.is_empty() { Ok(()) } else { Err(NotReady::MigrationsPending(pending.len())) }
     }
+}
+
+/// No usable connection.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error(transparent)]
+    Pool(r2d2::PoolError),
+    #[error("every pooled connection was dead")]
+    AllDead,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,7 +198,35 @@ pub fn reset(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
 
 /// Maps a diesel error to the port's error: lost connections and timeouts are `Unavailable`.
 pub(crate) fn store_error(error: DieselError) -> StoreError {
-    if is_unavailable(&error) { StoreError::Unavailable(Box::new(error)) } else { StoreError::Other(Box::new(error)) }
+    if is_unavailable(&error) {
+        suspect_outage();
+        StoreError::Unavailable(Box::new(error))
+    } else {
+        StoreError::Other(Box::new(error))
+    }
+}
+
+/// Until when (milliseconds since the epoch) checked-out connections are pinged first.
+static SUSPECT_UNTIL_MS: AtomicI64 = AtomicI64::new(0);
+const SUSPECT_FOR_MS: i64 = 10_000;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn suspect_outage() {
+    SUSPECT_UNTIL_MS.fetch_max(now_ms() + SUSPECT_FOR_MS, Ordering::Relaxed);
+}
+
+fn outage_suspected() -> bool {
+    SUSPECT_UNTIL_MS.load(Ordering::Relaxed) > now_ms()
+}
+
+/// Drops a connection without returning it to the pool (r2d2 discards broken ones).
+fn discard(mut conn: PgPooled) {
+    use diesel::connection::{Connection, TransactionManager};
+    <PgConnection as Connection>::TransactionManager::transaction_manager_status_mut(&mut *conn).set_in_error();
+    drop(conn);
 }
 
 fn is_unavailable(error: &DieselError) -> bool {

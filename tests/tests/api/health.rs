@@ -81,6 +81,16 @@ async fn ready_follows_a_database_outage_and_recovers_by_itself() {
         assert!(Instant::now() < deadline, "ready did not recover after the database came back");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The routes that use the database work again too, on healed connections.
+    for _ in 0..5 {
+        let response = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "a@example.com", "password": "whatever-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
     handle.stop(false).await;
     drop(pg);
     let _ = std::fs::remove_dir_all(dir);
