@@ -9,4 +9,5 @@ mod migrations;
 mod orders;
 mod payments;
 mod report;
+mod statements;
 mod users;

@@ -1,0 +1,50 @@
+//! Placing an order costs one prepared statement, parsed and planned once per connection.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use test_support::TestApp;
+
+use application::OrderRepository;
+use domain::{CustomerName, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, Role};
+use infrastructure::{Database, PgOrderRepository, PoolSettings};
+
+#[derive(QueryableByName)]
+struct Prepared {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[tokio::test]
+async fn the_order_insert_is_prepared_once_and_reused_whatever_the_line_count() {
+    let app = TestApp::spawn().await;
+    let waiter = app.create_user("prepared@example.com", Role::Waiter);
+    // One connection, so that every insert uses the same session.
+    let db = Database::new(
+        &app.db.url,
+        PoolSettings { max_size: 1, checkout_timeout: std::time::Duration::from_secs(5), statement_timeout: std::time::Duration::from_secs(30) },
+    );
+    let repo = Arc::new(PgOrderRepository::new(db.clone()));
+    for lines in [1, 5, 20, 1, 7] {
+        let new = NewOrder {
+            customer_name: CustomerName::parse("Mesa").unwrap(),
+            lines: (0..lines)
+                .map(|i| NewOrderLine {
+                    product_name: ProductName::parse(&format!("Producto {i}")).unwrap(),
+                    unit_price: Money::parse_positive("1.25", Money::MAX_UNIT_PRICE).unwrap(),
+                    quantity: Quantity::new(2).unwrap(),
+                })
+                .collect(),
+        };
+        let order = Order::place(OrderId(uuid::Uuid::now_v7()), waiter.id(), new, Utc::now()).unwrap();
+        assert_eq!(repo.insert(&order, None).unwrap(), application::InsertOrder::Inserted);
+    }
+    let mut conn = db.conn().unwrap();
+    let prepared: Prepared = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'WITH actor AS (SELECT id FROM users%'",
+    )
+    .get_result(&mut *conn)
+    .unwrap();
+    assert_eq!(prepared.n, 1, "the order insert should be one cached prepared statement");
+}
