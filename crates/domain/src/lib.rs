@@ -10,11 +10,9 @@ pub mod user;
 
 pub use money::{Money, MoneyError, Quantity, QuantityError};
 pub use order::{
-    CorruptOrder, CustomerName, NewOrder, NewOrderLine, Order, OrderId, OrderLine, OrderStatus,
-    PlacementError, ProductKey, ProductName, StoredOrder, TransitionError,
+    CorruptOrder, CustomerName, NewOrder, NewOrderLine, Order, OrderId, OrderLine, OrderStatus, PlacementError,
+    ProductKey, ProductName, StoredOrder, TransitionError,
 };
 pub use payment::{Payment, PaymentId, PaymentMethod, PaymentMethodError};
 pub use text::TextError;
-pub use user::{
-    Email, EmailError, Password, PasswordError, PersonName, Role, RoleError, User, UserId,
-};
+pub use user::{Email, EmailError, Password, PasswordError, PersonName, Role, RoleError, User, UserId};

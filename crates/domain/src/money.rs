@@ -52,11 +52,7 @@ impl Money {
         let significant = int_part.trim_start_matches('0');
         if significant.len() > 15 {
             // Far beyond every limit; refuse before the decimal type could overflow.
-            return if raw.starts_with('-') {
-                Err(MoneyError::NotPositive)
-            } else {
-                Err(MoneyError::TooLarge { max })
-            };
+            return if raw.starts_with('-') { Err(MoneyError::NotPositive) } else { Err(MoneyError::TooLarge { max }) };
         }
         let mut value = Decimal::from_str(unsigned).map_err(|_| MoneyError::NotANumber)?;
         value.rescale(2);
@@ -114,10 +110,7 @@ impl Money {
     }
 
     pub fn checked_mul(self, quantity: Quantity) -> Result<Money, MoneyError> {
-        let product = self
-            .0
-            .checked_mul(Decimal::from(quantity.get()))
-            .ok_or(MoneyError::Overflow)?;
+        let product = self.0.checked_mul(Decimal::from(quantity.get())).ok_or(MoneyError::Overflow)?;
         let mut money = Money(product);
         money.0.rescale(2);
         if money > Self::MAX {
@@ -220,12 +213,7 @@ mod tests {
         assert_eq!(price("0"), Err(MoneyError::NotPositive));
         assert_eq!(price("0.00"), Err(MoneyError::NotPositive));
         assert_eq!(price("-1.00"), Err(MoneyError::NotPositive));
-        assert_eq!(
-            price("1000000.01"),
-            Err(MoneyError::TooLarge {
-                max: Money::MAX_UNIT_PRICE
-            })
-        );
+        assert_eq!(price("1000000.01"), Err(MoneyError::TooLarge { max: Money::MAX_UNIT_PRICE }));
         assert!(price("1000000.00").is_ok());
         assert_eq!(price("1e3"), Err(MoneyError::NotANumber));
         assert_eq!(price("abc"), Err(MoneyError::NotANumber));
@@ -233,12 +221,7 @@ mod tests {
         assert_eq!(price("1."), Err(MoneyError::NotANumber));
         assert_eq!(price(".5"), Err(MoneyError::NotANumber));
         assert_eq!(price("NaN"), Err(MoneyError::NotANumber));
-        assert_eq!(
-            price(&"9".repeat(400)),
-            Err(MoneyError::TooLarge {
-                max: Money::MAX_UNIT_PRICE
-            })
-        );
+        assert_eq!(price(&"9".repeat(400)), Err(MoneyError::TooLarge { max: Money::MAX_UNIT_PRICE }));
     }
 
     #[test]
@@ -248,9 +231,7 @@ mod tests {
         assert_eq!(a.checked_add(b).unwrap().to_string(), "0.30");
         assert_eq!(b.checked_sub(a).unwrap().to_string(), "0.10");
         assert_eq!(a.checked_sub(b), None);
-        let line = Money::MAX_UNIT_PRICE
-            .checked_mul(Quantity::new(10_000).unwrap())
-            .unwrap();
+        let line = Money::MAX_UNIT_PRICE.checked_mul(Quantity::new(10_000).unwrap()).unwrap();
         assert_eq!(line.to_string(), "10000000000.00");
         assert_eq!(Money::MAX.checked_add(a), Err(MoneyError::Overflow));
     }
@@ -261,27 +242,14 @@ mod tests {
         assert!(Quantity::new(10_001).is_err());
         assert_eq!(Quantity::parse("10000").unwrap().get(), 10_000);
         assert_eq!(Quantity::parse("1.5"), Err(QuantityError::NotAnInteger));
-        assert_eq!(
-            Quantity::parse("99999999999999999999999"),
-            Err(QuantityError::OutOfRange)
-        );
+        assert_eq!(Quantity::parse("99999999999999999999999"), Err(QuantityError::OutOfRange));
         assert_eq!(Quantity::parse("-3"), Err(QuantityError::OutOfRange));
     }
 
     #[test]
     fn from_storage_keeps_two_places() {
-        assert_eq!(
-            Money::from_decimal(Decimal::new(1250, 2))
-                .unwrap()
-                .to_string(),
-            "12.50"
-        );
-        assert_eq!(
-            Money::from_decimal(Decimal::new(125, 1))
-                .unwrap()
-                .to_string(),
-            "12.50"
-        );
+        assert_eq!(Money::from_decimal(Decimal::new(1250, 2)).unwrap().to_string(), "12.50");
+        assert_eq!(Money::from_decimal(Decimal::new(125, 1)).unwrap().to_string(), "12.50");
         assert!(Money::from_decimal(Decimal::new(-1, 2)).is_err());
     }
 }

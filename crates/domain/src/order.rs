@@ -77,8 +77,7 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 4] =
-        [Self::Open, Self::PartiallyPaid, Self::Paid, Self::Cancelled];
+    pub const ALL: [OrderStatus; 4] = [Self::Open, Self::PartiallyPaid, Self::Paid, Self::Cancelled];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -153,18 +152,9 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
-    fn new(
-        product_name: ProductName,
-        unit_price: Money,
-        quantity: Quantity,
-    ) -> Result<Self, MoneyError> {
+    fn new(product_name: ProductName, unit_price: Money, quantity: Quantity) -> Result<Self, MoneyError> {
         let subtotal = unit_price.checked_mul(quantity)?;
-        Ok(Self {
-            product_name,
-            unit_price,
-            quantity,
-            subtotal,
-        })
+        Ok(Self { product_name, unit_price, quantity, subtotal })
     }
 
     pub fn product_name(&self) -> &ProductName {
@@ -236,9 +226,7 @@ impl Order {
             return Err(vec![PlacementError::NoLines]);
         }
         if new.lines.len() > Self::MAX_LINES {
-            return Err(vec![PlacementError::TooManyLines {
-                max: Self::MAX_LINES,
-            }]);
+            return Err(vec![PlacementError::TooManyLines { max: Self::MAX_LINES }]);
         }
         let mut errors = Vec::new();
         // For each product: the request position of its first line, and its merged line.
@@ -253,15 +241,11 @@ impl Order {
                 Some(&slot) => {
                     let (first, existing) = &mut merged[slot];
                     if existing.unit_price != line.unit_price {
-                        errors.push(PlacementError::ConflictingPrice {
-                            first: *first,
-                            line: position,
-                        });
+                        errors.push(PlacementError::ConflictingPrice { first: *first, line: position });
                     } else {
                         match existing.quantity.checked_add(line.quantity) {
                             Ok(quantity) => existing.quantity = quantity,
-                            Err(_) => errors
-                                .push(PlacementError::MergedQuantityTooLarge { line: position }),
+                            Err(_) => errors.push(PlacementError::MergedQuantityTooLarge { line: position }),
                         }
                     }
                 }
@@ -275,9 +259,7 @@ impl Order {
         for (_, line) in merged {
             let line = OrderLine::new(line.product_name, line.unit_price, line.quantity)
                 .map_err(|e| vec![PlacementError::Total(e)])?;
-            total = total
-                .checked_add(line.subtotal)
-                .map_err(|e| vec![PlacementError::Total(e)])?;
+            total = total.checked_add(line.subtotal).map_err(|e| vec![PlacementError::Total(e)])?;
             lines.push(line);
         }
         Ok(Self {
@@ -295,18 +277,12 @@ impl Order {
 
     /// Rebuilds an order read from storage, checking that its numbers agree.
     pub fn restore(stored: StoredOrder) -> Result<Self, CorruptOrder> {
-        let corrupt = |reason| CorruptOrder {
-            id: stored.id,
-            reason,
-        };
+        let corrupt = |reason| CorruptOrder { id: stored.id, reason };
         let mut lines = Vec::with_capacity(stored.lines.len());
         let mut total = Money::ZERO;
         for (name, price, quantity) in stored.lines {
-            let line =
-                OrderLine::new(name, price, quantity).map_err(|_| corrupt("a line overflows"))?;
-            total = total
-                .checked_add(line.subtotal)
-                .map_err(|_| corrupt("the total overflows"))?;
+            let line = OrderLine::new(name, price, quantity).map_err(|_| corrupt("a line overflows"))?;
+            total = total.checked_add(line.subtotal).map_err(|_| corrupt("the total overflows"))?;
             lines.push(line);
         }
         if lines.is_empty() {
@@ -317,9 +293,7 @@ impl Order {
         }
         let consistent = match stored.status {
             OrderStatus::Open | OrderStatus::Cancelled => stored.amount_paid.is_zero(),
-            OrderStatus::PartiallyPaid => {
-                !stored.amount_paid.is_zero() && stored.amount_paid < total
-            }
+            OrderStatus::PartiallyPaid => !stored.amount_paid.is_zero() && stored.amount_paid < total,
             OrderStatus::Paid => stored.amount_paid == total,
         };
         if !consistent {
@@ -349,11 +323,7 @@ impl Order {
     }
 
     /// open | partially_paid -> partially_paid | paid, never above the balance due.
-    pub fn record_payment(
-        &mut self,
-        amount: Money,
-        now: DateTime<Utc>,
-    ) -> Result<(), TransitionError> {
+    pub fn record_payment(&mut self, amount: Money, now: DateTime<Utc>) -> Result<(), TransitionError> {
         match self.status {
             OrderStatus::Cancelled => return Err(TransitionError::PaymentOnCancelled),
             OrderStatus::Paid => return Err(TransitionError::PaymentOnPaid),
@@ -361,34 +331,20 @@ impl Order {
         }
         let balance_due = self.balance_due();
         if amount > balance_due {
-            return Err(TransitionError::PaymentAboveBalance {
-                amount,
-                balance_due,
-            });
+            return Err(TransitionError::PaymentAboveBalance { amount, balance_due });
         }
-        self.amount_paid = self.amount_paid.checked_add(amount).map_err(|_| {
-            TransitionError::PaymentAboveBalance {
-                amount,
-                balance_due,
-            }
-        })?;
-        self.status = if self.amount_paid == self.total_price {
-            OrderStatus::Paid
-        } else {
-            OrderStatus::PartiallyPaid
-        };
+        self.amount_paid = self
+            .amount_paid
+            .checked_add(amount)
+            .map_err(|_| TransitionError::PaymentAboveBalance { amount, balance_due })?;
+        self.status = if self.amount_paid == self.total_price { OrderStatus::Paid } else { OrderStatus::PartiallyPaid };
         self.updated_at = now;
         Ok(())
     }
 
     /// The order as it was when it was placed: what an idempotent retry of its creation answers.
     pub fn as_placed(&self) -> Self {
-        Self {
-            status: OrderStatus::Open,
-            amount_paid: Money::ZERO,
-            updated_at: self.created_at,
-            ..self.clone()
-        }
+        Self { status: OrderStatus::Open, amount_paid: Money::ZERO, updated_at: self.created_at, ..self.clone() }
     }
 
     pub fn id(&self) -> OrderId {
@@ -413,9 +369,7 @@ impl Order {
         self.amount_paid
     }
     pub fn balance_due(&self) -> Money {
-        self.total_price
-            .checked_sub(self.amount_paid)
-            .unwrap_or(Money::ZERO)
+        self.total_price.checked_sub(self.amount_paid).unwrap_or(Money::ZERO)
     }
     pub fn created_at(&self) -> DateTime<Utc> {
         self.created_at
@@ -442,16 +396,8 @@ mod tests {
     }
 
     fn place(lines: Vec<NewOrderLine>) -> Result<Order, Vec<PlacementError>> {
-        let new = NewOrder {
-            customer_name: CustomerName::parse("Mesa 4").unwrap(),
-            lines,
-        };
-        Order::place(
-            OrderId(Uuid::now_v7()),
-            UserId(Uuid::now_v7()),
-            new,
-            Utc::now(),
-        )
+        let new = NewOrder { customer_name: CustomerName::parse("Mesa 4").unwrap(), lines };
+        Order::place(OrderId(Uuid::now_v7()), UserId(Uuid::now_v7()), new, Utc::now())
     }
 
     #[test]
@@ -492,22 +438,14 @@ mod tests {
     #[test]
     fn merged_quantity_is_bounded() {
         let errors = place(vec![line("Pan", "0.50", 6000), line("pan", "0.50", 5000)]).unwrap_err();
-        assert_eq!(
-            errors,
-            vec![PlacementError::MergedQuantityTooLarge { line: 1 }]
-        );
+        assert_eq!(errors, vec![PlacementError::MergedQuantityTooLarge { line: 1 }]);
     }
 
     #[test]
     fn line_count_is_bounded() {
         assert_eq!(place(vec![]).unwrap_err(), vec![PlacementError::NoLines]);
-        let many = (0..101)
-            .map(|i| line(&format!("p{i}"), "1.00", 1))
-            .collect();
-        assert_eq!(
-            place(many).unwrap_err(),
-            vec![PlacementError::TooManyLines { max: 100 }]
-        );
+        let many = (0..101).map(|i| line(&format!("p{i}"), "1.00", 1)).collect();
+        assert_eq!(place(many).unwrap_err(), vec![PlacementError::TooManyLines { max: 100 }]);
     }
 
     #[test]
@@ -518,26 +456,14 @@ mod tests {
         assert_eq!(order.balance_due().to_string(), "6.00");
         assert_eq!(
             order.record_payment(money("6.01"), Utc::now()),
-            Err(TransitionError::PaymentAboveBalance {
-                amount: money("6.01"),
-                balance_due: money("6.00")
-            })
+            Err(TransitionError::PaymentAboveBalance { amount: money("6.01"), balance_due: money("6.00") })
         );
-        assert_eq!(
-            order.cancel(Utc::now()),
-            Err(TransitionError::CancelNotOpen(OrderStatus::PartiallyPaid))
-        );
+        assert_eq!(order.cancel(Utc::now()), Err(TransitionError::CancelNotOpen(OrderStatus::PartiallyPaid)));
         order.record_payment(money("6.00"), Utc::now()).unwrap();
         assert_eq!(order.status(), OrderStatus::Paid);
         assert_eq!(order.balance_due(), Money::ZERO);
-        assert_eq!(
-            order.record_payment(money("0.01"), Utc::now()),
-            Err(TransitionError::PaymentOnPaid)
-        );
-        assert_eq!(
-            order.cancel(Utc::now()),
-            Err(TransitionError::CancelNotOpen(OrderStatus::Paid))
-        );
+        assert_eq!(order.record_payment(money("0.01"), Utc::now()), Err(TransitionError::PaymentOnPaid));
+        assert_eq!(order.cancel(Utc::now()), Err(TransitionError::CancelNotOpen(OrderStatus::Paid)));
         assert_eq!(order.as_placed().status(), OrderStatus::Open);
     }
 
@@ -546,14 +472,8 @@ mod tests {
         let mut order = place(vec![line("Menú", "10.00", 1)]).unwrap();
         order.cancel(Utc::now()).unwrap();
         assert_eq!(order.status(), OrderStatus::Cancelled);
-        assert_eq!(
-            order.cancel(Utc::now()),
-            Err(TransitionError::CancelNotOpen(OrderStatus::Cancelled))
-        );
-        assert_eq!(
-            order.record_payment(money("1.00"), Utc::now()),
-            Err(TransitionError::PaymentOnCancelled)
-        );
+        assert_eq!(order.cancel(Utc::now()), Err(TransitionError::CancelNotOpen(OrderStatus::Cancelled)));
+        assert_eq!(order.record_payment(money("1.00"), Utc::now()), Err(TransitionError::PaymentOnCancelled));
     }
 
     #[test]
@@ -564,24 +484,13 @@ mod tests {
             customer_name: order.customer_name().clone(),
             waiter_id: order.waiter_id(),
             status,
-            lines: vec![(
-                ProductName::parse("Menú").unwrap(),
-                money("10.00"),
-                Quantity::new(2).unwrap(),
-            )],
+            lines: vec![(ProductName::parse("Menú").unwrap(), money("10.00"), Quantity::new(2).unwrap())],
             total_price: money("20.00"),
-            amount_paid: if paid == "0" {
-                Money::ZERO
-            } else {
-                money(paid)
-            },
+            amount_paid: if paid == "0" { Money::ZERO } else { money(paid) },
             created_at: order.created_at(),
             updated_at: order.updated_at(),
         };
-        assert_eq!(
-            Order::restore(stored(OrderStatus::Open, "0")).unwrap(),
-            order
-        );
+        assert_eq!(Order::restore(stored(OrderStatus::Open, "0")).unwrap(), order);
         assert!(Order::restore(stored(OrderStatus::Paid, "19.99")).is_err());
         assert!(Order::restore(stored(OrderStatus::PartiallyPaid, "20.00")).is_err());
         assert!(Order::restore(stored(OrderStatus::Open, "1.00")).is_err());

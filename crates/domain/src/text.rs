@@ -50,20 +50,13 @@ mod tests {
 
     #[test]
     fn trims_and_collapses_inner_white_space() {
-        assert_eq!(
-            normalize("  Café \u{a0}  con\u{2003}leche ", 1, 120).unwrap(),
-            "Café con leche"
-        );
+        assert_eq!(normalize("  Café \u{a0}  con\u{2003}leche ", 1, 120).unwrap(), "Café con leche");
     }
 
     #[test]
     fn rejects_control_characters_including_nul_and_newlines() {
         for raw in ["a\u{0}b", "a\nb", "tab\there", "bell\u{7}", "del\u{7f}"] {
-            assert_eq!(
-                normalize(raw, 1, 120),
-                Err(TextError::ControlCharacter),
-                "{raw:?}"
-            );
+            assert_eq!(normalize(raw, 1, 120), Err(TextError::ControlCharacter), "{raw:?}");
         }
     }
 
@@ -71,18 +64,12 @@ mod tests {
     fn counts_characters_not_bytes() {
         let name = "ñ".repeat(120);
         assert_eq!(normalize(&name, 1, 120).unwrap().chars().count(), 120);
-        assert_eq!(
-            normalize(&format!("{name}ñ"), 1, 120),
-            Err(TextError::TooLong { max: 120 })
-        );
+        assert_eq!(normalize(&format!("{name}ñ"), 1, 120), Err(TextError::TooLong { max: 120 }));
     }
 
     #[test]
     fn empty_and_short_are_told_apart() {
         assert_eq!(normalize("   ", 1, 120), Err(TextError::Empty));
-        assert_eq!(
-            normalize(" a ", 2, 100),
-            Err(TextError::TooShort { min: 2 })
-        );
+        assert_eq!(normalize(" a ", 2, 100), Err(TextError::TooShort { min: 2 }));
     }
 }

@@ -52,9 +52,7 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && !"@\"(),:;<>[\\]".contains(c));
+            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"@\"(),:;<>[\\]".contains(c));
         let domain = domain.to_lowercase();
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
@@ -216,20 +214,8 @@ pub struct User {
 }
 
 impl User {
-    pub fn new(
-        id: UserId,
-        email: Email,
-        name: PersonName,
-        role: Role,
-        created_at: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            id,
-            email,
-            name,
-            role,
-            created_at,
-        }
+    pub fn new(id: UserId, email: Email, name: PersonName, role: Role, created_at: DateTime<Utc>) -> Self {
+        Self { id, email, name, role, created_at }
     }
 
     pub fn id(&self) -> UserId {
@@ -287,18 +273,9 @@ mod tests {
     #[test]
     fn password_policy() {
         let email = Email::parse("waiter@example.com").unwrap();
-        assert_eq!(
-            Password::parse_new("short", None).unwrap_err(),
-            PasswordError::TooShort
-        );
-        assert_eq!(
-            Password::parse_new(&"x".repeat(129), None).unwrap_err(),
-            PasswordError::TooLong
-        );
-        assert_eq!(
-            Password::parse_new("WAITER@example.com", Some(&email)).unwrap_err(),
-            PasswordError::EqualsEmail
-        );
+        assert_eq!(Password::parse_new("short", None).unwrap_err(), PasswordError::TooShort);
+        assert_eq!(Password::parse_new(&"x".repeat(129), None).unwrap_err(), PasswordError::TooLong);
+        assert_eq!(Password::parse_new("WAITER@example.com", Some(&email)).unwrap_err(), PasswordError::EqualsEmail);
         assert!(Password::parse_new(&"ñ".repeat(128), Some(&email)).is_ok());
     }
 
