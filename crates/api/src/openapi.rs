@@ -39,6 +39,7 @@ impl Modify for SecuritySchemes {
     paths(
         health::live,
         health::ready,
+        crate::metrics::scrape,
         auth::login,
         users::create_user,
         users::me,

@@ -85,7 +85,8 @@ pub fn limiter(
                 }
             },
         ))
-        .request_denied_response(|output: &SimpleOutput| {
+        .request_denied_response(move |output: &SimpleOutput| {
+            crate::metrics::record_rate_limited(scope);
             let seconds = output.seconds_until_reset().max(1);
             let mut response: HttpResponse = problem_response(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -60,7 +60,8 @@ pub async fn middleware(
     // an `Err`, and none of ours does for a request (the framework renders it if one ever does).
     let mut response = REQUEST_ID.sync_scope(id.clone(), || result.map(as_problem))?;
     let status = response.status();
-    let route = response.request().match_pattern().unwrap_or_default();
+    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    crate::metrics::record_request(response.request().method().as_str(), &route, status.as_u16(), started.elapsed());
     span.in_scope(|| {
         info!(status = status.as_u16(), route = %route, latency_ms = started.elapsed().as_secs_f64() * 1000.0, "request finished")
     });

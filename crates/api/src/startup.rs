@@ -53,6 +53,7 @@ impl Limits {
 
 /// Builds the services over a database URL.
 pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<AppState> {
+    crate::metrics::handle();
     let db = Database::new(
         database_url,
         PoolSettings {
@@ -183,6 +184,9 @@ pub fn app(
                         .route(web::get().to(orders::list_payments))
                         .default_service(not_allowed("GET, POST")),
                 ),
+        )
+        .service(
+            web::resource("/metrics").route(web::get().to(crate::metrics::scrape)).default_service(not_allowed("GET")),
         )
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::document()))
         .route(

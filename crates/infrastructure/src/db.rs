@@ -1,6 +1,7 @@
 //! The connection pool, embedded migrations, error mapping and the readiness check.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -56,6 +57,17 @@ impl r2d2::HandleError<r2d2::Error> for LogErrors {
 #[derive(Clone)]
 pub struct Database {
     pool: PgPool,
+    /// Callers waiting for a connection right now.
+    waiting: Arc<AtomicUsize>,
+}
+
+/// The pool's state right now (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub max_size: u32,
+    pub connections: u32,
+    pub idle: u32,
+    pub waiting: usize,
 }
 
 impl std::fmt::Debug for Database {
@@ -82,7 +94,17 @@ impl Database {
             }))
             .error_handler(Box::new(LogErrors))
             .build_unchecked(ConnectionManager::new(url));
-        Self { pool }
+        Self { pool, waiting: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let state = self.pool.state();
+        PoolStats {
+            max_size: self.pool.max_size(),
+            connections: state.connections,
+            idle: state.idle_connections,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// A connection, or `Unavailable` after the checkout timeout.
@@ -97,11 +119,13 @@ impl Database {
     fn checked_out(&self, timeout: Option<Duration>) -> Result<PgPooled, CheckoutError> {
         let attempts = self.pool.max_size() + 1;
         for _ in 0..attempts {
-            let mut conn = match timeout {
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+            let conn = match timeout {
                 Some(t) => self.pool.get_timeout(t),
                 None => self.pool.get(),
-            }
-            .map_err(|e| {
+            };
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            let mut conn = conn.map_err(|e| {
                 suspect_outage();
                 CheckoutError::Pool(e)
             })?;

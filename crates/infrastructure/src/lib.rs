@@ -12,7 +12,7 @@ pub mod settings;
 pub mod users;
 
 pub use cpu_pool::{CpuPool, CpuPoolError, CpuPoolStats};
-pub use db::{Database, NotReady, PoolSettings};
+pub use db::{Database, NotReady, PoolSettings, PoolStats};
 pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
 pub use orders::PgOrderRepository;
 pub use reports::PgReportRepository;

@@ -95,3 +95,48 @@ async fn ready_follows_a_database_outage_and_recovers_by_itself() {
     drop(pg);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_show_the_pools() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.waiter().await;
+    for _ in 0..3 {
+        app.get(&format!("/api/v1/orders/{}", uuid::Uuid::now_v7()), &token).send().await.unwrap();
+    }
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_requests_total{")
+                && l.contains("route=\"/api/v1/orders/{id}\"")
+                && l.contains("status=\"404\"")
+        })
+        .unwrap_or_else(|| panic!("no counter for the route template:\n{text}"));
+    let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 3.0, "{line}");
+    assert!(!text.contains("route=\"/api/v1/orders/0"), "a raw path leaked into a label");
+    for name in [
+        "http_request_duration_seconds_bucket{",
+        "db_pool_max_connections ",
+        "db_pool_connections{state=\"idle\"}",
+        "db_pool_connections{state=\"in_use\"}",
+        "db_pool_waiting ",
+        "hash_pool_queued ",
+        "hash_pool_queue_capacity ",
+        "hash_pool_rejections_total ",
+    ] {
+        assert!(text.contains(name), "missing {name}");
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_rejections_are_counted() {
+    let app = TestApp::spawn_with(|s| s.rate_limit_per_minute = 1).await;
+    app.client.get(app.url("/api/v1/orders")).send().await.unwrap();
+    assert_eq!(app.client.get(app.url("/api/v1/orders")).send().await.unwrap().status(), 429);
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.lines().any(|l| l.starts_with("rate_limit_rejections_total{limiter=\"all\"}")), "{text}");
+}

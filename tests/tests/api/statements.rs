@@ -23,7 +23,11 @@ async fn the_order_insert_is_prepared_once_and_reused_whatever_the_line_count() 
     // One connection, so that every insert uses the same session.
     let db = Database::new(
         &app.db.url,
-        PoolSettings { max_size: 1, checkout_timeout: std::time::Duration::from_secs(5), statement_timeout: std::time::Duration::from_secs(30) },
+        PoolSettings {
+            max_size: 1,
+            checkout_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+        },
     );
     let repo = Arc::new(PgOrderRepository::new(db.clone()));
     for lines in [1, 5, 20, 1, 7] {
