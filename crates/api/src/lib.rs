@@ -4,6 +4,7 @@
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod header_limit;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;

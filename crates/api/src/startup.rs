@@ -38,6 +38,7 @@ pub struct Limits {
     login_per_minute: u32,
     per_minute: u32,
     trusted_proxies: Arc<Vec<IpNet>>,
+    cors_allowed_origins: Arc<Vec<String>>,
 }
 
 impl Limits {
@@ -47,6 +48,7 @@ impl Limits {
             login_per_minute: settings.rate_limit_login_per_minute,
             per_minute: settings.rate_limit_per_minute,
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+            cors_allowed_origins: Arc::new(settings.cors_allowed_origins.clone()),
         }
     }
 }
@@ -117,6 +119,7 @@ pub fn app(
         .app_data(query)
         .app_data(path)
         .app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .wrap(from_fn(crate::header_limit::middleware))
         .wrap(
             DefaultHeaders::new()
                 .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -124,6 +127,7 @@ pub fn app(
                 .add((header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
                 .add((header::REFERRER_POLICY, "no-referrer")),
         )
+        .wrap(Condition::new(!limits.cors_allowed_origins.is_empty(), cors(&limits.cors_allowed_origins)))
         .wrap(from_fn(request_id::middleware))
         .service(
             web::scope("/health")
@@ -196,6 +200,29 @@ pub fn app(
             }),
         )
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("no such resource".into())) }))
+}
+
+/// CORS for the configured origins only (off when none are configured: browsers then refuse
+/// cross-origin calls).
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allowed_header("idempotency-key")
+        .allowed_header("x-request-id")
+        .expose_headers([header::LOCATION, header::RETRY_AFTER])
+        .expose_headers([
+            "x-request-id",
+            "idempotent-replayed",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+        ])
+        .max_age(600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }
 
 /// The JSON extractor's errors as problems: 415, 413, 400.

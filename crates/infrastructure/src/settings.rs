@@ -94,6 +94,8 @@ pub struct Settings {
     pub rate_limit_login_per_minute: u32,
     pub rate_limit_per_minute: u32,
     pub trusted_proxies: Vec<IpNet>,
+    /// Origins allowed to call the API from a browser; empty: CORS off.
+    pub cors_allowed_origins: Vec<String>,
     pub argon2: Argon2Settings,
     pub hash_workers: usize,
     pub hash_queue: usize,
@@ -177,6 +179,27 @@ impl Settings {
                     err("TRUSTED_PROXIES", format!("must be a comma-separated list of IPs or CIDR networks: {e}"))
                 })?,
         };
+        let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|origin| {
+                    let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                        && !origin.ends_with('/')
+                        && origin.split("://").nth(1).is_some_and(|host| !host.is_empty() && !host.contains('/'));
+                    if ok {
+                        Ok(origin.to_owned())
+                    } else {
+                        Err(err(
+                            "CORS_ALLOWED_ORIGINS",
+                            format!("must list origins like https://app.example.com, not {origin:?}"),
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
         let database_url = get("DATABASE_URL").map(SecretString::from);
         if let Some(url) = &database_url {
             let url = url.expose_secret();
@@ -208,6 +231,7 @@ impl Settings {
             rate_limit_login_per_minute: number("RATE_LIMIT_LOGIN_PER_MINUTE", 5, 0, 1_000_000)? as u32,
             rate_limit_per_minute: number("RATE_LIMIT_PER_MINUTE", 1200, 0, 100_000_000)? as u32,
             trusted_proxies,
+            cors_allowed_origins,
             argon2: Argon2Settings {
                 memory_kib: number("ARGON2_MEMORY_KIB", 19_456, 8, 4_194_304)? as u32,
                 iterations: number("ARGON2_ITERATIONS", 2, 1, 100)? as u32,
@@ -289,6 +313,10 @@ mod tests {
         assert_eq!(load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var, "DATABASE_URL");
         assert_eq!(load(&[("TRUSTED_PROXIES", "10.0.0.0/40")]).unwrap_err().var, "TRUSTED_PROXIES");
         assert_eq!(load(&[("IDEMPOTENCY_TTL_HOURS", "1")]).unwrap_err().var, "IDEMPOTENCY_TTL_HOURS");
+        assert_eq!(load(&[("CORS_ALLOWED_ORIGINS", "*")]).unwrap_err().var, "CORS_ALLOWED_ORIGINS");
+        assert_eq!(load(&[("CORS_ALLOWED_ORIGINS", "https://a.example/")]).unwrap_err().var, "CORS_ALLOWED_ORIGINS");
+        let ok = load(&[("CORS_ALLOWED_ORIGINS", "https://a.example, http://localhost:3000")]).unwrap();
+        assert_eq!(ok.cors_allowed_origins, ["https://a.example", "http://localhost:3000"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod auth;
 mod framework;
 mod health;
+mod hostile;
 mod migrations;
 mod orders;
 mod payments;
