@@ -21,4 +21,6 @@ pub struct AppState {
     pub cursors: CursorCodec,
     /// How long the readiness probe waits for a connection.
     pub ready_timeout: Duration,
+    /// How long a request may wait for a blocking thread before it is answered 503.
+    pub queue_timeout: Duration,
 }

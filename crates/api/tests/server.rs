@@ -226,3 +226,109 @@ async fn no_log_line_or_response_contains_a_password_or_a_hash() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// SIGKILL in the middle of a create-order load, then a restart: every order whose 201
+/// reached a client is there with all its lines, and no order exists without its lines.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_under_load_loses_no_acknowledged_order() {
+    let db = test_support::TestDb::new();
+    let argon2 = infrastructure::settings::Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 };
+    test_support::create_user(&db.url, argon2, "kill@example.com", test_support::PASSWORD, domain::Role::Waiter);
+    let dir = temp_dir("sigkill");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let vars = [
+        ("DATABASE_URL", db.url.clone()),
+        ("PORT", port.to_string()),
+        ("ARGON2_MEMORY_KIB", "1024".to_owned()),
+        ("ARGON2_ITERATIONS", "1".to_owned()),
+        ("JWT_SECRET", "a-fixed-secret-a-fixed-secret-0123456789".to_owned()),
+        ("RATE_LIMIT_PER_MINUTE", "0".to_owned()),
+        ("RATE_LIMIT_LOGIN_PER_MINUTE", "0".to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut child = command(&dir, &vars).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_ready(&base, &mut child).await;
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "kill@example.com", "password": test_support::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+
+    // Clients create orders of 1 to 8 lines until the server dies under them.
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0.. {
+                    let lines = 1 + (c + i) % 8;
+                    let items: Vec<serde_json::Value> = (0..lines)
+                        .map(|l| serde_json::json!({"product_name": format!("Producto {l}"), "unit_price": "1.50", "quantity": 1 + l}))
+                        .collect();
+                    let body = serde_json::json!({"customer_name": format!("Cliente {c}-{i}"), "items": items});
+                    match client.post(format!("{base}/api/v1/orders")).bearer_auth(&token).json(&body).send().await {
+                        Ok(r) if r.status() == 201 => match r.json::<serde_json::Value>().await {
+                            Ok(order) => acknowledged.push((order["id"].as_str().unwrap().to_owned(), lines)),
+                            Err(_) => return acknowledged,
+                        },
+                        Ok(r) => panic!("unexpected {}", r.status()),
+                        Err(_) => return acknowledged,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for c in clients {
+        acknowledged.extend(c.await.unwrap());
+    }
+    assert!(acknowledged.len() > 20, "the load was too light to mean anything: {}", acknowledged.len());
+
+    let mut again = command(&dir, &vars).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_ready(&base, &mut again).await;
+    for (id, lines) in &acknowledged {
+        let order: serde_json::Value = client
+            .get(format!("{base}/api/v1/orders/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(order["id"], id.as_str(), "acknowledged order {id} is missing");
+        assert_eq!(order["items"].as_array().unwrap().len(), *lines, "order {id} lost lines");
+    }
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = db.conn();
+    let orphans: N = diesel::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id)",
+        ),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(orphans.n, 0, "orders without lines");
+    let stored: N =
+        diesel::RunQueryDsl::get_result(diesel::sql_query("SELECT count(*) AS n FROM orders"), &mut conn).unwrap();
+    assert!(stored.n as usize >= acknowledged.len());
+    eprintln!("acknowledged {}, stored {}", acknowledged.len(), stored.n);
+    kill(Pid::from_raw(again.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_for(&mut again, Duration::from_secs(30)).unwrap().success());
+    let _ = std::fs::remove_dir_all(dir);
+}

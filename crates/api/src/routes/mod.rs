@@ -6,20 +6,38 @@ pub mod orders;
 pub mod reports;
 pub mod users;
 
+use std::time::Instant;
+
 use actix_web::{HttpResponse, web};
 use tracing::Span;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Runs a whole use case (pool checkout, every query, the transaction) in one blocking hop,
-/// inside the request's tracing span.
-pub async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, ApiError>
+/// inside the request's tracing span. A request that waited longer than the database timeout
+/// for a blocking thread is answered 503 without starting: under overload the wait stays
+/// bounded instead of growing with the queue.
+pub async fn blocking<T, E>(
+    state: &AppState,
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     E: Into<ApiError> + Send + 'static,
 {
     let span = Span::current();
-    web::block(move || span.in_scope(work)).await?.map_err(Into::into)
+    let queued = Instant::now();
+    let patience = state.queue_timeout;
+    web::block(move || {
+        span.in_scope(|| {
+            if queued.elapsed() > patience {
+                return Err(ApiError::Unavailable("waited too long for a worker thread".into()));
+            }
+            work().map_err(Into::into)
+        })
+    })
+    .await?
 }
 
 /// The answer of a known path to a method it does not have: 405 with `Allow`.

@@ -58,7 +58,7 @@ pub async fn create_order(
 ) -> Result<HttpResponse, ApiError> {
     let (new, key) = key.with(body.into_inner().parse())?;
     let orders = state.orders.clone();
-    let outcome = blocking(move || orders.place(&actor, new, key)).await?;
+    let outcome = blocking(&state, move || orders.place(&actor, new, key)).await?;
     let (order, replayed) = match outcome {
         PlaceOutcome::Created(order) => (order, false),
         PlaceOutcome::Replayed(order) => (order, true),
@@ -87,7 +87,7 @@ pub async fn get_order(
 ) -> Result<HttpResponse, ApiError> {
     let orders = state.orders.clone();
     let id = OrderId(id.into_inner());
-    let order = blocking(move || orders.get(&actor, id)).await?;
+    let order = blocking(&state, move || orders.get(&actor, id)).await?;
     Ok(HttpResponse::Ok().json(OrderResponse::from(&order)))
 }
 
@@ -114,7 +114,7 @@ pub async fn list_orders(
     let page = page_request(query.limit, query.cursor.as_deref(), &state.cursors, query.validate())?;
     let filter = query.filter();
     let orders = state.orders.clone();
-    let page = blocking(move || orders.list(&actor, &filter, page)).await?;
+    let page = blocking(&state, move || orders.list(&actor, &filter, page)).await?;
     Ok(HttpResponse::Ok().json(PageResponse {
         items: page.items.iter().map(OrderResponse::from).collect::<Vec<_>>(),
         next_cursor: page.next.map(|c| state.cursors.encode(&c)),
@@ -144,7 +144,7 @@ pub async fn cancel_order(
 ) -> Result<HttpResponse, ApiError> {
     let orders = state.orders.clone();
     let id = OrderId(id.into_inner());
-    let order = blocking(move || orders.cancel(&actor, id)).await?;
+    let order = blocking(&state, move || orders.cancel(&actor, id)).await?;
     Ok(HttpResponse::Ok().json(OrderResponse::from(&order)))
 }
 
@@ -184,7 +184,7 @@ pub async fn create_payment(
     let ((amount, method), key) = key.with(body.into_inner().parse())?;
     let orders = state.orders.clone();
     let order_id = OrderId(id.into_inner());
-    let outcome = blocking(move || orders.pay(&actor, order_id, amount, method, key)).await?;
+    let outcome = blocking(&state, move || orders.pay(&actor, order_id, amount, method, key)).await?;
     let (payment, replayed) = match outcome {
         PaymentOutcome::Recorded(p) => (p, false),
         PaymentOutcome::Replayed(p) => (p, true),
@@ -213,6 +213,6 @@ pub async fn list_payments(
 ) -> Result<HttpResponse, ApiError> {
     let orders = state.orders.clone();
     let order_id = OrderId(id.into_inner());
-    let payments = blocking(move || orders.payments(&actor, order_id)).await?;
+    let payments = blocking(&state, move || orders.payments(&actor, order_id)).await?;
     Ok(HttpResponse::Ok().json(payments.iter().map(PaymentResponse::from).collect::<Vec<_>>()))
 }

@@ -43,7 +43,7 @@ pub async fn sales_report(
     let range = query.range(state.clock.now()).map_err(ApiError::validation)?;
     let waiter = query.waiter_id.map(UserId);
     let reports = state.reports.clone();
-    let report = blocking(move || reports.sales(&actor, range, waiter)).await?;
+    let report = blocking(&state, move || reports.sales(&actor, range, waiter)).await?;
     if wants_csv(&req) {
         return Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")))

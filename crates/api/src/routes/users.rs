@@ -61,7 +61,7 @@ pub async fn create_user(
 )]
 pub async fn me(state: web::Data<AppState>, SignedIn(actor): SignedIn) -> Result<HttpResponse, ApiError> {
     let users = state.users.clone();
-    let user = blocking(move || users.me(&actor)).await?;
+    let user = blocking(&state, move || users.me(&actor)).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
 }
 
@@ -87,7 +87,7 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     let users = state.users.clone();
     let id = UserId(id.into_inner());
-    let user = blocking(move || users.get(&actor, id)).await?;
+    let user = blocking(&state, move || users.get(&actor, id)).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
 }
 
@@ -114,7 +114,7 @@ pub async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     let page = page_request(query.limit, query.cursor.as_deref(), &state.cursors, query.validate())?;
     let users = state.users.clone();
-    let page = blocking(move || users.list(&actor, page)).await?;
+    let page = blocking(&state, move || users.list(&actor, page)).await?;
     Ok(HttpResponse::Ok().json(PageResponse {
         items: page.items.iter().map(UserResponse::from).collect::<Vec<_>>(),
         next_cursor: page.next.map(|c| state.cursors.encode(&c)),

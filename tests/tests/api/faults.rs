@@ -1,0 +1,194 @@
+//! Faults: the database stops under load, the pool is exhausted. (The server killed with
+//! SIGKILL under load is in crates/api/tests/server.rs: it needs the real binary.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use serde_json::Value;
+use test_support::{PASSWORD, TestApp};
+
+use crate::orders::{count, simple_order};
+
+#[derive(Debug)]
+struct Outcome {
+    status: u16,
+    elapsed: Duration,
+    retry_after: bool,
+    at: Instant,
+}
+
+/// Clients that create orders in a loop until told to stop.
+fn load(
+    base: String,
+    token: String,
+    clients: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<Outcome>>> {
+    (0..clients)
+        .map(|c| {
+            let (base, token, stop) = (base.clone(), token.clone(), stop.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut outcomes = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let started = Instant::now();
+                    let response = client
+                        .post(format!("{base}/api/v1/orders"))
+                        .bearer_auth(&token)
+                        .json(&simple_order(&format!("Cliente {c}-{i}")))
+                        .send()
+                        .await
+                        .expect("a request failed at the HTTP level");
+                    let retry_after = response.headers().contains_key("retry-after");
+                    outcomes.push(Outcome {
+                        status: response.status().as_u16(),
+                        elapsed: started.elapsed(),
+                        retry_after,
+                        at: Instant::now(),
+                    });
+                    let _ = response.bytes().await;
+                    if outcomes.last().is_some_and(|o| o.status == 503) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                outcomes
+            })
+        })
+        .collect()
+}
+
+/// PostgreSQL stops in the middle of a create-order load: requests fail fast with 503 and
+/// Retry-After, nothing hangs beyond the pool timeout, the server keeps running, and when the
+/// database is back everything recovers without a restart. Every 201 is an order in the
+/// database and there is no other.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_stopping_under_load_fails_fast_and_recovers() {
+    let dir = std::env::temp_dir().join(format!("comanda-fault-{}", uuid::Uuid::now_v7().simple()));
+    let pg = infrastructure::LocalPostgres::start(&dir, &Default::default()).unwrap();
+    pg.ensure_database("comanda").unwrap();
+    let url = pg.url("comanda");
+    infrastructure::db::prepare(&url, true).unwrap();
+    let mut settings = test_support::test_settings();
+    settings.database_timeout = Duration::from_millis(1000);
+    settings.database_statement_timeout = Duration::from_secs(2);
+    test_support::create_user(&url, settings.argon2, "load@example.com", PASSWORD, domain::Role::Waiter);
+    let (port, handle) = test_support::serve(&settings, &url);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "load@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = load(base.clone(), token, 6, stop.clone());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    pg.force_stop().unwrap();
+    let stopped_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        client.get(format!("{base}/health/live")).send().await.unwrap().status(),
+        200,
+        "the server kept running"
+    );
+    assert_eq!(client.get(format!("{base}/health/ready")).send().await.unwrap().status(), 503);
+    pg.restart_stopped().unwrap();
+    let restarted_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.unwrap());
+    }
+    assert_eq!(client.get(format!("{base}/health/ready")).send().await.unwrap().status(), 200);
+
+    let created = outcomes.iter().filter(|o| o.status == 201).count();
+    let unavailable: Vec<&Outcome> = outcomes.iter().filter(|o| o.status == 503).collect();
+    let slowest = outcomes.iter().map(|o| o.elapsed).max().unwrap();
+    eprintln!("requests {}, created {created}, 503 {}, slowest {slowest:?}", outcomes.len(), unavailable.len());
+    assert!(outcomes.iter().all(|o| o.status == 201 || o.status == 503), "only 201 and 503 are acceptable");
+    assert!(unavailable.iter().all(|o| o.retry_after), "every 503 carries Retry-After");
+    assert!(!unavailable.is_empty(), "the outage was not noticed");
+    assert!(outcomes.iter().any(|o| o.status == 201 && o.at < stopped_at), "nothing was created before the outage");
+    assert!(outcomes.iter().any(|o| o.status == 201 && o.at > restarted_at), "nothing was created after the recovery");
+    assert!(slowest < Duration::from_millis(1000 + 2000), "a request hung for {slowest:?}");
+    let mut conn = PgConnection::establish(&url).unwrap();
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let stored: N = diesel::sql_query("SELECT count(*) AS n FROM orders").get_result(&mut conn).unwrap();
+    assert_eq!(stored.n as usize, created, "acknowledged orders and stored orders differ");
+    handle.stop(false).await;
+    drop(pg);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Slow queries hold every pooled connection: health/live still answers at once, new requests
+/// get a quick 503 instead of joining a queue that grows, and all is well once they end.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exhausted_pool_answers_503_quickly_and_health_stays_live() {
+    let app = TestApp::spawn_with(|s| {
+        s.database_pool_size = 2;
+        s.database_timeout = Duration::from_millis(500);
+        s.database_statement_timeout = Duration::from_secs(2);
+        s.http_workers = 1;
+        s.blocking_threads = 3;
+    })
+    .await;
+    let (_, token) = app.waiter().await;
+    let (locked, locked_rx) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let url = app.db.url.clone();
+    let holder = std::thread::spawn(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            diesel::sql_query("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE").execute(conn)?;
+            locked.send(()).unwrap();
+            release_rx.recv().unwrap();
+            Ok(())
+        })
+        .unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let started = Instant::now();
+    let requests: Vec<_> = (0..12)
+        .map(|i| {
+            let request = app.post("/api/v1/orders", &token).json(&simple_order(&format!("Mesa {i}")));
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let response = request.send().await.unwrap();
+                (response.status().as_u16(), response.headers().contains_key("retry-after"), started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let live_started = Instant::now();
+    assert_eq!(app.client.get(app.url("/health/live")).send().await.unwrap().status(), 200);
+    assert!(live_started.elapsed() < Duration::from_millis(300), "health/live waited behind the database");
+    let mut outcomes = Vec::new();
+    for request in requests {
+        outcomes.push(request.await.unwrap());
+    }
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    eprintln!("{outcomes:?} in {:?}", started.elapsed());
+    assert!(outcomes.iter().all(|(status, retry, _)| *status == 503 && *retry), "{outcomes:?}");
+    let slowest = outcomes.iter().map(|o| o.2).max().unwrap();
+    // At most: the statement timeout of the blocked ones, then the checkout timeout.
+    assert!(slowest < Duration::from_millis(2000 + 500 + 1000), "a request waited {slowest:?}");
+    assert_eq!(count(&app, "orders"), 0);
+    let response = app.post("/api/v1/orders", &token).json(&simple_order("Después")).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+}
