@@ -36,7 +36,6 @@ impl Money {
     /// Parses a positive amount written as plain decimal digits with an optional point and at
     /// most two decimals (`12`, `12.5`, `12.50`), at most `max`.
     pub fn parse_positive(raw: &str, max: Money) -> Result<Self, MoneyError> {
-        let raw = raw.trim();
         let unsigned = raw.strip_prefix('-').unwrap_or(raw);
         let (int_part, frac_part) = match unsigned.split_once('.') {
             Some((i, f)) => (i, Some(f)),
@@ -152,7 +151,6 @@ impl Quantity {
 
     /// Parses a whole number written in decimal digits (a JSON integer's text).
     pub fn parse(raw: &str) -> Result<Self, QuantityError> {
-        let raw = raw.trim();
         let unsigned = raw.strip_prefix('-').unwrap_or(raw);
         if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
             return Err(QuantityError::NotAnInteger);
@@ -218,6 +216,7 @@ mod tests {
         assert_eq!(price("1e3"), Err(MoneyError::NotANumber));
         assert_eq!(price("abc"), Err(MoneyError::NotANumber));
         assert_eq!(price(""), Err(MoneyError::NotANumber));
+        assert_eq!(price(" 12.50"), Err(MoneyError::NotANumber));
         assert_eq!(price("1."), Err(MoneyError::NotANumber));
         assert_eq!(price(".5"), Err(MoneyError::NotANumber));
         assert_eq!(price("NaN"), Err(MoneyError::NotANumber));

@@ -112,6 +112,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]{48}$")]
     pub cursor: Option<String>,
 }
 
@@ -128,7 +129,7 @@ pub fn page_request(
         return Err(crate::error::ApiError::Validation(fields.errors));
     }
     let after = match cursor {
-        None | Some("") => None,
+        None => None,
         Some(raw) => Some(codec.decode(raw).map_err(|e| crate::error::ApiError::BadRequest(e.to_string()))?),
     };
     Ok(application::PageRequest { limit: limit.unwrap_or(application::PageRequest::DEFAULT_LIMIT), after })

@@ -17,17 +17,47 @@ use domain::{
 use super::{Fields, NumberInput};
 use crate::error::FieldError;
 
-/// Schema of a money input: a decimal string (preferred) or a JSON number.
-pub fn money_input_schema() -> impl Into<RefOr<Schema>> {
+/// Schema of a money input up to `max` (integer digits `max_digits`): a decimal string
+/// (preferred) or a JSON number, positive, at most two decimals, written without exponent.
+fn money_schema(max: f64, max_text: &str, description: &str) -> RefOr<Schema> {
+    // Plain digits, at least one before the point, at most two after it, above zero, up to max.
+    let below = max_text.len() - 1;
+    let pattern = format!(
+        r"^0*(?:[1-9][0-9]{{0,{}}}(?:\.[0-9]{{1,2}})?|{max_text}(?:\.00?)?|0\.(?:0[1-9]|[1-9][0-9]?))$",
+        below - 1
+    );
     OneOfBuilder::new()
         .item(
-            ObjectBuilder::new()
-                .schema_type(SchemaType::Type(Type::String))
-                .pattern(Some(r"^[0-9]+(\.[0-9]{1,2})?$"))
-                .examples(["12.50"]),
+            ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).pattern(Some(pattern)).examples(["12.50"]),
         )
-        .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Number)).examples([12.5]))
-        .description(Some("A positive amount with at most two decimal places, as a string (\"12.50\") or a number."))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Number))
+                .exclusive_minimum(Some(0.0))
+                .maximum(Some(max))
+                .multiple_of(Some(0.01))
+                .examples([12.5]),
+        )
+        .description(Some(description))
+        .into()
+}
+
+/// A unit price: up to 1000000.00.
+pub fn money_input_schema() -> impl Into<RefOr<Schema>> {
+    money_schema(
+        1_000_000.0,
+        "1000000",
+        "A positive amount, at most 1000000.00 with at most two decimal places, as a string (\"12.50\") or a number; more decimals, zero, negatives and exponents are refused, never rounded.",
+    )
+}
+
+/// A payment amount: at most the balance due (and never above 10^12).
+pub fn amount_input_schema() -> impl Into<RefOr<Schema>> {
+    money_schema(
+        1_000_000_000_000.0,
+        "1000000000000",
+        "A positive amount with at most two decimal places, at most the order's balance due, as a string (\"12.50\") or a number.",
+    )
 }
 
 /// Schema of a quantity input: a JSON integer.
@@ -58,7 +88,7 @@ fn parse_quantity(input: &NumberInput) -> Result<Quantity, QuantityError> {
 pub struct OrderItemRequest {
     /// Lines naming the same product (ignoring case and extra spaces) merge when their unit
     /// prices are equal; at different prices the order is refused.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 120, example = "Café con leche")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 120, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", example = "Café con leche")]
     pub product_name: Option<String>,
     /// At most 1000000.00.
     #[schema(schema_with = money_input_schema, required = true)]
@@ -70,7 +100,7 @@ pub struct OrderItemRequest {
 /// A new order. The waiter is the signed-in user.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrderRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 120, example = "Mesa 4")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 120, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", example = "Mesa 4")]
     pub customer_name: Option<String>,
     #[schema(value_type = Vec<OrderItemRequest>, required = true, min_items = 1, max_items = 100)]
     pub items: Option<Vec<OrderItemRequest>>,
@@ -242,6 +272,7 @@ pub struct ListOrdersQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]{48}$")]
     pub cursor: Option<String>,
     pub status: Option<OrderStatusDto>,
     pub waiter_id: Option<Uuid>,
@@ -266,7 +297,7 @@ impl ListOrdersQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreatePaymentRequest {
     /// At most the order's balance due.
-    #[schema(schema_with = money_input_schema, required = true)]
+    #[schema(schema_with = amount_input_schema, required = true)]
     pub amount: Option<NumberInput>,
     #[schema(value_type = PaymentMethodDto, required = true)]
     pub method: Option<String>,
@@ -334,12 +365,29 @@ impl From<&Payment> for PaymentResponse {
 pub struct ReportQuery {
     /// A date (`YYYY-MM-DD`, from its first instant) or an RFC 3339 date-time. Default: 30 days
     /// before `end_date`.
+    #[param(schema_with = date_or_date_time)]
     pub start_date: Option<String>,
     /// A date (`YYYY-MM-DD`, the whole day included) or an RFC 3339 date-time (included).
     /// Default: now.
+    #[param(schema_with = date_or_date_time)]
     pub end_date: Option<String>,
     /// Only this waiter's orders.
     pub waiter_id: Option<Uuid>,
+}
+
+/// Schema of a report bound.
+pub fn date_or_date_time() -> impl Into<RefOr<Schema>> {
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date))),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime))),
+        )
 }
 
 /// A bound of the report: a whole day or an instant.

@@ -37,7 +37,7 @@ fn created(location: String, replayed: bool) -> HttpResponseBuilder {
     path = "/api/v1/orders",
     tag = "orders",
     request_body = CreateOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters", pattern = r"^[!-~]{1,255}$")),
     security(("bearer" = []), ("oauth2" = [])),
     responses(
         (status = 201, body = OrderResponse, headers(("Location" = String, description = "the order"))),
@@ -47,6 +47,7 @@ fn created(location: String, replayed: bool) -> HttpResponseBuilder {
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -77,6 +78,7 @@ pub async fn create_order(
         (status = 200, body = OrderResponse),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -103,6 +105,7 @@ pub async fn get_order(
         (status = 400, body = Problem, content_type = "application/problem+json", description = "unreadable query or cursor"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -134,6 +137,7 @@ pub async fn list_orders(
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the order is not open"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -159,7 +163,7 @@ pub async fn cancel_order(
     request_body = CreatePaymentRequest,
     params(
         ("id" = String, Path, description = "the order's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters", pattern = r"^[!-~]{1,255}$"),
     ),
     security(("bearer" = []), ("oauth2" = [])),
     responses(
@@ -171,6 +175,7 @@ pub async fn cancel_order(
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -203,6 +208,7 @@ pub async fn create_payment(
         (status = 200, body = Vec<PaymentResponse>),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]

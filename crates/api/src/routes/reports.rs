@@ -31,6 +31,7 @@ use crate::state::AppState;
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "unreadable dates, or start after end"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -30,6 +30,7 @@ use crate::state::AppState;
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -56,6 +57,7 @@ pub async fn create_user(
     responses(
         (status = 200, body = UserResponse),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -77,6 +79,7 @@ pub async fn me(state: web::Data<AppState>, SignedIn(actor): SignedIn) -> Result
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -104,6 +107,7 @@ pub async fn get_user(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
