@@ -11,6 +11,9 @@ ensure_system_packages
 ensure_rust_components
 
 target="${CARGO_TARGET_DIR:-target}"
+# Every answer of the suite is kept here and searched for leaks at the end.
+export RESPONSE_AUDIT_DIR="$PWD/$target/response-audit"
+rm -rf "$RESPONSE_AUDIT_DIR"
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
     trap 'stop_cluster "$target/test-pg"' EXIT
 fi
@@ -23,4 +26,6 @@ say "cargo test --workspace"
 cargo test --workspace --quiet
 say "fuzzing the API from its OpenAPI document (scripts/fuzz.sh)"
 scripts/fuzz.sh
+say "searching every response for secrets and internal errors"
+scripts/audit-responses.sh "$RESPONSE_AUDIT_DIR"
 say "all checks passed"

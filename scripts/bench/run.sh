@@ -116,10 +116,15 @@ human() { # 1000000 -> 1m, 20000 -> 20k, 1500000 -> 1500k
 }
 label() { human "$1" | tr 'mk' 'MK'; }
 
+# A loopback port nobody listens on and no socket uses, below the kernel's ephemeral range
+# (an outgoing connection's local port there would make the bind fail).
 free_port() {
-    local p i
+    local lo=10000 hi=32767 eph p i
+    eph="$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+    [ "$eph" -gt 12000 ] && hi=$((eph - 1))
     for i in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
+        if command -v ss >/dev/null 2>&1 && ss -Htan 2>/dev/null | awk '{ print $4 }' | grep -q ":$p\$"; then continue; fi
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
     done
     return 1
@@ -393,7 +398,7 @@ ensure_seeded "$LINES_LARGE"
 # The service
 
 PORT="" URL=""
-start_server() { # DB
+start_server() { # DB [ATTEMPT]
     local db=$1
     PORT="$(free_port)" || die "no free loopback port for comanda-api"
     URL="http://127.0.0.1:$PORT"
@@ -407,7 +412,16 @@ start_server() { # DB
     SERVER_PID=$!
     local i
     for i in $(seq 1 600); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then tail -n 20 "$RAW/server-$db.log" >&2; die "comanda-api exited at start"; fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            wait "$SERVER_PID" 2>/dev/null || true
+            SERVER_PID=""
+            if grep -q 'Address already in use' "$RAW/server-$db.log" && [ "${2:-0}" -lt 3 ]; then
+                warn "port $PORT was taken meanwhile; trying another"
+                start_server "$db" $(( ${2:-0} + 1 ))
+                return
+            fi
+            tail -n 20 "$RAW/server-$db.log" >&2; die "comanda-api exited at start"
+        fi
         if curl -fsS --max-time 2 "$URL/health/ready" >/dev/null 2>&1; then return 0; fi
         sleep 0.1
     done
@@ -586,8 +600,8 @@ HASH_LIMIT="$(awk -v c="$CORES" -v h="$HASH_MS" 'BEGIN { printf "%.1f", c * 1000
 workload "w1b_alone" "W1b get order at ~fixed rate, alone" "$CONNS_RATE" get_order.lua "${ORDERS_ENV[@]}" BENCH_DELAY_MS="$RATE_DELAY_MS"
 say "W1b under the W1 login storm (storm: its own wrk in the background)"
 storm_secs=$((WARMUP + DURATION + 3))
-( env BENCH_LUA_DIR="$LUA_DIR" BENCH_THREADS=2 BENCH_EMAILS="$RUN/emails.txt" BENCH_PASSWORD="$SEED_PASSWORD" \
-    exec wrk -t2 -c"$CONNS_LOGIN" -d"${storm_secs}s" --timeout "${WRK_TIMEOUT}s" --latency -s "$LUA_DIR/login.lua" "$URL" ) \
+( exec env BENCH_LUA_DIR="$LUA_DIR" BENCH_THREADS=2 BENCH_EMAILS="$RUN/emails.txt" BENCH_PASSWORD="$SEED_PASSWORD" \
+    wrk -t2 -c"$CONNS_LOGIN" -d"${storm_secs}s" --timeout "${WRK_TIMEOUT}s" --latency -s "$LUA_DIR/login.lua" "$URL" ) \
     >"$RAW/w1b_storm_logins.txt" 2>&1 &
 STORM_PID=$!
 sleep 1

@@ -1,6 +1,7 @@
 //! Comanda's HTTP API: actix-web handlers, DTOs, problem+json errors, middleware, the app
 //! factory. The only crate that wires concrete types together.
 
+pub mod audit;
 pub mod dto;
 pub mod error;
 pub mod extract;

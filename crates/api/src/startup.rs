@@ -31,25 +31,32 @@ use crate::{openapi, rate_limit, request_id};
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// Rate-limit settings shared by every worker (the counters live in one backend).
+/// What every worker's app shares: the rate limits (their counters live in one backend), CORS,
+/// and the response audit of tests.
 #[derive(Clone)]
-pub struct Limits {
+pub struct Shared {
     backend: InMemoryBackend,
     login_per_minute: u32,
     per_minute: u32,
     trusted_proxies: Arc<Vec<IpNet>>,
     cors_allowed_origins: Arc<Vec<String>>,
+    audit: Option<crate::audit::Audit>,
 }
 
-impl Limits {
-    pub fn new(settings: &Settings) -> Self {
-        Self {
+impl Shared {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let audit = match &settings.response_audit_dir {
+            Some(dir) => Some(crate::audit::Audit::open(dir)?),
+            None => None,
+        };
+        Ok(Self {
+            audit,
             backend: InMemoryBackend::builder().build(),
             login_per_minute: settings.rate_limit_login_per_minute,
             per_minute: settings.rate_limit_per_minute,
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             cors_allowed_origins: Arc::new(settings.cors_allowed_origins.clone()),
-        }
+        })
     }
 }
 
@@ -95,7 +102,7 @@ pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<Ap
 /// The whole HTTP application.
 pub fn app(
     state: web::Data<AppState>,
-    limits: Limits,
+    limits: Shared,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -130,6 +137,8 @@ pub fn app(
         )
         .wrap(Condition::new(!limits.cors_allowed_origins.is_empty(), cors(&limits.cors_allowed_origins)))
         .wrap(from_fn(request_id::middleware))
+        .app_data(web::Data::new(limits.audit.clone()))
+        .wrap(Condition::new(limits.audit.is_some(), from_fn(crate::audit::middleware)))
         .service(
             web::scope("/health")
                 .wrap(NormalizePath::trim())
@@ -257,7 +266,7 @@ impl Application {
         let state = web::Data::new(build_state(settings, database_url)?);
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
-        let limits = Limits::new(settings);
+        let limits = Shared::new(settings)?;
         let app_state = state.clone();
         let server = HttpServer::new(move || app(app_state.clone(), limits.clone()))
             .workers(settings.http_workers)

@@ -107,6 +107,9 @@ pub struct Settings {
     pub admin_email: String,
     pub admin_name: String,
     pub admin_password: Option<SecretString>,
+    /// Testing aid: every response body is also appended to a file in this folder, so that a
+    /// check can search the whole suite's answers for leaked secrets. Refused in production.
+    pub response_audit_dir: Option<PathBuf>,
 }
 
 /// A setting that is wrong, with the sentence that says so.
@@ -247,6 +250,7 @@ impl Settings {
             admin_email: get("ADMIN_EMAIL").unwrap_or_else(|| "admin@comanda.local".into()),
             admin_name: get("ADMIN_NAME").unwrap_or_else(|| "Administrator".into()),
             admin_password: get("ADMIN_PASSWORD").map(SecretString::from),
+            response_audit_dir: get("RESPONSE_AUDIT_DIR").map(PathBuf::from),
         };
         settings.check_production()?;
         Ok(settings)
@@ -265,6 +269,9 @@ impl Settings {
                 "DATABASE_URL",
                 "must be set when APP_ENV=production (the local PostgreSQL is for development)",
             ));
+        }
+        if self.response_audit_dir.is_some() {
+            return Err(err("RESPONSE_AUDIT_DIR", "is a testing aid and is refused when APP_ENV=production"));
         }
         if self.argon2.memory_kib < 19_456 || self.argon2.iterations < 2 {
             return Err(err(

@@ -170,6 +170,8 @@ pub fn test_settings() -> Settings {
     settings.database_timeout = std::time::Duration::from_secs(2);
     // Tests place orders in the past; they run the roll-up themselves when they test it.
     settings.report_rollup_interval = std::time::Duration::ZERO;
+    // scripts/test.sh collects every answer of the suite to search them for leaks.
+    settings.response_audit_dir = std::env::var_os("RESPONSE_AUDIT_DIR").map(PathBuf::from);
     settings.jwt_secret = Some("test-secret-test-secret-test-secret-0123456789".to_owned().into());
     settings
 }
