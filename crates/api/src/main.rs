@@ -9,7 +9,7 @@ use infrastructure::Settings;
 use infrastructure::local_pg::resolve_database;
 
 fn main() -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match Settings::load().and_then(|s| s.check_server().map(|()| s)) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("comanda-api: {e}");

@@ -94,16 +94,17 @@ fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
         }
         _ => ("bad-request", "the request could not be read"),
     };
+    // Every header stays (security, CORS, rate limits, Allow, Retry-After...) but the body's own.
     let keep: Vec<(HeaderName, HeaderValue)> = response
         .headers()
         .iter()
-        .filter(|(name, _)| *name == header::ALLOW || *name == header::RETRY_AFTER || *name == header::WWW_AUTHENTICATE)
+        .filter(|(name, _)| *name != header::CONTENT_TYPE && *name != header::CONTENT_LENGTH)
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     let (request, _) = response.into_parts();
     let mut replacement = problem_response(status, slug, detail, None);
     for (name, value) in keep {
-        replacement.headers_mut().insert(name, value);
+        replacement.headers_mut().append(name, value);
     }
     ServiceResponse::new(request, replacement)
 }

@@ -89,7 +89,12 @@ pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<Ap
         auth: Arc::new(AuthService::new(user_repo.clone(), hasher.clone(), tokens)?),
         users: Arc::new(UserService::new(user_repo.clone(), hasher, clock.clone())),
         orders: Arc::new(OrderService::new(orders, user_repo.clone(), clock.clone())),
-        reports: Arc::new(ReportService::new(report_repo, user_repo, clock.clone())),
+        reports: Arc::new(ReportService::new(
+            report_repo,
+            user_repo,
+            clock.clone(),
+            application::rollup_lag(settings.database_timeout, settings.database_statement_timeout),
+        )),
         clock,
         hash_pool: CpuPool::new("argon2", settings.hash_workers, settings.hash_queue),
         cursors: CursorCodec::new(secret.expose_secret()),
@@ -272,6 +277,8 @@ impl Application {
             .workers(settings.http_workers)
             .worker_max_blocking_threads(settings.blocking_threads)
             .shutdown_timeout(settings.shutdown_timeout.as_secs())
+            // SIGTERM and Ctrl-C both stop gracefully (actix would stop at once on Ctrl-C).
+            .disable_signals()
             .listen(listener)?
             .run();
         info!(address = %format!("http://{}:{port}", settings.host), docs = %format!("http://{}:{port}/docs/", settings.host), "listening");
@@ -296,7 +303,10 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C (or the handle's stop): stops accepting, finishes the
     /// requests in flight (bounded by the shutdown timeout), and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let mut background = vec![tokio::spawn(purge_idempotency_keys(self.state.clone(), self.idempotency_ttl))];
+        let mut background = vec![
+            tokio::spawn(purge_idempotency_keys(self.state.clone(), self.idempotency_ttl)),
+            tokio::spawn(stop_on_signal(self.server.handle())),
+        ];
         if !self.rollup_interval.is_zero() {
             background.push(tokio::spawn(roll_up_sales(self.state.clone(), self.rollup_interval)));
         }
@@ -306,6 +316,22 @@ impl Application {
         }
         result
     }
+}
+
+/// SIGTERM or Ctrl-C (SIGINT): stop accepting, finish the requests in flight (bounded by the
+/// shutdown timeout), then return from `run_until_stopped`.
+async fn stop_on_signal(server: actix_web::dev::ServerHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        warn!("could not listen for SIGTERM and SIGINT; stop the process with the server handle");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    info!(signal = name, "stopping gracefully: no new connections, finishing the requests in flight");
+    server.stop(true).await;
 }
 
 /// Forgets idempotency keys older than the retention, hourly.

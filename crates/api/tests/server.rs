@@ -151,10 +151,24 @@ async fn the_local_default_serves_and_stops_gracefully_on_sigterm() {
     assert!(stderr.contains("DATABASE_URL is not set: started the local PostgreSQL"), "{stderr}");
 
     // The data stays: a second start finds the database migrated and the cluster initialised.
+    // Ctrl-C (SIGINT) is as graceful as SIGTERM.
     let mut again = command(&dir, &vars).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     wait_ready(&base, &mut again).await;
-    kill(Pid::from_raw(again.id() as i32), Signal::SIGTERM).unwrap();
+    let login = tokio::spawn({
+        let base = base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&serde_json::json!({"email": "nobody@example.com", "password": "not the password"}))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(Pid::from_raw(again.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(login.await.unwrap().expect("Ctrl-C cut the request in flight").status(), 401);
     assert!(wait_for(&mut again, Duration::from_secs(30)).unwrap().success());
+    assert!(!dir.join(".data/postgres/postmaster.pid").exists(), "the local cluster was left running");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -22,7 +22,7 @@ pub use orders::{
 };
 pub use page::{Cursor, Page, PageRequest};
 pub use reports::{
-    ProductSales, ROLLUP_LAG, ReportError, ReportRange, ReportRepository, ReportService, RollupProgress, SalesReport,
+    ProductSales, ReportError, ReportRange, ReportRepository, ReportService, RollupProgress, SalesReport, rollup_lag,
 };
 pub use store::StoreError;
 pub use users::{NewUser, UserError, UserRepository, UserService};

@@ -56,11 +56,16 @@ pub trait ReportRepository: Send + Sync {
     fn roll_up(&self, closed_before: DateTime<Utc>) -> Result<RollupProgress, StoreError>;
 }
 
-/// How long after an hour ends it is aggregated: orders are stamped by the application's clock
-/// before their statement commits, so a period is only closed once no transaction that began
-/// in it can still commit (statements time out long before) and the clocks of several replicas
-/// may differ a little.
-pub const ROLLUP_LAG: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+/// How long after an hour ends it is aggregated. Orders are stamped by the application's clock
+/// when their use case starts, and commit at the latest a pool checkout timeout plus a statement
+/// timeout later; several replicas' clocks may also differ a little. So a period is closed only
+/// once no order stamped in it can still commit: that bound plus two minutes, and never less
+/// than five minutes.
+pub fn rollup_lag(checkout_timeout: std::time::Duration, statement_timeout: std::time::Duration) -> chrono::TimeDelta {
+    let bound =
+        chrono::TimeDelta::from_std(checkout_timeout + statement_timeout).unwrap_or(chrono::TimeDelta::hours(2));
+    (bound + chrono::TimeDelta::minutes(2)).max(chrono::TimeDelta::minutes(5))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -76,6 +81,7 @@ pub struct ReportService {
     reports: Arc<dyn ReportRepository>,
     users: Arc<dyn UserRepository>,
     clock: Arc<dyn crate::clock::Clock>,
+    lag: chrono::TimeDelta,
 }
 
 impl std::fmt::Debug for ReportService {
@@ -85,17 +91,19 @@ impl std::fmt::Debug for ReportService {
 }
 
 impl ReportService {
+    /// `lag`: see [`rollup_lag`].
     pub fn new(
         reports: Arc<dyn ReportRepository>,
         users: Arc<dyn UserRepository>,
         clock: Arc<dyn crate::clock::Clock>,
+        lag: chrono::TimeDelta,
     ) -> Self {
-        Self { reports, users, clock }
+        Self { reports, users, clock, lag }
     }
 
-    /// Brings the sales rollup up to date (every period closed [`ROLLUP_LAG`] ago).
+    /// Brings the sales rollup up to date (every period that ended at least the lag ago).
     pub fn roll_up(&self) -> Result<RollupProgress, StoreError> {
-        self.reports.roll_up(self.clock.now() - ROLLUP_LAG)
+        self.reports.roll_up(self.clock.now() - self.lag)
     }
 
     /// The report: products by total quantity, then total price, both descending, then name.
@@ -117,5 +125,18 @@ impl ReportService {
         let mut total_price: Decimal = products.iter().map(|p| p.total_price).sum();
         total_price.rescale(2);
         Ok(SalesReport { range, products, total_quantity, total_price })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_lag_covers_the_slowest_commit() {
+        assert_eq!(rollup_lag(Duration::from_secs(1), Duration::from_secs(10)), chrono::TimeDelta::minutes(5));
+        assert_eq!(rollup_lag(Duration::from_secs(60), Duration::from_secs(3600)), chrono::TimeDelta::minutes(63));
     }
 }

@@ -21,16 +21,10 @@ use secrecy::ExposeSecret;
 use application::{NewUser, OrderRepository, SystemClock, UserError, UserService};
 use domain::{Email, Password, PersonName, Role};
 use infrastructure::local_pg::{LocalPostgres, ensure_database, resolve_database};
-use infrastructure::{
-    Argon2Hasher, Database, PgOrderRepository, PgUserRepository, PoolSettings, Settings, db,
-};
+use infrastructure::{Argon2Hasher, Database, PgOrderRepository, PgUserRepository, PoolSettings, Settings, db};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "db-admin",
-    version,
-    about = "Comanda's database administration"
-)]
+#[command(name = "db-admin", version, about = "Comanda's database administration")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -142,11 +136,7 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
                 println!("[{}] {name}", if *applied { "x" } else { " " });
             }
             let pending = all.iter().filter(|(_, a)| !a).count();
-            println!(
-                "{} migrations, {} applied, {pending} pending",
-                all.len(),
-                all.len() - pending
-            );
+            println!("{} migrations, {} applied, {pending} pending", all.len(), all.len() - pending);
             Ok(())
         }
         Command::Reset { .. } => {
@@ -157,24 +147,19 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             report("applied", db::run_pending_migrations(&mut conn))?;
             init_admin(settings, &url)
         }
-        Command::CreateUser {
-            email,
-            name,
-            role,
-            password,
-            password_env,
-        } => {
+        Command::CreateUser { email, name, role, password, password_env } => {
             let password = match password {
                 Some(p) => p,
-                None => std::env::var(&password_env)
-                    .with_context(|| format!("give --password or set {password_env}"))?,
+                None => {
+                    std::env::var(&password_env).with_context(|| format!("give --password or set {password_env}"))?
+                }
             };
             let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("--role {e}"))?;
             let user = create_user(settings, &url, &email, &name, &password, role)?;
             println!("created {} {} ({})", user.role(), user.email(), user.id());
             Ok(())
         }
-        Command::Seed(args) => seed::run(&mut conn, &args),
+        Command::Seed(args) => seed::run(&mut conn, &url, &args, settings),
         Command::PurgeKeys { older_than_hours } => {
             let orders = PgOrderRepository::new(database(settings, &url));
             let before = chrono::Utc::now() - chrono::Duration::hours(i64::from(older_than_hours));
@@ -186,10 +171,7 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-fn report(
-    verb: &str,
-    result: Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>,
-) -> anyhow::Result<()> {
+fn report(verb: &str, result: Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>) -> anyhow::Result<()> {
     let names = result.map_err(|e| anyhow::anyhow!("{e}"))?;
     if names.is_empty() {
         println!("nothing to do: the database is up to date");
@@ -206,14 +188,9 @@ fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
-    let (server, name) = base
-        .rsplit_once('/')
-        .context("DATABASE_URL has no database name")?;
-    let maintenance = if query.is_empty() {
-        format!("{server}/postgres")
-    } else {
-        format!("{server}/postgres?{query}")
-    };
+    let (server, name) = base.rsplit_once('/').context("DATABASE_URL has no database name")?;
+    let maintenance =
+        if query.is_empty() { format!("{server}/postgres") } else { format!("{server}/postgres?{query}") };
     ensure_database(&maintenance, name)?;
     Ok(())
 }
@@ -248,15 +225,9 @@ fn create_user(
 ) -> anyhow::Result<domain::User> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("the email {e}"))?;
     let name = PersonName::parse(name).map_err(|e| anyhow::anyhow!("the name {e}"))?;
-    let password = Password::parse_new(password, Some(&email))
-        .map_err(|e| anyhow::anyhow!("the password {e}"))?;
+    let password = Password::parse_new(password, Some(&email)).map_err(|e| anyhow::anyhow!("the password {e}"))?;
     let users = user_service(settings, url)?;
-    match users.create_unchecked(NewUser {
-        email,
-        name,
-        password,
-        role,
-    }) {
+    match users.create_unchecked(NewUser { email, name, password, role }) {
         Ok(user) => Ok(user),
         Err(UserError::DuplicateEmail) => bail!("a user with this email already exists"),
         Err(e) => Err(e.into()),
@@ -266,28 +237,17 @@ fn create_user(
 /// The first admin, once.
 fn init_admin(settings: &Settings, url: &str) -> anyhow::Result<()> {
     let users = user_service(settings, url)?;
-    let email =
-        Email::parse(&settings.admin_email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL {e}"))?;
+    let email = Email::parse(&settings.admin_email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL {e}"))?;
     if let Some(existing) = users.find_by_email(&email)? {
-        println!(
-            "the admin {} already exists: nothing changed",
-            existing.email()
-        );
+        println!("the admin {} already exists: nothing changed", existing.email());
         return Ok(());
     }
     let (password, generated) = match &settings.admin_password {
         Some(p) => (p.expose_secret().to_owned(), false),
         None => (strong_password(), true),
     };
-    let user = create_user(
-        settings,
-        url,
-        &settings.admin_email,
-        &settings.admin_name,
-        &password,
-        Role::Admin,
-    )
-    .context("could not create the first admin (check ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD)")?;
+    let user = create_user(settings, url, &settings.admin_email, &settings.admin_name, &password, Role::Admin)
+        .context("could not create the first admin (check ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD)")?;
     println!("created the admin {} ({})", user.email(), user.id());
     if generated {
         println!("its generated password, shown only this once: {password}");
@@ -299,9 +259,7 @@ fn init_admin(settings: &Settings, url: &str) -> anyhow::Result<()> {
 fn strong_password() -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..24)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
+    (0..24).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
 fn new_migration(name: &str, dir: &std::path::Path) -> anyhow::Result<()> {
@@ -309,15 +267,11 @@ fn new_migration(name: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         bail!("the migration name must be letters, digits and underscores");
     }
     if !dir.is_dir() {
-        bail!(
-            "{} is not a folder; run from the repository root or pass --dir",
-            dir.display()
-        );
+        bail!("{} is not a folder; run from the repository root or pass --dir", dir.display());
     }
     let stamp = chrono::Utc::now().format("%Y-%m-%d-%H%M%S");
     let folder = dir.join(format!("{stamp}_{name}"));
-    std::fs::create_dir(&folder)
-        .with_context(|| format!("could not create {}", folder.display()))?;
+    std::fs::create_dir(&folder).with_context(|| format!("could not create {}", folder.display()))?;
     std::fs::write(folder.join("up.sql"), format!("-- {name}\n"))?;
     std::fs::write(folder.join("down.sql"), format!("-- undo {name}\n"))?;
     println!("created {}/up.sql and down.sql", folder.display());

@@ -25,6 +25,11 @@ fn run(db: &TestDb, args: &[&str], vars: &[(&str, &str)]) -> Output {
     command.output().unwrap()
 }
 
+/// How many migrations the repository has.
+fn migrations() -> usize {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations")).unwrap().count()
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -39,36 +44,23 @@ fn init_migrates_creates_the_first_admin_once_and_says_so_the_second_time() {
     let first = run(&db, &["init"], &[("ADMIN_EMAIL", "boss@example.com")]);
     assert!(first.status.success(), "{}", stderr(&first));
     let out = stdout(&first);
-    assert!(out.contains("applied 3 migration(s)"), "{out}");
+    assert!(out.contains(&format!("applied {} migration(s)", migrations())), "{out}");
     assert!(out.contains("created the admin boss@example.com"), "{out}");
-    let password = out
-        .lines()
-        .find_map(|l| l.strip_prefix("its generated password, shown only this once: "))
-        .unwrap();
+    let password = out.lines().find_map(|l| l.strip_prefix("its generated password, shown only this once: ")).unwrap();
     assert!(password.len() >= 24);
 
     let second = run(&db, &["init"], &[("ADMIN_EMAIL", "boss@example.com")]);
     assert!(second.status.success());
     let out = stdout(&second);
-    assert!(
-        out.contains("nothing to do") && out.contains("already exists: nothing changed"),
-        "{out}"
-    );
+    assert!(out.contains("nothing to do") && out.contains("already exists: nothing changed"), "{out}");
     assert!(!out.contains("password"), "the password is shown only once");
 }
 
 #[test]
 fn init_creates_a_database_that_does_not_exist() {
     let db = TestDb::empty();
-    let missing = TestDb {
-        name: format!("{}_new", db.name),
-        url: format!("{}_new", db.url),
-    };
-    let out = run(
-        &missing,
-        &["init"],
-        &[("ADMIN_PASSWORD", "a strong password 1")],
-    );
+    let missing = TestDb { name: format!("{}_new", db.name), url: format!("{}_new", db.url) };
+    let out = run(&missing, &["init"], &[("ADMIN_PASSWORD", "a strong password 1")]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("created the admin admin@comanda.local"));
     assert!(!stdout(&out).contains("generated password"));
@@ -82,11 +74,7 @@ fn status_rollback_and_migrate() {
     assert!(out.contains("[x] 2026-11-23-000001_create_users"), "{out}");
     assert!(out.contains("0 pending"), "{out}");
     let out = run(&db, &["rollback", "--steps", "2"], &[]);
-    assert!(
-        stdout(&out).contains("reverted 2 migration(s)"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("reverted 2 migration(s)"), "{}", stdout(&out));
     assert!(stdout(&run(&db, &["status"], &[])).contains("2 pending"));
     assert!(stdout(&run(&db, &["migrate"], &[])).contains("applied 2 migration(s)"));
 }
@@ -105,40 +93,20 @@ fn reset_needs_yes_and_is_refused_in_production() {
     ];
     let out = run(&db, &["reset", "--yes"], &production);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("refused when APP_ENV=production"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("refused when APP_ENV=production"), "{}", stderr(&out));
     let out = run(&db, &["reset", "--yes"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("applied 3 migration(s)"));
+    assert!(stdout(&out).contains(&format!("applied {} migration(s)", migrations())));
 }
 
 #[test]
 fn create_user_for_scripts_and_duplicates_fail() {
     let db = TestDb::new();
-    let args = [
-        "create-user",
-        "--email",
-        "Waiter@Example.com",
-        "--name",
-        "Wai Ter",
-        "--role",
-        "waiter",
-    ];
+    let args = ["create-user", "--email", "Waiter@Example.com", "--name", "Wai Ter", "--role", "waiter"];
     let out = run(&db, &args, &[("NEW_USER_PASSWORD", "a long password")]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("created waiter Waiter@example.com"));
-    let again = [
-        "create-user",
-        "--email",
-        "waiter@EXAMPLE.com",
-        "--name",
-        "Other",
-        "--password",
-        "another password",
-    ];
+    let again = ["create-user", "--email", "waiter@EXAMPLE.com", "--name", "Other", "--password", "another password"];
     let out = run(&db, &again, &[]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("already exists"));
@@ -149,27 +117,144 @@ fn new_migration_creates_a_timestamped_pair() {
     let db = TestDb::empty();
     let dir = std::env::temp_dir().join(format!("comanda-migrations-{}", db.name));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = run(
-        &db,
-        &[
-            "new-migration",
-            "add_tables",
-            "--dir",
-            dir.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = run(&db, &["new-migration", "add_tables", "--dir", dir.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let created: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let created: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(created.len(), 1);
     let name = created[0].file_name().unwrap().to_str().unwrap().to_owned();
-    assert!(
-        name.ends_with("_add_tables") && name.len() == "YYYY-MM-DD-HHMMSS_add_tables".len(),
-        "{name}"
-    );
+    assert!(name.ends_with("_add_tables") && name.len() == "YYYY-MM-DD-HHMMSS_add_tables".len(), "{name}");
     assert!(created[0].join("up.sql").exists() && created[0].join("down.sql").exists());
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn seed_loads_consistent_orders_lines_payments_and_waiters_and_can_run_twice() {
+    use application::{OrderRepository, PasswordHasher};
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+    use infrastructure::{Argon2Hasher, Database, PgOrderRepository, PoolSettings};
+
+    let db = TestDb::new();
+    let args = ["seed", "--orders", "500", "--days", "10", "--waiters", "3", "--products", "20", "--seed-value", "7"];
+    let out = run(&db, &args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("seeded 500 orders"), "{printed}");
+    assert!(printed.contains("waiter1@seed.comanda.local") && printed.contains("seed-password"), "{printed}");
+
+    let mut conn = db.conn();
+    let mut count = |sql: &str| -> i64 {
+        diesel::select(diesel::dsl::sql::<BigInt>(&format!("({sql})"))).get_result(&mut conn).unwrap()
+    };
+    assert_eq!(count("SELECT count(*) FROM orders"), 500);
+    let no_lines =
+        "SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id)";
+    assert_eq!(count(no_lines), 0, "every order has lines");
+    let bad_totals = "SELECT count(*) FROM orders o \
+         WHERE o.total_price <> (SELECT sum(i.subtotal) FROM order_items i WHERE i.order_id = o.id)";
+    assert_eq!(count(bad_totals), 0, "totals are the sums of the subtotals");
+    let bad_paid = "SELECT count(*) FROM orders o \
+         WHERE o.amount_paid <> (SELECT coalesce(sum(p.amount), 0) FROM payments p WHERE p.order_id = o.id)";
+    assert_eq!(count(bad_paid), 0, "amount_paid is the sum of the payments");
+    let bad_status = "SELECT count(*) FROM orders WHERE NOT ( \
+         (status IN ('open', 'cancelled') AND amount_paid = 0) \
+         OR (status = 'partially_paid' AND amount_paid > 0 AND amount_paid < total_price) \
+         OR (status = 'paid' AND amount_paid = total_price))";
+    assert_eq!(count(bad_status), 0);
+    let bad_payments = "SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id \
+         WHERE p.created_at < o.created_at OR p.created_at > o.updated_at OR p.recorded_by <> o.waiter_id";
+    assert_eq!(count(bad_payments), 0, "payments follow their order, by its waiter");
+    let out_of_range = "SELECT count(*) FROM orders \
+         WHERE created_at >= now() OR updated_at >= now() OR created_at < now() - interval '10 days 1 minute'";
+    assert_eq!(count(out_of_range), 0, "orders lie in the last 10 days");
+    let names: Vec<(String, String)> = {
+        use infrastructure::schema::order_items::dsl::{order_items, product_key, product_name};
+        order_items.select((product_name, product_key)).distinct().load(&mut db.conn()).unwrap()
+    };
+    for (name, key) in names {
+        assert_eq!(domain::ProductName::parse(&name).unwrap().key().as_ref(), key, "the domain's product key");
+    }
+    assert!(count("SELECT count(*) FROM orders WHERE status = 'cancelled'") > 0);
+    assert!(count("SELECT count(*) FROM orders WHERE status = 'paid'") > 250);
+    let products = count("SELECT count(DISTINCT product_key) FROM order_items");
+    assert!((10..=20).contains(&products), "{products} products");
+    let waiters = "SELECT count(*) FROM users WHERE role = 'waiter' AND email LIKE 'waiter_@seed.comanda.local'";
+    assert_eq!(count(waiters), 3);
+    assert_eq!(count("SELECT count(DISTINCT waiter_id) FROM orders"), 3);
+
+    // The seeded waiters can sign in with the printed password.
+    let hash: String = diesel::sql_query("SELECT password_hash FROM users WHERE email = 'waiter2@seed.comanda.local'")
+        .load::<PasswordHash>(&mut conn)
+        .unwrap()
+        .remove(0)
+        .password_hash;
+    let hasher =
+        Argon2Hasher::new(infrastructure::settings::Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 })
+            .unwrap();
+    let password = domain::Password::candidate("seed-password").unwrap();
+    assert!(hasher.verify(&password, &hash).unwrap().matches);
+
+    // Every order reads back through the repository the API uses.
+    let pool = PoolSettings {
+        max_size: 1,
+        checkout_timeout: std::time::Duration::from_secs(5),
+        statement_timeout: std::time::Duration::from_secs(30),
+    };
+    let orders = PgOrderRepository::new(Database::new(&db.url, pool));
+    let ids: Vec<uuid::Uuid> = {
+        use infrastructure::schema::orders::dsl::{id, orders as table};
+        table.select(id).load(&mut conn).unwrap()
+    };
+    for order_id in ids {
+        let order = orders.find(domain::OrderId(order_id)).unwrap().unwrap();
+        assert!(!order.lines().is_empty());
+        assert_eq!(!orders.payments(order.id()).unwrap().is_empty(), !order.amount_paid().is_zero());
+    }
+
+    // Again: more orders, the same waiters.
+    let out = run(&db, &["seed", "--orders", "100", "--waiters", "3", "--products", "20", "--seed-value", "7"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("0 created, 3 reused"), "{}", stdout(&out));
+    let mut conn = db.conn();
+    let total: i64 =
+        diesel::select(diesel::dsl::sql::<BigInt>("(SELECT count(*) FROM orders)")).get_result(&mut conn).unwrap();
+    assert_eq!(total, 600);
+
+    // Without the foreign key triggers (superusers only): the references still hold.
+    let superuser: String =
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('is_superuser')"))
+            .get_result(&mut conn)
+            .unwrap();
+    let out = run(&db, &["seed", "--orders", "50", "--waiters", "3", "--products", "20", "--skip-fk-checks"], &[]);
+    if superuser == "on" {
+        assert!(out.status.success(), "{}", stderr(&out));
+        let orphans = "SELECT (SELECT count(*) FROM order_items i WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id)) \
+             + (SELECT count(*) FROM payments p WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = p.order_id)) \
+             + (SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = o.waiter_id))";
+        let orphans: i64 =
+            diesel::select(diesel::dsl::sql::<BigInt>(&format!("({orphans})"))).get_result(&mut conn).unwrap();
+        assert_eq!(orphans, 0);
+    } else {
+        assert!(stderr(&out).contains("--skip-fk-checks needs a superuser"), "{}", stderr(&out));
+    }
+
+    // Bad arguments: one clear sentence, a non-zero exit.
+    for (flag, value, message) in [
+        ("--orders", "0", "the number of orders must be a whole number from 1"),
+        ("--days", "0", "the number of days must be a whole number from 1"),
+        ("--waiters", "0", "the number of waiters must be a whole number from 1"),
+        ("--products", "5001", "the number of products must be a whole number from 1 to 5000"),
+    ] {
+        let args =
+            if flag == "--orders" { vec!["seed", flag, value] } else { vec!["seed", "--orders", "5", flag, value] };
+        let out = run(&db, &args, &[]);
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct PasswordHash {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    password_hash: String,
 }

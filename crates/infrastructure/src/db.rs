@@ -174,9 +174,39 @@ pub enum NotReady {
 
 type MigrationResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Names of the migrations not yet applied.
+/// Names of the migrations not yet applied. Only reads: a role without the right to create
+/// tables (what a service should run with) can ask, and a database never migrated has them all
+/// pending.
 pub fn pending_migrations(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
-    Ok(conn.pending_migrations(MIGRATIONS)?.iter().map(|m| m.name().to_string()).collect())
+    use diesel::migration::MigrationSource;
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    let table: Exists =
+        diesel::sql_query("SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS exists").get_result(conn)?;
+    let applied: Vec<String> = if table.exists {
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Version>(conn)?
+            .into_iter()
+            .map(|v| v.version)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut pending: Vec<String> = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)?
+        .iter()
+        .filter(|m| !applied.contains(&m.name().version().to_string()))
+        .map(|m| m.name().to_string())
+        .collect();
+    pending.sort();
+    Ok(pending)
 }
 
 /// Applies every pending migration; returns their names.
@@ -310,7 +340,8 @@ pub enum PrepareError {
 /// Checks the database before serving: with `apply`, applies pending migrations (the local
 /// default); without, refuses a database whose migrations are behind. Returns what it applied.
 pub fn prepare(url: &str, apply: bool) -> Result<Vec<String>, PrepareError> {
-    let mut conn = PgConnection::establish(url).map_err(|e| PrepareError::Connect(e.to_string()))?;
+    let mut conn =
+        PgConnection::establish(&with_connect_timeout(url, 5)).map_err(|e| PrepareError::Connect(e.to_string()))?;
     let pending = pending_migrations(&mut conn).map_err(|e| PrepareError::Migrate(e.to_string()))?;
     if pending.is_empty() {
         return Ok(pending);

@@ -5,6 +5,7 @@ diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
+        email_key -> Text,
         name -> Text,
         role -> Text,
         password_hash -> Text,

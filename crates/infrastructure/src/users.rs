@@ -25,6 +25,7 @@ struct UserRow {
 struct NewUserRow<'a> {
     id: Uuid,
     email: &'a str,
+    email_key: String,
     name: &'a str,
     role: &'a str,
     password_hash: &'a str,
@@ -61,16 +62,12 @@ impl PgUserRepository {
     }
 }
 
-diesel::define_sql_function! {
-    /// PostgreSQL's `lower`: `lower(email)` is the expression of the unique email index.
-    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
 impl UserRepository for PgUserRepository {
     fn insert(&self, user: &User, password_hash: &str) -> Result<bool, StoreError> {
         let row = NewUserRow {
             id: user.id().0,
             email: user.email().as_ref(),
+            email_key: user.email().key(),
             name: user.name().as_ref(),
             role: user.role().as_str(),
             password_hash,
@@ -104,7 +101,7 @@ impl UserRepository for PgUserRepository {
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {
         let mut conn = self.db.conn()?;
         let found: Option<(UserRow, String)> = users::table
-            .filter(lower(users::email).eq(email.key()))
+            .filter(users::email_key.eq(email.key()))
             .select((UserRow::as_select(), users::password_hash))
             .first(&mut conn)
             .optional()

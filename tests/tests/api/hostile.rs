@@ -3,7 +3,7 @@
 
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
-use test_support::{TestApp, json_body};
+use test_support::TestApp;
 
 use crate::orders::{count, create, order_body};
 

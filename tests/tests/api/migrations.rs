@@ -52,3 +52,41 @@ fn prepare_refuses_a_database_that_is_behind() {
     assert!(!applied.is_empty());
     assert!(db::prepare(&test_db.url, false).unwrap().is_empty());
 }
+
+/// A role that may only read and write rows (what the service should run as) can start the
+/// server and pass the readiness check: checking migrations creates nothing.
+#[tokio::test]
+async fn a_role_without_create_rights_can_serve() {
+    let test_db = TestDb::new();
+    let role = format!("comanda_rw_{}", &test_db.name[13..25]);
+    let mut conn = test_db.conn();
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC".to_owned(),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+    ] {
+        diesel::sql_query(sql).execute(&mut conn).unwrap();
+    }
+    let url = test_db.url.replacen("postgres@", &format!("{role}@"), 1);
+    assert!(url.contains(&role), "the test server's URL has no user to replace: {}", test_db.url);
+    assert!(db::prepare(&url, false).unwrap().is_empty());
+    let database = infrastructure::Database::new(
+        &url,
+        infrastructure::PoolSettings {
+            max_size: 1,
+            checkout_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(5),
+        },
+    );
+    assert_eq!(database.readiness(std::time::Duration::from_secs(5)), Ok(()));
+    let mut probe = PgConnection::establish(&url).unwrap();
+    let denied = diesel::sql_query("CREATE TABLE nope (x int)").execute(&mut probe);
+    assert!(denied.is_err(), "the role should not be able to create tables");
+    drop(probe);
+    drop(database);
+    drop(conn);
+    drop(test_db);
+    let mut admin = PgConnection::establish(test_support::server_url()).unwrap();
+    let _ = diesel::sql_query(format!("DROP ROLE IF EXISTS {role}")).execute(&mut admin);
+}

@@ -153,9 +153,14 @@ async fn the_default_range_is_the_last_30_days_and_bad_ranges_are_422() {
     assert_eq!(app.get("/api/v1/orders/report?waiter_id=nope", &admin).send().await.unwrap().status(), 400);
 }
 
+/// An order as the test placed it: waiter, time, lines (name, price, quantity), cancelled.
+type Placed = (UserId, DateTime<Utc>, Vec<(String, Decimal, i64)>, bool);
+/// A report query and the range (and waiter) it means.
+type Query = (String, DateTime<Utc>, DateTime<Utc>, Option<UserId>);
+
 /// What the report should say, computed here from what was placed, without the service's code.
 fn expected(
-    orders: &[(UserId, DateTime<Utc>, Vec<(String, Decimal, i64)>, bool)],
+    orders: &[Placed],
     start: DateTime<Utc>,
     end_inclusive: DateTime<Utc>,
     waiter: Option<UserId>,
@@ -262,7 +267,7 @@ async fn the_report_matches_an_independent_computation_on_random_orders() {
         placed.push((waiter.id(), when, lines, cancelled));
     }
 
-    let mut ranges: Vec<(String, DateTime<Utc>, DateTime<Utc>, Option<UserId>)> = vec![(
+    let mut ranges: Vec<Query> = vec![(
         "?start_date=2026-10-01&end_date=2026-11-19".to_owned(),
         base,
         Utc.with_ymd_and_hms(2026, 11, 19, 23, 59, 59).unwrap() + Duration::microseconds(999_999),
@@ -316,7 +321,7 @@ async fn the_rollup_keeps_the_report_exact_through_cancellations() {
     let menu = ["Pan", "pan", "Agua", "AGUA ", "Café", "café", "Vino", "Té"];
     let mut placed = Vec::new();
     let mut ids = Vec::new();
-    let mut place = |rng: &mut StdRng, when: DateTime<Utc>, placed: &mut Vec<_>, ids: &mut Vec<_>| {
+    let place = |rng: &mut StdRng, when: DateTime<Utc>, placed: &mut Vec<_>, ids: &mut Vec<_>| {
         let product = menu[rng.random_range(0..menu.len())];
         let other = menu[rng.random_range(0..menu.len())];
         let mut lines = vec![(product.to_owned(), format!("{}.50", rng.random_range(1..9)), rng.random_range(1..4))];
@@ -345,10 +350,10 @@ async fn the_rollup_keeps_the_report_exact_through_cancellations() {
             statement_timeout: std::time::Duration::from_secs(30),
         },
     ));
-    let progress = application::ReportRepository::roll_up(&reports, now - application::ROLLUP_LAG).unwrap();
+    let progress = application::ReportRepository::roll_up(&reports, now - chrono::TimeDelta::minutes(5)).unwrap();
     assert!(progress.days >= 8 && progress.hours >= 8 * 24, "{progress:?}");
     let hours_until = progress.hours_until.unwrap();
-    assert!(hours_until <= now - application::ROLLUP_LAG && hours_until > now - Duration::hours(2));
+    assert!(hours_until <= now - chrono::TimeDelta::minutes(5) && hours_until > now - Duration::hours(2));
 
     // Cancel about a third, in aggregated and in open periods alike.
     for (i, id) in ids.iter().enumerate() {
@@ -362,7 +367,7 @@ async fn the_rollup_keeps_the_report_exact_through_cancellations() {
         let when = hours_until + Duration::seconds(rng.random_range(0..(now - hours_until).num_seconds().max(1)));
         place(&mut rng, when, &mut placed, &mut ids);
     }
-    let again = application::ReportRepository::roll_up(&reports, now - application::ROLLUP_LAG).unwrap();
+    let again = application::ReportRepository::roll_up(&reports, now - chrono::TimeDelta::minutes(5)).unwrap();
     assert_eq!((again.hours, again.days), (0, 0));
 
     let mut queries: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();

@@ -114,3 +114,19 @@ async fn users_are_listed_newest_first_page_by_page() {
         assert_eq!(body["errors"][0]["field"], "limit");
     }
 }
+
+/// Case is ignored beyond ASCII too (the database's lower() under the C locale would not).
+#[tokio::test]
+async fn non_ascii_emails_are_unique_and_log_in_without_regard_to_case() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let create = |email: &'static str| {
+        app.post("/api/v1/users", &admin)
+            .json(&json!({"email": email, "name": "Ángel", "password": "a fine password"}))
+            .send()
+    };
+    json_body(create("Ángel@Example.com").await.unwrap(), 201).await;
+    json_body(create("ÁNGEL@example.com").await.unwrap(), 409).await;
+    json_body(create("ángel@EXAMPLE.COM").await.unwrap(), 409).await;
+    app.login("ángel@example.com", "a fine password").await;
+}

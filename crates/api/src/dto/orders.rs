@@ -479,15 +479,18 @@ impl From<&SalesReport> for ReportResponse {
     }
 }
 
-/// The report as CSV: a header row, then one row per product (RFC 4180 quoting).
+/// The report as CSV: a header row, then one row per product (RFC 4180 quoting). A name that a
+/// spreadsheet would run as a formula (starting with `=`, `+`, `-` or `@`) is prefixed with an
+/// apostrophe, as OWASP advises against CSV injection.
 pub fn report_csv(report: &SalesReport) -> String {
     let mut out = String::from("product_name,total_quantity,total_price\r\n");
     for p in &report.products {
-        let name = if p.product_name.contains([',', '"']) {
-            format!("\"{}\"", p.product_name.replace('"', "\"\""))
+        let name = if p.product_name.starts_with(['=', '+', '-', '@']) {
+            format!("'{}", p.product_name)
         } else {
             p.product_name.clone()
         };
+        let name = if name.contains([',', '"']) { format!("\"{}\"", name.replace('"', "\"\"")) } else { name };
         out.push_str(&format!("{name},{},{:.2}\r\n", p.total_quantity, p.total_price));
     }
     out

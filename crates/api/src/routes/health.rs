@@ -5,6 +5,8 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use infrastructure::NotReady;
+
 use crate::error::RETRY_AFTER_SECONDS;
 use crate::state::AppState;
 
@@ -48,9 +50,14 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(())) => HttpResponse::Ok().json(Ready { status: "ok", database: "ok".into() }),
         Ok(Err(not_ready)) => {
             tracing::warn!(reason = %not_ready, "not ready");
+            // The connection error names hosts and ports: it goes to the log, not to the caller.
+            let database = match not_ready {
+                NotReady::Database(_) => "the database does not answer".to_owned(),
+                pending @ NotReady::MigrationsPending(_) => pending.to_string(),
+            };
             HttpResponse::ServiceUnavailable()
                 .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
-                .json(Ready { status: "unavailable", database: not_ready.to_string() })
+                .json(Ready { status: "unavailable", database })
         }
         Err(_) => HttpResponse::ServiceUnavailable()
             .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
