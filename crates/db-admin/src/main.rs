@@ -21,7 +21,9 @@ use secrecy::ExposeSecret;
 use application::{NewUser, OrderRepository, SystemClock, UserError, UserService};
 use domain::{Email, Password, PersonName, Role};
 use infrastructure::local_pg::{LocalPostgres, ensure_database, resolve_database};
-use infrastructure::{Argon2Hasher, Database, PgOrderRepository, PgUserRepository, PoolSettings, Settings, db};
+use infrastructure::{
+    Argon2Hasher, Database, PgOrderRepository, PgReportRepository, PgUserRepository, PoolSettings, Settings, db,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "db-admin", version, about = "Comanda's database administration")]
@@ -73,6 +75,12 @@ enum Command {
     },
     /// Fill the database with realistic demo data.
     Seed(seed::SeedArgs),
+    /// Bring the sales report's rollup up to date now (the server also does it in the
+    /// background); with --rebuild, forget every aggregate first (after loading past orders).
+    Rollup {
+        #[arg(long)]
+        rebuild: bool,
+    },
     /// Forget idempotency keys older than the given age (at least 24 hours).
     PurgeKeys {
         #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(24..))]
@@ -160,6 +168,27 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(args) => seed::run(&mut conn, &url, &args, settings),
+        Command::Rollup { rebuild } => {
+            let reports = PgReportRepository::new(database(settings, &url));
+            if rebuild {
+                reports.reset_rollup()?;
+                println!("forgot every aggregate");
+            }
+            let lag = application::rollup_lag(settings.database_timeout, settings.database_statement_timeout);
+            let progress = application::ReportRepository::roll_up(&reports, chrono::Utc::now() - lag)?;
+            if progress.busy {
+                println!("another process is rolling up right now: nothing done here");
+            } else {
+                println!(
+                    "aggregated {} hour(s) and {} day(s); hours until {}, days until {}",
+                    progress.hours,
+                    progress.days,
+                    progress.hours_until.map_or("-".to_owned(), |t| t.to_rfc3339()),
+                    progress.days_until.map_or("-".to_owned(), |t| t.to_rfc3339()),
+                );
+            }
+            Ok(())
+        }
         Command::PurgeKeys { older_than_hours } => {
             let orders = PgOrderRepository::new(database(settings, &url));
             let before = chrono::Utc::now() - chrono::Duration::hours(i64::from(older_than_hours));
@@ -240,6 +269,13 @@ fn init_admin(settings: &Settings, url: &str) -> anyhow::Result<()> {
     let email = Email::parse(&settings.admin_email).map_err(|e| anyhow::anyhow!("ADMIN_EMAIL {e}"))?;
     if let Some(existing) = users.find_by_email(&email)? {
         println!("the admin {} already exists: nothing changed", existing.email());
+        return Ok(());
+    }
+    let admins = users.count_admins()?;
+    if admins > 0 {
+        println!(
+            "{admins} admin(s) already exist: the first admin is made only once, nothing changed (db-admin create-user --role admin adds more)"
+        );
         return Ok(());
     }
     let (password, generated) = match &settings.admin_password {

@@ -258,3 +258,43 @@ struct PasswordHash {
     #[diesel(sql_type = diesel::sql_types::Text)]
     password_hash: String,
 }
+
+#[test]
+fn init_makes_the_first_admin_only_once_whatever_admin_email_says() {
+    let db = TestDb::empty();
+    assert!(run(&db, &["init"], &[("ADMIN_EMAIL", "first@example.com")]).status.success());
+    let out = run(&db, &["init"], &[("ADMIN_EMAIL", "second@example.com")]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("1 admin(s) already exist"), "{}", stdout(&out));
+    let out = run(
+        &db,
+        &[
+            "create-user",
+            "--email",
+            "second@example.com",
+            "--name",
+            "Second",
+            "--role",
+            "admin",
+            "--password",
+            "another password",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn rollup_aggregates_and_rebuilds() {
+    let db = TestDb::new();
+    let seed = run(&db, &["seed", "--orders", "300", "--days", "5", "--waiters", "2", "--products", "10"], &[]);
+    assert!(seed.status.success(), "{}", stderr(&seed));
+    let out = run(&db, &["rollup"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = stdout(&out);
+    assert!(first.contains("aggregated") && !first.contains("aggregated 0 hour(s)"), "{first}");
+    let again = stdout(&run(&db, &["rollup"], &[]));
+    assert!(again.contains("aggregated 0 hour(s) and 0 day(s)"), "{again}");
+    let rebuilt = stdout(&run(&db, &["rollup", "--rebuild"], &[]));
+    assert!(rebuilt.contains("forgot every aggregate") && !rebuilt.contains("aggregated 0 hour(s)"), "{rebuilt}");
+}
