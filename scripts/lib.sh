@@ -18,9 +18,13 @@ pg_bin_dir() {
     fi
 }
 
-# Installs what is missing, as root; otherwise says exactly what to run.
+# Installs what is missing, as root; otherwise says exactly what to run. Arguments name more
+# programs to have, as command:package pairs (e.g. redis-server:redis-server).
 ensure_system_packages() {
-    local missing=""
+    local missing="" pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+    done
     [ -n "$(pg_bin_dir)" ] || missing="$missing postgresql"
     if ! pkg-config --exists libpq 2>/dev/null; then
         command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_system_packages
+# The tests of shared rate limits start their own Redis.
+ensure_system_packages redis-server:redis-server
 ensure_rust_components
 
 target="${CARGO_TARGET_DIR:-target}"
@@ -26,6 +27,8 @@ say "cargo test --workspace"
 cargo test --workspace --quiet
 say "fuzzing the API from its OpenAPI document (scripts/fuzz.sh)"
 scripts/fuzz.sh
+say "Swagger UI in a real browser (scripts/browser-test.sh)"
+scripts/browser-test.sh
 say "searching every response for secrets and internal errors"
 scripts/audit-responses.sh "$RESPONSE_AUDIT_DIR"
 say "all checks passed"

@@ -1,21 +1,27 @@
 //! Rate limits per client address (actix-extensible-rate-limit, fixed one-minute windows):
-//! 429 problem+json with `Retry-After` and the `RateLimit-*` headers.
+//! 429 problem+json with `Retry-After` and the `RateLimit-*` headers. The counters live in this
+//! process, or in Redis (`REDIS_URL`) so that every replica counts together; when Redis does
+//! not answer in time, requests pass (`RATE_LIMIT_FAIL_OPEN=true`, the default) or get a 503.
 
+use std::cell::Cell;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_extensible_rate_limit::HeaderCompatibleOutput;
 use actix_extensible_rate_limit::RateLimiter;
 use actix_extensible_rate_limit::backend::memory::InMemoryBackend;
-use actix_extensible_rate_limit::backend::{SimpleInput, SimpleOutput};
+use actix_extensible_rate_limit::backend::redis::RedisBackend;
+use actix_extensible_rate_limit::backend::{Backend, Decision, SimpleInput, SimpleOutput};
 use actix_web::HttpResponse;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use infrastructure::settings::IpNet;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::problem_response;
 
@@ -58,13 +64,129 @@ fn set_headers(map: &mut HeaderMap, output: &SimpleOutput) {
 
 type InputFuture = Ready<Result<SimpleInput, actix_web::Error>>;
 
+/// Where the counters live.
+#[derive(Clone)]
+pub enum LimitBackend {
+    Memory(InMemoryBackend),
+    Redis(RedisLimit),
+}
+
+/// Redis counters (atomic MULTI of BITFIELD INCRBY and EXPIRE NX, by the crate), reached through
+/// a connection made on first use and remade after failures, each call bounded in time.
+#[derive(Clone)]
+pub struct RedisLimit {
+    client: redis::Client,
+    backend: Rc<tokio::sync::OnceCell<RedisBackend>>,
+    /// No new connection attempt before this instant (after a failed one).
+    next_attempt: Rc<Cell<Instant>>,
+}
+
+/// How long one rate-limit decision may take before Redis counts as unavailable.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+impl RedisLimit {
+    pub fn new(client: redis::Client) -> Self {
+        Self {
+            client,
+            backend: Rc::new(tokio::sync::OnceCell::new()),
+            next_attempt: Rc::new(Cell::new(Instant::now())),
+        }
+    }
+
+    async fn backend(&self) -> Result<&RedisBackend, LimitError> {
+        if let Some(backend) = self.backend.get() {
+            return Ok(backend);
+        }
+        if Instant::now() < self.next_attempt.get() {
+            return Err(LimitError("Redis was unreachable a moment ago".into()));
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_number_of_retries(1);
+        let client = self.client.clone();
+        let made = self
+            .backend
+            .get_or_try_init(|| async move {
+                let manager = ConnectionManager::new_with_config(client, config).await?;
+                Ok::<_, redis::RedisError>(
+                    RedisBackend::builder(manager).key_prefix(Some("comanda:ratelimit:")).build(),
+                )
+            })
+            .await;
+        made.map_err(|e| {
+            self.next_attempt.set(Instant::now() + Duration::from_secs(1));
+            LimitError(format!("could not connect to Redis: {e}"))
+        })
+    }
+}
+
+/// The counters could not be read: 503 when limits fail closed.
+#[derive(Debug, thiserror::Error)]
+#[error("rate limiter unavailable: {0}")]
+pub struct LimitError(String);
+
+impl actix_web::ResponseError for LimitError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        metrics::counter!("rate_limit_backend_errors_total").increment(1);
+        tracing::warn!(error = %self, "rate limit refused the request: its counters are unavailable");
+        let mut response = problem_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service is temporarily unavailable; retry shortly",
+            None,
+        );
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(crate::error::RETRY_AFTER_SECONDS));
+        response
+    }
+}
+
+impl Backend<SimpleInput> for LimitBackend {
+    type Output = SimpleOutput;
+    type RollbackToken = String;
+    type Error = LimitError;
+
+    async fn request(&self, input: SimpleInput) -> Result<(Decision, SimpleOutput, String), LimitError> {
+        match self {
+            Self::Memory(memory) => memory.request(input).await.map_err(|never| match never {}),
+            Self::Redis(redis) => {
+                let backend = redis.backend().await?;
+                let answer = tokio::time::timeout(REDIS_TIMEOUT, backend.request(input)).await;
+                match answer {
+                    Ok(Ok(decision)) => Ok(decision),
+                    Ok(Err(e)) => Err(LimitError(e.to_string())),
+                    Err(_) => Err(LimitError("Redis did not answer in time".into())),
+                }
+            }
+        }
+    }
+
+    async fn rollback(&self, token: String) -> Result<(), LimitError> {
+        match self {
+            Self::Memory(memory) => memory.rollback(token).await.map_err(|never| match never {}),
+            Self::Redis(redis) => {
+                let backend = redis.backend().await?;
+                match tokio::time::timeout(REDIS_TIMEOUT, backend.rollback(token)).await {
+                    Ok(result) => result.map_err(|e| LimitError(e.to_string())),
+                    Err(_) => Err(LimitError("Redis did not answer in time".into())),
+                }
+            }
+        }
+    }
+}
+
 /// A limiter of `per_minute` requests per client address, named `scope` (its own counters).
 pub fn limiter(
-    backend: InMemoryBackend,
+    backend: LimitBackend,
     scope: &'static str,
     per_minute: u32,
     trusted: Arc<Vec<IpNet>>,
-) -> RateLimiter<InMemoryBackend, SimpleOutput, impl Fn(&ServiceRequest) -> InputFuture + 'static> {
+    fail_open: bool,
+) -> RateLimiter<LimitBackend, SimpleOutput, impl Fn(&ServiceRequest) -> InputFuture + 'static> {
     let input = move |req: &ServiceRequest| {
         let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let ip = client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &trusted);
@@ -75,6 +197,7 @@ pub fn limiter(
         ready(Ok(SimpleInput { interval: Duration::from_secs(60), max_requests: u64::from(per_minute), key }))
     };
     RateLimiter::builder(backend, input)
+        .fail_open(fail_open)
         // The innermost limiter's headers win (the login limit on the login route).
         .request_allowed_transformation(Some(
             |map: &mut HeaderMap, output: Option<&SimpleOutput>, _rolled_back: bool| {

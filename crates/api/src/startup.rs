@@ -35,7 +35,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// and the response audit of tests.
 #[derive(Clone)]
 pub struct Shared {
+    /// Counters in this process (shared by its workers), or the Redis every replica shares.
     backend: InMemoryBackend,
+    redis: Option<redis::Client>,
+    fail_open: bool,
     login_per_minute: u32,
     per_minute: u32,
     trusted_proxies: Arc<Vec<IpNet>>,
@@ -49,7 +52,13 @@ impl Shared {
             Some(dir) => Some(crate::audit::Audit::open(dir)?),
             None => None,
         };
+        let redis = match &settings.redis_url {
+            Some(url) => Some(redis::Client::open(url.expose_secret())?),
+            None => None,
+        };
         Ok(Self {
+            redis,
+            fail_open: settings.rate_limit_fail_open,
             audit,
             backend: InMemoryBackend::builder().build(),
             login_per_minute: settings.rate_limit_login_per_minute,
@@ -122,9 +131,25 @@ pub fn app(
         .error_handler(|e, _| ApiError::BadRequest(format!("the query string could not be read: {e}")).into());
     // A path segment that is not an id names no resource.
     let path = web::PathConfig::default().error_handler(|_, _| ApiError::NotFound("no such resource".into()).into());
-    let general = rate_limit::limiter(limits.backend.clone(), "all", limits.per_minute, limits.trusted_proxies.clone());
-    let login =
-        rate_limit::limiter(limits.backend.clone(), "login", limits.login_per_minute, limits.trusted_proxies.clone());
+    // Per worker: its own Redis connection (made on first use), or the process's counters.
+    let backend = match &limits.redis {
+        Some(client) => rate_limit::LimitBackend::Redis(rate_limit::RedisLimit::new(client.clone())),
+        None => rate_limit::LimitBackend::Memory(limits.backend.clone()),
+    };
+    let general = rate_limit::limiter(
+        backend.clone(),
+        "all",
+        limits.per_minute,
+        limits.trusted_proxies.clone(),
+        limits.fail_open,
+    );
+    let login = rate_limit::limiter(
+        backend,
+        "login",
+        limits.login_per_minute,
+        limits.trusted_proxies.clone(),
+        limits.fail_open,
+    );
 
     App::new()
         .app_data(state)

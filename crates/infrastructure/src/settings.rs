@@ -94,6 +94,10 @@ pub struct Settings {
     pub rate_limit_login_per_minute: u32,
     pub rate_limit_per_minute: u32,
     pub trusted_proxies: Vec<IpNet>,
+    /// Rate-limit counters shared by every replica in this Redis; `None`: in this process only.
+    pub redis_url: Option<SecretString>,
+    /// When Redis does not answer: let requests through (`true`) or answer 503 (`false`).
+    pub rate_limit_fail_open: bool,
     /// Origins allowed to call the API from a browser; empty: CORS off.
     pub cors_allowed_origins: Vec<String>,
     pub argon2: Argon2Settings,
@@ -203,6 +207,17 @@ impl Settings {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let redis_url = get("REDIS_URL").map(SecretString::from);
+        if let Some(url) = &redis_url
+            && !(url.expose_secret().starts_with("redis://") || url.expose_secret().starts_with("rediss://"))
+        {
+            return Err(err("REDIS_URL", "must be a redis:// URL"));
+        }
+        let rate_limit_fail_open = match get("RATE_LIMIT_FAIL_OPEN").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => return Err(err("RATE_LIMIT_FAIL_OPEN", format!("must be true or false, not {other:?}"))),
+        };
         let database_url = get("DATABASE_URL").map(SecretString::from);
         if let Some(url) = &database_url {
             let url = url.expose_secret();
@@ -234,6 +249,8 @@ impl Settings {
             rate_limit_login_per_minute: number("RATE_LIMIT_LOGIN_PER_MINUTE", 5, 0, 1_000_000)? as u32,
             rate_limit_per_minute: number("RATE_LIMIT_PER_MINUTE", 1200, 0, 100_000_000)? as u32,
             trusted_proxies,
+            redis_url,
+            rate_limit_fail_open,
             cors_allowed_origins,
             argon2: Argon2Settings {
                 memory_kib: number("ARGON2_MEMORY_KIB", 19_456, 8, 4_194_304)? as u32,
@@ -327,6 +344,8 @@ mod tests {
         assert_eq!(load(&[("TRUSTED_PROXIES", "10.0.0.0/40")]).unwrap_err().var, "TRUSTED_PROXIES");
         assert_eq!(load(&[("IDEMPOTENCY_TTL_HOURS", "1")]).unwrap_err().var, "IDEMPOTENCY_TTL_HOURS");
         assert_eq!(load(&[("CORS_ALLOWED_ORIGINS", "*")]).unwrap_err().var, "CORS_ALLOWED_ORIGINS");
+        assert_eq!(load(&[("REDIS_URL", "http://x")]).unwrap_err().var, "REDIS_URL");
+        assert_eq!(load(&[("RATE_LIMIT_FAIL_OPEN", "yes")]).unwrap_err().var, "RATE_LIMIT_FAIL_OPEN");
         assert_eq!(load(&[("CORS_ALLOWED_ORIGINS", "https://a.example/")]).unwrap_err().var, "CORS_ALLOWED_ORIGINS");
         let ok = load(&[("CORS_ALLOWED_ORIGINS", "https://a.example, http://localhost:3000")]).unwrap();
         assert_eq!(ok.cors_allowed_origins, ["https://a.example", "http://localhost:3000"]);

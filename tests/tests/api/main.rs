@@ -11,5 +11,6 @@ mod migrations;
 mod orders;
 mod payments;
 mod report;
+mod shared_limits;
 mod statements;
 mod users;
