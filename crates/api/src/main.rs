@@ -16,15 +16,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
-    match run(&settings) {
+    let telemetry = match telemetry::init(settings.log_format, settings.otel_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("comanda-api: OTEL_EXPORTER_OTLP_ENDPOINT could not be used: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match run(&settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "comanda-api stopped");
             eprintln!("comanda-api: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 fn run(settings: &Settings) -> anyhow::Result<()> {

@@ -50,6 +50,9 @@ pub async fn middleware(
         request_id = %id,
         method = %req.method(),
         path = %req.path(),
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+        otel.kind = "server",
     );
     let started = Instant::now();
     let result = REQUEST_ID
@@ -62,6 +65,8 @@ pub async fn middleware(
     let status = response.status();
     let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     crate::metrics::record_request(response.request().method().as_str(), &route, status.as_u16(), started.elapsed());
+    span.record("route", route.as_str());
+    span.record("status", status.as_u16());
     span.in_scope(|| {
         info!(status = status.as_u16(), route = %route, latency_ms = started.elapsed().as_secs_f64() * 1000.0, "request finished")
     });

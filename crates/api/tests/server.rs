@@ -346,3 +346,105 @@ async fn sigkill_under_load_loses_no_acknowledged_order() {
     assert!(wait_for(&mut again, Duration::from_secs(30)).unwrap().success());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// With OTEL_EXPORTER_OTLP_ENDPOINT, requests become traces sent over OTLP/HTTP: the request
+/// span carries its route, status and request id, and the database and hashing work are spans
+/// of their own.
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_are_exported_over_otlp_when_configured() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    // A collector that keeps the bodies it receives.
+    let collector = TcpListener::bind("127.0.0.1:0").unwrap();
+    let collector_port = collector.local_addr().unwrap().port();
+    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let sink = received.clone();
+    std::thread::spawn(move || {
+        for stream in collector.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            sink.lock().unwrap().push((request_line, body));
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+
+    let db = test_support::TestDb::new();
+    let argon2 = infrastructure::settings::Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 };
+    test_support::create_user(&db.url, argon2, "traced@example.com", test_support::PASSWORD, domain::Role::Waiter);
+    let dir = temp_dir("otel");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let vars = [
+        ("DATABASE_URL", db.url.clone()),
+        ("PORT", port.to_string()),
+        ("ARGON2_MEMORY_KIB", "1024".to_owned()),
+        ("ARGON2_ITERATIONS", "1".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{collector_port}")),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut child = command(&dir, &vars).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_ready(&base, &mut child).await;
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .header("x-request-id", "trace-login-1")
+        .json(&serde_json::json!({"email": "traced@example.com", "password": test_support::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let listed = client
+        .get(format!("{base}/api/v1/orders"))
+        .bearer_auth(token)
+        .header("x-request-id", "trace-list-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    // SIGTERM flushes the spans not yet sent.
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_for(&mut child, Duration::from_secs(30)).unwrap().success());
+
+    let received = received.lock().unwrap();
+    assert!(
+        received.iter().all(|(line, _)| line.starts_with("POST /v1/traces ")),
+        "{:?}",
+        received.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+    let everything: Vec<u8> = received.iter().flat_map(|(_, body)| body.clone()).collect();
+    let contains = |needle: &str| everything.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for needle in [
+        "request",
+        "trace-login-1",
+        "trace-list-1",
+        "/api/v1/auth/login",
+        "/api/v1/orders",
+        "route",
+        "status",
+        "cpu_pool_work",
+        "database_work",
+        "comanda-api",
+    ] {
+        assert!(contains(needle), "no exported span mentions {needle:?}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

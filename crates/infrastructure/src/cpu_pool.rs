@@ -83,7 +83,8 @@ impl CpuPool {
     /// refuses at once when the queue is full.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CpuPoolError> {
         let (tx, rx) = oneshot::channel();
-        let span = tracing::Span::current();
+        let name = self.name;
+        let span = tracing::info_span!("cpu_pool_work", pool = name);
         let job: Job = Box::new(move || {
             let _entered = span.enter();
             let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));

@@ -111,6 +111,9 @@ pub struct Settings {
     pub admin_email: String,
     pub admin_name: String,
     pub admin_password: Option<SecretString>,
+    /// OpenTelemetry traces go over OTLP/HTTP (protobuf) to this collector; `None`: no tracing
+    /// export at all.
+    pub otel_endpoint: Option<String>,
     /// Testing aid: every response body is also appended to a file in this folder, so that a
     /// check can search the whole suite's answers for leaked secrets. Refused in production.
     pub response_audit_dir: Option<PathBuf>,
@@ -268,6 +271,16 @@ impl Settings {
             admin_name: get("ADMIN_NAME").unwrap_or_else(|| "Administrator".into()),
             admin_password: get("ADMIN_PASSWORD").map(SecretString::from),
             response_audit_dir: get("RESPONSE_AUDIT_DIR").map(PathBuf::from),
+            otel_endpoint: match get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+                None => None,
+                Some(url) if url.starts_with("http://") => Some(url.trim_end_matches('/').to_owned()),
+                Some(_) => {
+                    return Err(err(
+                        "OTEL_EXPORTER_OTLP_ENDPOINT",
+                        "must be an http:// URL of an OTLP/HTTP collector (a local agent or sidecar; TLS is not built in)",
+                    ));
+                }
+            },
         };
         settings.check_production()?;
         Ok(settings)

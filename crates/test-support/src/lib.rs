@@ -181,7 +181,7 @@ fn init_logs() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            api::telemetry::init(infrastructure::LogFormat::Pretty);
+            std::mem::forget(api::telemetry::init(infrastructure::LogFormat::Pretty, None));
         }
     });
 }

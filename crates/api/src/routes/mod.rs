@@ -31,6 +31,7 @@ where
     let patience = state.queue_timeout;
     web::block(move || {
         span.in_scope(|| {
+            let _database = tracing::info_span!("database_work").entered();
             if queued.elapsed() > patience {
                 return Err(ApiError::Unavailable("waited too long for a worker thread".into()));
             }
