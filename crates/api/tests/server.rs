@@ -358,7 +358,9 @@ async fn traces_are_exported_over_otlp_when_configured() {
     // A collector that keeps the bodies it receives.
     let collector = TcpListener::bind("127.0.0.1:0").unwrap();
     let collector_port = collector.local_addr().unwrap().port();
-    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    /// Each request the collector received: its request line and its body.
+    type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let received: Received = Arc::default();
     let sink = received.clone();
     std::thread::spawn(move || {
         for stream in collector.incoming() {
