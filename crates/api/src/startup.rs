@@ -105,7 +105,7 @@ pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<Ap
             application::rollup_lag(settings.database_timeout, settings.database_statement_timeout),
         )),
         clock,
-        hash_pool: CpuPool::new("argon2", settings.hash_workers, settings.hash_queue),
+        hash_pool: CpuPool::new("argon2", settings.hash_workers, settings.hash_queue, settings.hash_nice),
         cursors: CursorCodec::new(secret.expose_secret()),
         ready_timeout: settings.database_timeout.min(Duration::from_millis(1000)),
         queue_timeout: settings.database_timeout,

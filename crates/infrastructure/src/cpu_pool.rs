@@ -52,7 +52,10 @@ pub struct CpuPoolStats {
 impl CpuPool {
     /// `workers` threads and room for `queue` jobs waiting (0: only as many as there are idle
     /// workers are taken).
-    pub fn new(name: &'static str, workers: usize, queue: usize) -> Self {
+    ///
+    /// `nice` (0 to 19) lowers the workers' scheduling priority: when the cores are contended,
+    /// the threads answering requests run first, and the pool still gets every idle cycle.
+    pub fn new(name: &'static str, workers: usize, queue: usize, nice: i32) -> Self {
         let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         let counters = Arc::new(Counters::default());
@@ -62,6 +65,7 @@ impl CpuPool {
             thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
+                    lower_priority(nice);
                     loop {
                         let job = match receiver.lock() {
                             Ok(guard) => guard.recv(),
@@ -115,6 +119,22 @@ impl CpuPool {
     }
 }
 
+/// Makes the calling thread nicer by `nice` (Linux: priorities are per thread).
+#[allow(unsafe_code)]
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    let tid = nix::unistd::gettid().as_raw();
+    // SAFETY: setpriority only reads its three integer arguments; `tid` names this very thread
+    // (which exists while it runs this code), and a failure is reported through the return
+    // value, which is checked.
+    let result = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid as nix::libc::id_t, nice) };
+    if result != 0 {
+        tracing::warn!(nice, "could not lower the priority of a pool thread");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Barrier;
@@ -123,7 +143,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_when_full_and_runs_otherwise() {
-        let pool = CpuPool::new("test", 1, 1);
+        let pool = CpuPool::new("test", 1, 1, 0);
         let gate = Arc::new(Barrier::new(2));
         let g = Arc::clone(&gate);
         let running = {
@@ -153,5 +173,20 @@ mod tests {
         assert_eq!(running.await.unwrap(), Ok(1));
         assert_eq!(queued.await.unwrap(), Ok(2));
         assert_eq!(pool.run(|| 4).await, Ok(4));
+    }
+
+    #[tokio::test]
+    async fn workers_run_at_the_lower_priority() {
+        let pool = CpuPool::new("nice", 1, 1, 7);
+        let nice = pool
+            .run(|| {
+                let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+                // Fields after the command name (which ends with ')'): state is 3rd, nice is 19th.
+                let rest = stat.rsplit_once(')').unwrap().1;
+                rest.split_whitespace().nth(16).unwrap().parse::<i32>().unwrap()
+            })
+            .await
+            .unwrap();
+        assert_eq!(nice, 7);
     }
 }

@@ -103,6 +103,8 @@ pub struct Settings {
     pub argon2: Argon2Settings,
     pub hash_workers: usize,
     pub hash_queue: usize,
+    /// How much lower the hashing threads' priority is (0 to 19).
+    pub hash_nice: i32,
     pub http_workers: usize,
     pub blocking_threads: usize,
     pub shutdown_timeout: Duration,
@@ -262,6 +264,7 @@ impl Settings {
             },
             hash_workers: number("HASH_WORKERS", cores as u64, 1, 256)? as usize,
             hash_queue: number("HASH_QUEUE", 64, 0, 100_000)? as usize,
+            hash_nice: number("HASH_NICE", 10, 0, 19)? as i32,
             http_workers: number("HTTP_WORKERS", cores as u64, 1, 256)? as usize,
             blocking_threads: number("BLOCKING_THREADS", u64::from(pool_size).max(4), 1, 1024)? as usize,
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECONDS", 10, 0, 600)?),
