@@ -16,8 +16,8 @@ count=$(cat "$dir"/responses-*.log | grep -c -E '^(GET|POST|PUT|DELETE|PATCH|OPT
 # internal errors (Rust panics and paths, diesel and PostgreSQL messages, backtraces).
 patterns=(
     '\$argon2'
-    'test-secret-test-secret' 'fuzz-secret-fuzz-secret'
-    'correct horse battery' 'fuzz admin password' 'fuzz waiter password'
+    'test-secret-test-secret' 'fuzz-secret-fuzz-secret' 'browser-secret-'
+    'correct horse battery' 'fuzz admin password' 'fuzz waiter password' 'browser waiter password'
     'panicked at' 'stack backtrace' 'RUST_BACKTRACE' '\.rs:[0-9]+'
     'SQLSTATE' 'duplicate key value' 'violates (check|foreign key|unique|not-null)' 'syntax error at or near'
     'relation "' 'DatabaseError' 'diesel::' 'r2d2' 'ConnectionManager' 'tokio::' 'actix_'

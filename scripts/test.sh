@@ -29,6 +29,8 @@ say "fuzzing the API from its OpenAPI document (scripts/fuzz.sh)"
 scripts/fuzz.sh
 say "Swagger UI in a real browser (scripts/browser-test.sh)"
 scripts/browser-test.sh
+say "three replicas behind nginx (scripts/cluster/test.sh)"
+scripts/cluster/test.sh
 say "searching every response for secrets and internal errors"
 scripts/audit-responses.sh "$RESPONSE_AUDIT_DIR"
 say "all checks passed"

@@ -29,7 +29,8 @@ CREATE TABLE order_items (
     -- The line's position in the order as placed (after merging), from 1.
     line_no      smallint      NOT NULL CHECK (line_no BETWEEN 1 AND 100),
     -- What makes two names the same product (normalized, lower-cased); the report groups by it.
-    product_key  text          NOT NULL CHECK (char_length(product_key) BETWEEN 1 AND 120),
+    -- Lower-casing can lengthen a name (U+0130 becomes two characters): up to 3 per character.
+    product_key  text          NOT NULL CHECK (char_length(product_key) BETWEEN 1 AND 360),
     product_name text          NOT NULL CHECK (char_length(product_name) BETWEEN 1 AND 120 AND product_name = btrim(product_name)),
     unit_price   numeric(9,2)  NOT NULL CHECK (unit_price > 0 AND unit_price <= 1000000),
     quantity     integer       NOT NULL CHECK (quantity BETWEEN 1 AND 10000),

@@ -5,7 +5,7 @@
 CREATE TABLE sales_rollup (
     grain          text          NOT NULL CHECK (grain IN ('hour', 'day')),
     bucket         timestamptz   NOT NULL CHECK (bucket = date_trunc(grain, bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),
-    product_key    text          NOT NULL CHECK (char_length(product_key) BETWEEN 1 AND 120),
+    product_key    text          NOT NULL CHECK (char_length(product_key) BETWEEN 1 AND 360),
     -- The smallest spelling (byte order) of the product's lines in the bucket.
     product_name   text          NOT NULL CHECK (char_length(product_name) BETWEEN 1 AND 120),
     total_quantity bigint        NOT NULL CHECK (total_quantity > 0),

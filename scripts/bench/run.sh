@@ -151,7 +151,7 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'; }
 # ------------------------------------------------------------------------------------------------
 # Cleanup: only what this script started.
 
-SERVER_PID="" STORM_PID="" CLUSTER_UP=0 WORK_TMP=""
+SERVER_PID="" STORM_PID="" CLUSTER_UP=0 WORK_TMP="" WORK_COPY=0
 stop_server() {
     [ -n "$SERVER_PID" ] || return 0
     if kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -176,6 +176,9 @@ cleanup() {
     set +e
     if [ -n "$STORM_PID" ] && kill -0 "$STORM_PID" 2>/dev/null; then kill -TERM "$STORM_PID" 2>/dev/null; wait "$STORM_PID" 2>/dev/null; fi
     stop_server
+    if [ "$WORK_COPY" = 1 ] && [ "$CLUSTER_UP" = 1 ]; then
+        q postgres -c "DROP DATABASE IF EXISTS $DB_WORK WITH (FORCE)" >/dev/null 2>&1 || warn "could not drop $DB_WORK"
+    fi
     stop_cluster
     [ -n "$WORK_TMP" ] && rm -rf "$WORK_TMP"
     if [ "$rc" -ne 0 ]; then
@@ -243,6 +246,12 @@ if [ "$SKIP_BUILD" = 0 ]; then
         || { tail -n 30 "$RAW/build.log" >&2; die "the release build failed (full log: $RAW/build.log)"; }
 fi
 [ -x "$API_BIN" ] && [ -x "$ADMIN_BIN" ] || die "missing $API_BIN or $ADMIN_BIN (build them, or drop --skip-build)"
+# db-admin is still growing: use what this build has.
+HAS_ROLLUP=0 SEED_EXTRA=()
+ADMIN_HELP="$("$ADMIN_BIN" --help 2>&1 || true)"
+SEED_HELP="$("$ADMIN_BIN" seed --help 2>&1 || true)"
+if grep -qE '^ +rollup' <<<"$ADMIN_HELP"; then HAS_ROLLUP=1; fi
+if grep -q -- '--skip-fk-checks' <<<"$SEED_HELP"; then SEED_EXTRA+=(--skip-fk-checks); fi
 
 # The binaries run with exactly this environment (the defaults of every other setting apply,
 # e.g. Argon2id m=19456 KiB t=2 p=1, HTTP and hash workers = cores).
@@ -263,7 +272,11 @@ PGROOT="$BENCH_ROOT/pg-$PG_MAJOR"
 PGDATA="$PGROOT/data"
 PGRUNDIR="$PGROOT/run"
 mkdir -p "$PGROOT" "$PGRUNDIR"
-if is_root; then chown postgres: "$PGROOT" "$PGRUNDIR"; fi
+if is_root; then
+    chown postgres: "$PGROOT" "$PGRUNDIR"
+    runuser -u postgres -- test -w "$PGROOT" \
+        || die "the postgres user cannot reach $PGROOT (a parent folder is not traversable); move the repository or fix the permissions"
+fi
 if [ ! -f "$PGDATA/PG_VERSION" ]; then
     say "initdb $PGDATA (PostgreSQL $PG_MAJOR)"
     locale_opt="--no-locale"
@@ -309,6 +322,9 @@ FSYNC_LINE="$(awk '/one 8kB write/ { s = 1 } s && $1 == "fdatasync" { $1 = ""; s
 # Seeded databases, reused when they match.
 
 declare -A SEEDINFO
+# Migrations may be edited in place before a release: a database made with other migration
+# files is seeded again rather than reused.
+MIGRATIONS_SUM="$(cd "$REPO" && find migrations -type f -name '*.sql' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)"
 ensure_seeded() { # LINES -> sets DB_<label> facts in SEEDINFO
     local lines=$1 db marker orders
     db="bench_$(human "$lines")"
@@ -317,23 +333,27 @@ ensure_seeded() { # LINES -> sets DB_<label> facts in SEEDINFO
     local exists
     exists="$(q postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")"
     if [ "$RESEED" = 0 ] && [ "$exists" = 1 ] && [ -f "$marker" ]; then
-        local M_LINES="" M_DAYS="" M_WAITERS="" M_PRODUCTS="" M_SEED_END="" M_SEEDED_AT="" M_SEEDED_LINES=""
+        local M_LINES="" M_DAYS="" M_WAITERS="" M_PRODUCTS="" M_SEED_END="" M_SEEDED_AT="" M_SEEDED_LINES="" M_MIGRATIONS=""
         # shellcheck disable=SC1090
         . "$marker"
         if [ "$M_LINES" = "$lines" ] && [ "$M_DAYS" = "$DAYS" ] && [ "$M_WAITERS" = "$WAITERS" ] \
-            && [ "$M_PRODUCTS" = "$PRODUCTS" ] && [ -n "$M_SEED_END" ]; then
-            db_admin "$db" init >"$RAW/init-$db.log" 2>&1 || { cat "$RAW/init-$db.log" >&2; die "db-admin init failed on $db"; }
-            remove_later_orders "$db" "$M_SEED_END"
-            local count
-            count="$(q "$db" -c 'SELECT count(*) FROM order_items')"
-            if [ "$count" = "$M_SEEDED_LINES" ]; then
+            && [ "$M_PRODUCTS" = "$PRODUCTS" ] && [ -n "$M_SEED_END" ] && [ "$M_MIGRATIONS" = "$MIGRATIONS_SUM" ]; then
+            local count=""
+            if db_admin "$db" init >"$RAW/init-$db.log" 2>&1; then
+                remove_later_orders "$db" "$M_SEED_END"
+                count="$(q "$db" -c 'SELECT count(*) FROM order_items')"
+            else
+                say "db-admin init fails on the existing $db ($(tail -n1 "$RAW/init-$db.log")): seeding it again"
+            fi
+            if [ -n "$count" ] && [ "$count" = "$M_SEEDED_LINES" ]; then
+                run_rollup "$db"
                 say "reusing $db from an earlier run: $count order lines seeded at $M_SEEDED_AT (saves the seeding)"
                 SEEDINFO[$db]="reused: $count lines in $(q "$db" -c 'SELECT count(*) FROM orders') orders, seeded $M_SEEDED_AT over $M_DAYS days"
                 return 0
             fi
-            say "$db has $count order lines, not the $M_SEEDED_LINES seeded: seeding it again"
+            [ -n "$count" ] && say "$db has $count order lines, not the $M_SEEDED_LINES seeded: seeding it again"
         else
-            say "$db was seeded with other parameters: seeding it again"
+            say "$db was seeded with other parameters or other migration files: seeding it again"
         fi
     fi
     if [ "$exists" = 1 ]; then q postgres -c "DROP DATABASE $db WITH (FORCE)" >/dev/null; fi
@@ -342,11 +362,13 @@ ensure_seeded() { # LINES -> sets DB_<label> facts in SEEDINFO
     db_admin "$db" init >"$RAW/init-$db.log" 2>&1 || { cat "$RAW/init-$db.log" >&2; die "db-admin init failed on $db"; }
     local t0=$SECONDS
     db_admin "$db" seed --orders "$orders" --days "$DAYS" --waiters "$WAITERS" --products "$PRODUCTS" \
-        --password "$SEED_PASSWORD" >"$RAW/seed-$db.log" 2>&1 \
+        --password "$SEED_PASSWORD" "${SEED_EXTRA[@]}" >"$RAW/seed-$db.log" 2>&1 \
         || { tail -n 20 "$RAW/seed-$db.log" >&2; die "db-admin seed failed on $db"; }
-    say "seeded $db in $((SECONDS - t0)) s; VACUUM ANALYZE and CHECKPOINT (stable plans and hint bits)"
+    local seed_secs=$((SECONDS - t0))
+    say "seeded $db in $seed_secs s; VACUUM ANALYZE and CHECKPOINT (stable plans and hint bits)"
     q "$db" -c 'VACUUM (ANALYZE) users, orders, order_items, payments' >/dev/null
     q "$db" -c 'CHECKPOINT' >/dev/null
+    run_rollup "$db"
     local seeded_lines seed_end
     seeded_lines="$(q "$db" -c 'SELECT count(*) FROM order_items')"
     seed_end="$(q "$db" -c "SELECT to_char(max(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM orders")"
@@ -358,8 +380,20 @@ M_PRODUCTS=$PRODUCTS
 M_SEEDED_LINES=$seeded_lines
 M_SEED_END=$seed_end
 M_SEEDED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+M_MIGRATIONS=$MIGRATIONS_SUM
 EOF
-    SEEDINFO[$db]="seeded now: $seeded_lines lines in $orders orders over $DAYS days, in $((SECONDS - t0)) s"
+    SEEDINFO[$db]="seeded now: $seeded_lines lines in $orders orders over $DAYS days, in $seed_secs s"
+}
+
+# Brings the sales rollup up to date with `db-admin rollup` (when this build has it), so the
+# server's first roll-up tick finds little to do; the time it took is one of the facts.
+declare -A ROLLUP_BUILD
+run_rollup() { # DB
+    local db=$1 t0=$SECONDS
+    [ "$HAS_ROLLUP" = 1 ] || return 0
+    db_admin "$db" rollup >>"$RAW/rollup-$db.log" 2>&1 || { tail -n 20 "$RAW/rollup-$db.log" >&2; die "db-admin rollup failed on $db"; }
+    ROLLUP_BUILD[$db]=$((SECONDS - t0))
+    say "$db: db-admin rollup took ${ROLLUP_BUILD[$db]} s"
 }
 
 # Orders written by earlier runs' workloads (after the seed's last order) would make the
@@ -393,6 +427,17 @@ DB_SMALL="bench_$(human "$LINES_SMALL")"
 DB_LARGE="bench_$(human "$LINES_LARGE")"
 ensure_seeded "$LINES_SMALL"
 ensure_seeded "$LINES_LARGE"
+
+# Phase 1 writes (W2, W4, the baselines) go to a copy of the small database made for this run
+# and dropped at the end: the seeded database stays as seeded, and the next run reuses it as is.
+DB_WORK="${DB_SMALL}_work"
+copy_strategy=""
+[ "$PG_MAJOR" -ge 15 ] && copy_strategy=" STRATEGY = FILE_COPY"
+t0=$SECONDS
+q postgres -c "DROP DATABASE IF EXISTS $DB_WORK WITH (FORCE)" >/dev/null
+WORK_COPY=1
+q postgres -c "CREATE DATABASE $DB_WORK TEMPLATE $DB_SMALL$copy_strategy" >/dev/null
+say "working copy $DB_WORK of $DB_SMALL made in $((SECONDS - t0)) s (dropped at the end)"
 
 # ------------------------------------------------------------------------------------------------
 # The service
@@ -433,8 +478,10 @@ start_server() { # DB [ATTEMPT]
 wait_rollup() { # DB
     local db=$1 t0=$SECONDS ok
     for _ in $(seq 1 1800); do
-        ok="$(q "$db" -c "SELECT coalesce(hours_until >= date_trunc('hour', now() - interval '5 minutes') - interval '1 hour'
-                              AND days_until >= date_trunc('day', hours_until), false) FROM sales_rollup_state")"
+        # Caught up: hours aggregated to within the lag (5 min by default; 3 h of slack for
+        # longer lags or an hour that just turned), and days to the last whole day of those.
+        ok="$(q "$db" -c "SELECT coalesce(hours_until >= date_trunc('hour', now()) - interval '3 hours'
+                              AND days_until = date_trunc('day', hours_until), false) FROM sales_rollup_state")"
         if [ "$ok" = t ]; then
             ROLLUP_SECS[$db]=$((SECONDS - t0))
             say "$db: sales rollup caught up ($((SECONDS - t0)) s after ready)"
@@ -455,6 +502,13 @@ login_token() { # EMAIL PASSWORD
 PID_STATUS_OK=1
 reset_hwm() { echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || PID_STATUS_OK=0; }
 read_hwm_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo ""; }
+
+# Before each write workload and each baseline: vacuum what earlier runs wrote and checkpoint,
+# so that every run starts from the same state (no autovacuum or checkpoint left over from the
+# previous run).
+quiesce() {
+    q "$DB_WORK" -c 'VACUUM (ANALYZE) orders, order_items, idempotency_keys' -c 'CHECKPOINT' >/dev/null
+}
 
 # ------------------------------------------------------------------------------------------------
 # wrk runs
@@ -502,12 +556,13 @@ pgbench_run() { # NAME LABEL SCRIPT [pgbench -D options...]
     local dir="$RAW/pgbench"
     say "$lbl: pgbench -M prepared -c $POOL -j 2, ${WARMUP}s warm-up + ${DURATION}s"
     local common=(-n -M prepared -c "$POOL" -j 2 -h 127.0.0.1 -p "$PGPORT" -U postgres -f "$script" "$@")
+    quiesce
     if [ "$WARMUP" -gt 0 ]; then
-        as_pg "$PGBIN/pgbench" "${common[@]}" -T "$WARMUP" "$DB_SMALL" >"$dir/$name.warmup.txt" 2>&1 \
+        as_pg "$PGBIN/pgbench" "${common[@]}" -T "$WARMUP" "$DB_WORK" >"$dir/$name.warmup.txt" 2>&1 \
             || { tail -n 20 "$dir/$name.warmup.txt" >&2; die "pgbench failed for $name (see $dir/$name.warmup.txt)"; }
     fi
     local rc=0
-    (cd "$dir" && as_pg "$PGBIN/pgbench" "${common[@]}" -T "$DURATION" -l --log-prefix="$dir/$name.log" "$DB_SMALL") \
+    (cd "$dir" && as_pg "$PGBIN/pgbench" "${common[@]}" -T "$DURATION" -l --log-prefix="$dir/$name.log" "$DB_WORK") \
         >"$dir/$name.txt" 2>&1 || rc=$?
     [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || { tail -n 20 "$dir/$name.txt" >&2; die "pgbench failed for $name (see $dir/$name.txt)"; }
     local tps failed
@@ -529,12 +584,78 @@ pgbench_run() { # NAME LABEL SCRIPT [pgbench -D options...]
     PB[$name.label]=$lbl
 }
 
+# ------------------------------------------------------------------------------------------------
+# Baselines on the same database and cluster: (a) the service's own statement, (b) the smallest
+# single statement that does the same write. Each pair runs right before W2 at the pool's
+# concurrency with the same number of lines (the service idle meanwhile), so both see the same
+# tables.
+
+PGB="$RAW/pgbench"
+
+# (a) below is a copy of InsertOrderStatement::walk_ast as of commit a0cd5c7. When that text is
+# no longer in the service's source, (a) is no longer "the very SQL the service issues": say so
+# loudly rather than print a stale baseline as if it were current.
+A_STALE=0
+for fragment in 'WITH actor AS (SELECT id FROM users WHERE id = ' \
+    '::text IS NOT NULL ON CONFLICT (user_id, key) DO NOTHING RETURNING 1), ' \
+    'SELECT new_order.id, line.n, line.k, line.name, line.price, line.qty, line.sub FROM new_order, unnest('; do
+    grep -rqF -- "$fragment" "$REPO/crates/infrastructure/src" || A_STALE=1
+done
+[ "$A_STALE" = 0 ] || warn "baseline (a) copies InsertOrderStatement as of commit a0cd5c7, and the service's create-order SQL in crates/infrastructure/src has changed since: (a) is marked STALE in the table; update run_baselines in scripts/bench/run.sh"
+
+sql_quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
+arr_elem() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
+
+# A time-ordered (version 7) uuid from the statement's now() and two random pgbench integers,
+# as the service makes them: the id is a bind in the service, an expression of binds here.
+UUID_EXPR="(lpad(to_hex(floor(extract(epoch FROM now()) * 1000)::bigint), 12, '0') || to_hex(:r1::bigint) || to_hex(:r2::bigint))::uuid"
+WAITER_EXPR="(:waiters::uuid[])[:w]"
+
+run_baselines() { # LINES
+    local n=$1 keys=() names=() prices=() qtys=() subs=() values=() total_cents=0 i=0 key name cents qty sub price subtotal total
+    local uuid_vars=$'\\set r1 random(28672, 32767)\n\\set r2 random(-9223372036854775807, -4611686018427387905)\n\\set w random(1, '"$WAITER_COUNT"$')\n'
+    mkdir -p "$PGB"
+    if is_root; then chown postgres: "$PGB"; fi
+    while IFS=$'\t' read -r key name; do
+        i=$((i + 1))
+        [ "$i" -le "$n" ] || break
+        cents=$((250 + (i * 137) % 1800)); qty=$((1 + i % 3)); sub=$((cents * qty))
+        total_cents=$((total_cents + sub))
+        price="$((cents / 100)).$(printf '%02d' $((cents % 100)))"; subtotal="$((sub / 100)).$(printf '%02d' $((sub % 100)))"
+        keys+=("$(arr_elem "$key")"); names+=("$(arr_elem "$name")"); prices+=("$price"); qtys+=("$qty"); subs+=("$subtotal")
+        values+=("($i, $(sql_quote "$key"), $(sql_quote "$name"), $price, $qty, $subtotal)")
+    done <"$RUN/products.tsv"
+    join() { local IFS=,; echo "$*"; }
+    total="$((total_cents / 100)).$(printf '%02d' $((total_cents % 100)))"
+    DEFS=(-D "waiters=$WAITER_IDS" -D "customer=Table 7" -D "total=$total"
+        -D "keys={$(join "${keys[@]}")}" -D "names={$(join "${names[@]}")}" -D "prices={$(join "${prices[@]}")}"
+        -D "qtys={$(join "${qtys[@]}")}" -D "subs={$(join "${subs[@]}")}")
+
+    # (a) InsertOrderStatement::walk_ast (crates/infrastructure/src/orders.rs), word for word,
+    # binds replaced: waiter -> one of the seeded waiters, key and fingerprint -> NULL (a request
+    # without Idempotency-Key, like W2's), order id -> a v7 uuid, created_at -> now(), the
+    # rest -> pgbench variables (-D). Prepared once per connection, like diesel does.
+    {
+        printf '%s' "$uuid_vars"
+        echo "WITH actor AS (SELECT id FROM users WHERE id = $WAITER_EXPR), claim AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, resource_id, created_at) SELECT actor.id, NULL::text, NULL::bytea, $UUID_EXPR, now() FROM actor WHERE NULL::text::text IS NOT NULL ON CONFLICT (user_id, key) DO NOTHING RETURNING 1), new_order AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) SELECT $UUID_EXPR, :customer::text, actor.id, 'open', :total::numeric, 0, now(), now() FROM actor WHERE NULL::text::text IS NULL OR EXISTS (SELECT 1 FROM claim) RETURNING id), new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) SELECT new_order.id, line.n, line.k, line.name, line.price, line.qty, line.sub FROM new_order, unnest(:keys::text[], :names::text[], :prices::numeric[], :qtys::int4[], :subs::numeric[]) WITH ORDINALITY AS line (k, name, price, qty, sub, n) RETURNING 1) SELECT EXISTS (SELECT 1 FROM actor), EXISTS (SELECT 1 FROM new_order);"
+    } >"$PGB/a_service_$n.sql"
+    # (b) the fastest SQL for the same write: one statement, one round trip, one commit.
+    {
+        printf '%s' "$uuid_vars"
+        echo "WITH o AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) VALUES ($UUID_EXPR, :customer::text, $WAITER_EXPR, 'open', :total::numeric, 0, now(), now()) RETURNING id) INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) SELECT o.id, v.n, v.k, v.name, v.price, v.qty, v.sub FROM o, (VALUES $(join "${values[@]}")) AS v (n, k, name, price, qty, sub);"
+    } >"$PGB/b_minimal_$n.sql"
+    printf '%q ' "${DEFS[@]}" >"$PGB/defines_$n.txt"
+    pgbench_run "a_$n" "(a) service SQL$([ "$A_STALE" = 1 ] && echo ' (STALE copy)'), $n line(s)" "$PGB/a_service_$n.sql" "${DEFS[@]}"
+    pgbench_run "b_$n" "(b) minimal CTE, $n line(s)" "$PGB/b_minimal_$n.sql" "${DEFS[@]}"
+}
+
 # ================================================================================================
 # Phase 1: the small database
 
-start_server "$DB_SMALL"
-wait_rollup "$DB_SMALL"
+start_server "$DB_WORK"
+wait_rollup "$DB_WORK"
 
+RSS_READY="$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")"
 say "logging the $WAITERS seeded waiters and the admin in"
 : >"$RUN/emails.txt"; : >"$RUN/tokens.txt"
 for i in $(seq 1 "$WAITERS"); do
@@ -547,6 +668,7 @@ done
 ADMIN_TOKEN="$(login_token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")"
 [ -n "$ADMIN_TOKEN" ] || die "could not log the admin $ADMIN_EMAIL in"
 FIRST_TOKEN="$(head -n1 "$RUN/tokens.txt")"
+RSS_LOGGED_IN="$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")"
 
 say "collecting order ids (GET /api/v1/orders?limit=100, 10 pages)"
 : >"$RUN/order_ids.txt"
@@ -562,12 +684,12 @@ curl -fsS --max-time 10 -H "Authorization: Bearer $FIRST_TOKEN" "$URL/api/v1/ord
     || die "GET /api/v1/orders/{id} failed for a listed id"
 
 say "taking product names from $DB_SMALL (the most sold products of the seeded menu)"
-q "$DB_SMALL" -F $'\t' -c "SELECT product_key, min(product_name COLLATE \"C\") FROM order_items
+q "$DB_WORK" -F $'\t' -c "SELECT product_key, min(product_name COLLATE \"C\") FROM order_items
     GROUP BY product_key ORDER BY count(*) DESC, product_key LIMIT 200" >"$RUN/products.tsv"
 cut -f2 "$RUN/products.tsv" >"$RUN/products.txt"
 [ "$(wc -l <"$RUN/products.txt")" -ge 20 ] || die "fewer than 20 distinct products in $DB_SMALL: W2's 20-line orders need 20"
-WAITER_IDS="$(q "$DB_SMALL" -c "SELECT '{' || string_agg(id::text, ',' ORDER BY created_at) || '}' FROM users WHERE email LIKE 'waiter%@seed.comanda.local'")"
-WAITER_COUNT="$(q "$DB_SMALL" -c "SELECT count(*) FROM users WHERE email LIKE 'waiter%@seed.comanda.local'")"
+WAITER_IDS="$(q "$DB_WORK" -c "SELECT '{' || string_agg(id::text, ',' ORDER BY created_at) || '}' FROM users WHERE email LIKE 'waiter%@seed.comanda.local'")"
+WAITER_COUNT="$(q "$DB_WORK" -c "SELECT count(*) FROM users WHERE email LIKE 'waiter%@seed.comanda.local'")"
 
 TODAY="$(date -u +%F)"
 report_path() { echo "/api/v1/orders/report?start_date=$(date -u -d "$TODAY - $(($1 - 1)) days" +%F)&end_date=$TODAY"; }
@@ -615,67 +737,17 @@ ORDER+=("w1b_storm_logins")
 
 for conns in "$CONNS_LOW" "$CONNS_HIGH"; do
     for n in "${LINES_SET[@]}"; do
+        if [ "$conns" = "$CONNS_LOW" ]; then run_baselines "$n"; fi
+        quiesce
         workload "w2_${n}_c$conns" "W2 create order, $n line(s)" "$conns" create_order.lua "${ORDERS_ENV[@]}" BENCH_LINES="$n"
     done
 done
+quiesce
 workload "w4" "W4 mix 80% get / 15% create / 5% list" "$CONNS_MIX" mix.lua "${ORDERS_ENV[@]}" BENCH_LINES="$MIX_LINES"
 
 [ "$PID_STATUS_OK" = 1 ] || warn "could not reset the peak RSS via /proc/$SERVER_PID/clear_refs: RSS columns are peaks since start"
-SERVER_LOG_SMALL_WARNINGS="$(grep -c '"level":"\(WARN\|ERROR\)"' "$RAW/server-$DB_SMALL.log" || true)"
+SERVER_LOG_SMALL_WARNINGS="$(grep -c '"level":"\(WARN\|ERROR\)"' "$RAW/server-$DB_WORK.log" || true)"
 stop_server
-
-# ------------------------------------------------------------------------------------------------
-# Baselines on the same database and cluster, the service stopped: (a) the service's own
-# statement, (b) the smallest single statement that does the same write.
-
-PGB="$RAW/pgbench"
-mkdir -p "$PGB"
-if is_root; then chown postgres: "$PGB"; fi
-
-sql_quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
-arr_elem() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
-
-# A time-ordered (version 7) uuid from the statement's now() and two random pgbench integers,
-# as the service makes them: the id is a bind in the service, an expression of binds here.
-UUID_EXPR="(lpad(to_hex(floor(extract(epoch FROM now()) * 1000)::bigint), 12, '0') || to_hex(:r1::bigint) || to_hex(:r2::bigint))::uuid"
-UUID_VARS=$'\\set r1 random(28672, 32767)\n\\set r2 random(-9223372036854775807, -4611686018427387905)\n\\set w random(1, '"$WAITER_COUNT"$')\n'
-WAITER_EXPR="(:waiters::uuid[])[:w]"
-
-for n in "${LINES_SET[@]}"; do
-    keys=() names=() prices=() qtys=() subs=() values=() total_cents=0
-    i=0
-    while IFS=$'\t' read -r key name; do
-        i=$((i + 1))
-        [ "$i" -le "$n" ] || break
-        cents=$((250 + (i * 137) % 1800)); qty=$((1 + i % 3)); sub=$((cents * qty))
-        total_cents=$((total_cents + sub))
-        price="$((cents / 100)).$(printf '%02d' $((cents % 100)))"; subtotal="$((sub / 100)).$(printf '%02d' $((sub % 100)))"
-        keys+=("$(arr_elem "$key")"); names+=("$(arr_elem "$name")"); prices+=("$price"); qtys+=("$qty"); subs+=("$subtotal")
-        values+=("($i, $(sql_quote "$key"), $(sql_quote "$name"), $price, $qty, $subtotal)")
-    done <"$RUN/products.tsv"
-    join() { local IFS=,; echo "$*"; }
-    total="$((total_cents / 100)).$(printf '%02d' $((total_cents % 100)))"
-    DEFS=(-D "waiters=$WAITER_IDS" -D "customer=Table 7" -D "total=$total"
-        -D "keys={$(join "${keys[@]}")}" -D "names={$(join "${names[@]}")}" -D "prices={$(join "${prices[@]}")}"
-        -D "qtys={$(join "${qtys[@]}")}" -D "subs={$(join "${subs[@]}")}")
-
-    # (a) InsertOrderStatement::walk_ast (crates/infrastructure/src/orders.rs), word for word,
-    # binds replaced: waiter -> one of the seeded waiters, key and fingerprint -> NULL (a request
-    # without Idempotency-Key, like W2's), order id -> a v7 uuid, created_at -> now(), the
-    # rest -> pgbench variables (-D). Prepared once per connection, like diesel does.
-    {
-        printf '%s' "$UUID_VARS"
-        echo "WITH actor AS (SELECT id FROM users WHERE id = $WAITER_EXPR), claim AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, resource_id, created_at) SELECT actor.id, NULL::text, NULL::bytea, $UUID_EXPR, now() FROM actor WHERE NULL::text::text IS NOT NULL ON CONFLICT (user_id, key) DO NOTHING RETURNING 1), new_order AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) SELECT $UUID_EXPR, :customer::text, actor.id, 'open', :total::numeric, 0, now(), now() FROM actor WHERE NULL::text::text IS NULL OR EXISTS (SELECT 1 FROM claim) RETURNING id), new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) SELECT new_order.id, line.n, line.k, line.name, line.price, line.qty, line.sub FROM new_order, unnest(:keys::text[], :names::text[], :prices::numeric[], :qtys::int4[], :subs::numeric[]) WITH ORDINALITY AS line (k, name, price, qty, sub, n) RETURNING 1) SELECT EXISTS (SELECT 1 FROM actor), EXISTS (SELECT 1 FROM new_order);"
-    } >"$PGB/a_service_$n.sql"
-    # (b) the fastest SQL for the same write: one statement, one round trip, one commit.
-    {
-        printf '%s' "$UUID_VARS"
-        echo "WITH o AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) VALUES ($UUID_EXPR, :customer::text, $WAITER_EXPR, 'open', :total::numeric, 0, now(), now()) RETURNING id) INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) SELECT o.id, v.n, v.k, v.name, v.price, v.qty, v.sub FROM o, (VALUES $(join "${values[@]}")) AS v (n, k, name, price, qty, sub);"
-    } >"$PGB/b_minimal_$n.sql"
-    printf '%q ' "${DEFS[@]}" >"$PGB/defines_$n.txt"
-    pgbench_run "a_$n" "(a) service SQL, $n line(s)" "$PGB/a_service_$n.sql" "${DEFS[@]}"
-    pgbench_run "b_$n" "(b) minimal CTE, $n line(s)" "$PGB/b_minimal_$n.sql" "${DEFS[@]}"
-done
 
 # ================================================================================================
 # Phase 2: the large database (the report only)
@@ -751,8 +823,8 @@ row() { # NAME TARGET_TEXT
         done
     done
     row w4 ""
-    row w3_small_30 "reference for the 10M/1M ratio"
-    row w3_small_365 "reference for the 10M/1M ratio"
+    row w3_small_30 "reference for the $LL/$LS ratio"
+    row w3_small_365 "reference for the $LL/$LS ratio"
     r30="$(ratio "${R[w3_large_30.p50_ms]}" "${R[w3_small_30.p50_ms]}")"
     r365="$(ratio "${R[w3_large_365.p50_ms]}" "${R[w3_small_365.p50_ms]}")"
     check t1 le "${R[w3_large_30.p50_ms]}" 20; check t2 le "$r30" 1.5
@@ -768,10 +840,14 @@ row() { # NAME TARGET_TEXT
         done
     done
     echo
+    if [ "$A_STALE" = 1 ]; then
+        echo "**WARNING: baseline (a) is a copy of InsertOrderStatement as of commit a0cd5c7; the service's create-order SQL has changed since, so (a) is not the SQL this build issues. Update run_baselines in scripts/bench/run.sh.**"
+        echo
+    fi
     echo "Targets met: $PASSED of $TOTAL_TARGETS. Errors = non-2xx/3xx responses + socket errors + timeouts (wrk)."
     echo "Hash-bound login limit = cores × 1000 / one Argon2id hash = $CORES × 1000 / $(fmt "$HASH_MS" 2) ms = $HASH_LIMIT/s;"
     echo "one hash = the median of sequential logins at concurrency 1 through the API (${R[hash_c1.requests]} logins in ${HASH_SECS}s; includes the HTTP round trip and the user lookup)."
-    echo "Baselines: pgbench -n -M prepared -c $POOL -j 2 on $DB_SMALL, the service stopped; req/s column = TPS; latencies from the per-transaction log."
+    echo "Baselines: pgbench -n -M prepared -c $POOL -j 2 on $DB_WORK (this run's copy of $DB_SMALL), each pair right before W2 at $POOL connections with as many lines, the service idle; req/s column = TPS; latencies from the per-transaction log."
     echo
     echo "## Machine and setup"
     echo
@@ -779,10 +855,11 @@ row() { # NAME TARGET_TEXT
     echo "- PostgreSQL $PG_VERSION_FULL ($PGBIN), own cluster $PGDATA on 127.0.0.1:$PGPORT"
     echo "- Settings: shared_buffers=${PGSET[shared_buffers]}, synchronous_commit=${PGSET[synchronous_commit]}, fsync=${PGSET[fsync]}, full_page_writes=${PGSET[full_page_writes]}, wal_sync_method=${PGSET[wal_sync_method]}, max_connections=${PGSET[max_connections]}, work_mem=${PGSET[work_mem]}, checkpoint_timeout=${PGSET[checkpoint_timeout]}, max_wal_size=${PGSET[max_wal_size]}${PG_OPTIONS:+; extra: ${PG_OPTIONS[*]}}"
     echo "- fsync cost (pg_test_fsync -s $FSYNC_SECS, one 8 kB write + fdatasync): $FSYNC_LINE"
-    echo "- Databases: $DB_SMALL ${SEEDINFO[$DB_SMALL]}; $DB_LARGE ${SEEDINFO[$DB_LARGE]}"
-    echo "- Sales rollup caught up after: $DB_SMALL ${ROLLUP_SECS[$DB_SMALL]} s, $DB_LARGE ${ROLLUP_SECS[$DB_LARGE]} s (from ready)"
-    echo "- Service: $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (uncommitted changes)'), release build; env: $(tr '\n' ' ' <"$RAW/server-env-$DB_SMALL.txt")"
-    echo "- Server log warnings/errors: $DB_SMALL ${SERVER_LOG_SMALL_WARNINGS:-0}, $DB_LARGE ${SERVER_LOG_LARGE_WARNINGS:-0} (raw/server-*.log)"
+    echo "- Databases: $DB_SMALL ${SEEDINFO[$DB_SMALL]}; $DB_LARGE ${SEEDINFO[$DB_LARGE]}; phase 1 (W0-W4 on $LS lines, baselines) ran on $DB_WORK, a copy of $DB_SMALL made for this run and dropped at its end"
+    echo "- Sales rollup: db-admin rollup $( [ "$HAS_ROLLUP" = 1 ] && echo "took $DB_SMALL ${ROLLUP_BUILD[$DB_SMALL]:-?} s, $DB_LARGE ${ROLLUP_BUILD[$DB_LARGE]:-?} s" || echo "not in this build" ); caught up after the server was ready: $DB_WORK ${ROLLUP_SECS[$DB_WORK]} s, $DB_LARGE ${ROLLUP_SECS[$DB_LARGE]} s"
+    echo "- Service: $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (uncommitted changes)'), release build; env: $(tr '\n' ' ' <"$RAW/server-env-$DB_WORK.txt")"
+    echo "- Service RSS on $DB_WORK: $RSS_READY MB when ready, $RSS_LOGGED_IN MB after the $((WAITERS + 1)) sequential logins that fetch the tokens (VmRSS)"
+    echo "- Server log warnings/errors: $DB_WORK ${SERVER_LOG_SMALL_WARNINGS:-0}, $DB_LARGE ${SERVER_LOG_LARGE_WARNINGS:-0} (raw/server-*.log)"
     echo "- Tools: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $("$PGBIN/pgbench" --version), $(rustc --version 2>/dev/null || echo rustc ?)"
     echo "- Workloads: W0 $CONNS_HEALTH conns; W1 $CONNS_LOGIN conns over $WAITERS waiters; W1b $CONNS_RATE conns × ${RATE_DELAY_MS} ms delay; W2 $CONNS_LOW and $CONNS_HIGH conns, $WAITERS waiters' tokens; W3 $CONNS_REPORT conn, dates $(report_path 30 | sed 's/.*?//') and $(report_path 365 | sed 's/.*?//'); W4 $CONNS_MIX conns, $MIX_LINES-line orders"
 } >"$RUN/summary.md"

@@ -59,6 +59,9 @@ pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(pool.connections - pool.idle));
     metrics::gauge!("db_pool_waiting").set(pool.waiting as f64);
+    let writer = state.order_writer.stats();
+    metrics::counter!("order_writer_statements_total").absolute(writer.statements);
+    metrics::counter!("order_writer_orders_total").absolute(writer.orders);
     let hashing = state.hash_pool.stats();
     metrics::gauge!("hash_pool_workers").set(hashing.workers as f64);
     metrics::gauge!("hash_pool_queue_capacity").set(hashing.capacity as f64);

@@ -18,8 +18,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use application::{AuthService, Clock, OrderService, ReportService, SystemClock, UserService};
 use infrastructure::settings::IpNet;
 use infrastructure::{
-    Argon2Hasher, CpuPool, Database, JwtTokenService, PgOrderRepository, PgReportRepository, PgUserRepository,
-    PoolSettings, Settings, random_jwt_secret,
+    Argon2Hasher, CpuPool, Database, JwtTokenService, PgOrderRepository, PgOrderWriter, PgReportRepository,
+    PgUserRepository, PoolSettings, Settings, random_jwt_secret,
 };
 
 use crate::dto::cursor::CursorCodec;
@@ -94,16 +94,18 @@ pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<Ap
         Arc::new(JwtTokenService::new(&secret, &settings.jwt_issuer, &settings.jwt_audience, settings.jwt_ttl_seconds));
     let orders = Arc::new(PgOrderRepository::new(db.clone()));
     let report_repo = Arc::new(PgReportRepository::new(db.clone()));
+    let order_writer = Arc::new(PgOrderWriter::new(db.clone(), settings.order_writers, settings.database_timeout));
     Ok(AppState {
         auth: Arc::new(AuthService::new(user_repo.clone(), hasher.clone(), tokens)?),
         users: Arc::new(UserService::new(user_repo.clone(), hasher, clock.clone())),
-        orders: Arc::new(OrderService::new(orders, user_repo.clone(), clock.clone())),
+        orders: Arc::new(OrderService::new(orders, order_writer.clone(), user_repo.clone(), clock.clone())),
         reports: Arc::new(ReportService::new(
             report_repo,
             user_repo,
             clock.clone(),
             application::rollup_lag(settings.database_timeout, settings.database_statement_timeout),
         )),
+        order_writer,
         clock,
         hash_pool: CpuPool::new("argon2", settings.hash_workers, settings.hash_queue, settings.hash_nice),
         cursors: CursorCodec::new(secret.expose_secret()),

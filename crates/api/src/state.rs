@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use application::{AuthService, Clock, OrderService, ReportService, UserService};
-use infrastructure::{CpuPool, Database};
+use infrastructure::{CpuPool, Database, PgOrderWriter};
 
 use crate::dto::cursor::CursorCodec;
 
@@ -13,6 +13,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub users: Arc<UserService>,
     pub orders: Arc<OrderService>,
+    /// The batching writer behind `orders` (kept for its statistics).
+    pub order_writer: Arc<PgOrderWriter>,
     pub reports: Arc<ReportService>,
     pub clock: Arc<dyn Clock>,
     pub db: Database,

@@ -17,8 +17,8 @@ pub use auth::{
 pub use clock::{Clock, SystemClock};
 pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, Replay};
 pub use orders::{
-    InsertOrder, OrderFilter, OrderRepository, OrderService, OrderServiceError, PaymentInsert, PaymentOutcome,
-    PlaceOutcome,
+    InsertOrder, OrderFilter, OrderRepository, OrderService, OrderServiceError, OrderWriter, PaymentInsert,
+    PaymentOutcome, PendingInsert, PlaceOutcome, Retry,
 };
 pub use page::{Cursor, Page, PageRequest};
 pub use reports::{

@@ -1,5 +1,7 @@
 //! Orders and their payments: placing, reading, listing, cancelling, paying.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -35,6 +37,17 @@ pub enum InsertOrder {
     KeyUsed,
     /// The waiter in the token no longer exists; nothing was written.
     ActorGone,
+}
+
+/// An insert under way: resolves once the order's statement has committed (or failed).
+pub type PendingInsert = Pin<Box<dyn Future<Output = Result<InsertOrder, StoreError>> + Send>>;
+
+/// Writes new orders. Unlike the repository it is asynchronous: an implementation may put the
+/// orders that arrive at the same moment into one statement (one round trip, one commit), each
+/// order still all-or-nothing and unaffected by its neighbours.
+pub trait OrderWriter: Send + Sync {
+    /// The same contract as [`OrderRepository::insert`].
+    fn insert(&self, order: Order, claim: Option<IdempotencyClaim>) -> PendingInsert;
 }
 
 /// What recording a payment did.
@@ -98,11 +111,18 @@ impl From<CorruptOrder> for OrderServiceError {
     }
 }
 
-/// A placed order, or the first answer to a retried request.
+/// A placed order, or a retried request whose first answer [`OrderService::replay`] gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaceOutcome {
     Created(Order),
-    Replayed(Order),
+    Retried(Retry),
+}
+
+/// A request whose idempotency key was used before: what it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    key: IdempotencyKey,
+    fingerprint: Fingerprint,
 }
 
 /// A recorded payment and the order after it, or the first answer to a retried request.
@@ -114,6 +134,7 @@ pub enum PaymentOutcome {
 
 pub struct OrderService {
     orders: Arc<dyn OrderRepository>,
+    writer: Arc<dyn OrderWriter>,
     users: Arc<dyn UserRepository>,
     clock: Arc<dyn Clock>,
 }
@@ -125,14 +146,20 @@ impl std::fmt::Debug for OrderService {
 }
 
 impl OrderService {
-    pub fn new(orders: Arc<dyn OrderRepository>, users: Arc<dyn UserRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { orders, users, clock }
+    pub fn new(
+        orders: Arc<dyn OrderRepository>,
+        writer: Arc<dyn OrderWriter>,
+        users: Arc<dyn UserRepository>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { orders, writer, users, clock }
     }
 
-    /// Places an order for the signed-in waiter. With a key, a retry of the same request
-    /// answers the order as it was placed and creates nothing.
+    /// Places an order for the signed-in waiter: validation and the merge rule here, then one
+    /// insert through the writer (no blocking thread is held meanwhile). When the idempotency
+    /// key was used before, the outcome is a [`Retry`] for [`Self::replay`].
     #[instrument(skip_all, fields(lines = new.lines.len()))]
-    pub fn place(
+    pub async fn place(
         &self,
         actor: &Actor,
         new: NewOrder,
@@ -142,23 +169,24 @@ impl OrderService {
         let id = OrderId(Uuid::now_v7());
         let order = Order::place(id, actor.user_id, new, self.clock.now()).map_err(OrderServiceError::Invalid)?;
         let claim = key.map(|key| IdempotencyClaim { user_id: actor.user_id, key, fingerprint, resource_id: id.0 });
-        match self.orders.insert(&order, claim.as_ref())? {
+        let retry = claim.as_ref().map(|c| Retry { key: c.key.clone(), fingerprint });
+        match self.writer.insert(order.clone(), claim).await? {
             InsertOrder::Inserted => Ok(PlaceOutcome::Created(order)),
             InsertOrder::ActorGone => Err(OrderServiceError::ActorGone),
-            InsertOrder::KeyUsed => {
-                let claim = claim.ok_or_else(|| StoreError::other(MissingClaim))?;
-                let replay = self
-                    .orders
-                    .find_claim(actor.user_id, &claim.key)?
-                    .ok_or_else(|| StoreError::other(MissingClaim))?;
-                if replay.fingerprint != fingerprint {
-                    return Err(OrderServiceError::IdempotencyMismatch);
-                }
-                let first =
-                    self.orders.find(OrderId(replay.resource_id))?.ok_or(OrderServiceError::IdempotencyMismatch)?;
-                Ok(PlaceOutcome::Replayed(first.as_placed()))
-            }
+            InsertOrder::KeyUsed => Ok(PlaceOutcome::Retried(retry.ok_or_else(|| StoreError::other(MissingClaim))?)),
         }
+    }
+
+    /// The first answer to a retried request: the order as it was placed, if the retry asks for
+    /// the same thing; a conflict otherwise.
+    pub fn replay(&self, actor: &Actor, retry: Retry) -> Result<Order, OrderServiceError> {
+        let replay =
+            self.orders.find_claim(actor.user_id, &retry.key)?.ok_or_else(|| StoreError::other(MissingClaim))?;
+        if replay.fingerprint != retry.fingerprint {
+            return Err(OrderServiceError::IdempotencyMismatch);
+        }
+        let first = self.orders.find(OrderId(replay.resource_id))?.ok_or(OrderServiceError::IdempotencyMismatch)?;
+        Ok(first.as_placed())
     }
 
     pub fn get(&self, actor: &Actor, id: OrderId) -> Result<Order, OrderServiceError> {

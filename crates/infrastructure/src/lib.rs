@@ -4,6 +4,7 @@
 pub mod cpu_pool;
 pub mod db;
 pub mod local_pg;
+pub mod order_writer;
 pub mod orders;
 pub mod reports;
 pub mod schema;
@@ -14,6 +15,7 @@ pub mod users;
 pub use cpu_pool::{CpuPool, CpuPoolError, CpuPoolStats};
 pub use db::{Database, NotReady, PoolSettings, PoolStats};
 pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
+pub use order_writer::{PgOrderWriter, WriterStats};
 pub use orders::PgOrderRepository;
 pub use reports::PgReportRepository;
 pub use security::{Argon2Hasher, JwtTokenService, random_jwt_secret};

@@ -6,8 +6,6 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, Bool, Bytea, Int4, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -111,83 +109,6 @@ fn to_payment(row: PaymentRow) -> Result<Payment, StoreError> {
     })
 }
 
-/// The order insert as one data-modifying statement. Written as a `QueryFragment` with a static
-/// query id so that diesel prepares it once per connection and reuses it: its text does not
-/// depend on the number of lines (they travel as arrays).
-#[derive(Debug)]
-struct InsertOrderStatement<'a> {
-    order_id: Uuid,
-    customer_name: &'a str,
-    waiter_id: Uuid,
-    total_price: Decimal,
-    created_at: DateTime<Utc>,
-    key: Option<&'a str>,
-    fingerprint: Option<&'a [u8]>,
-    product_keys: Vec<String>,
-    product_names: Vec<&'a str>,
-    unit_prices: Vec<Decimal>,
-    quantities: Vec<i32>,
-    subtotals: Vec<Decimal>,
-}
-
-impl QueryId for InsertOrderStatement<'_> {
-    type QueryId = InsertOrderStatement<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl QueryFragment<Pg> for InsertOrderStatement<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH actor AS (SELECT id FROM users WHERE id = ");
-        out.push_bind_param::<SqlUuid, _>(&self.waiter_id)?;
-        out.push_sql("), claim AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, resource_id, created_at) SELECT actor.id, ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.key)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Bytea>, _>(&self.fingerprint)?;
-        out.push_sql(", ");
-        out.push_bind_param::<SqlUuid, _>(&self.order_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
-        out.push_sql(" FROM actor WHERE ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.key)?;
-        out.push_sql("::text IS NOT NULL ON CONFLICT (user_id, key) DO NOTHING RETURNING 1), ");
-        out.push_sql("new_order AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) SELECT ");
-        out.push_bind_param::<SqlUuid, _>(&self.order_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.customer_name)?;
-        out.push_sql(", actor.id, 'open', ");
-        out.push_bind_param::<Numeric, _>(&self.total_price)?;
-        out.push_sql(", 0, ");
-        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
-        out.push_sql(" FROM actor WHERE ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.key)?;
-        out.push_sql("::text IS NULL OR EXISTS (SELECT 1 FROM claim) RETURNING id), ");
-        out.push_sql("new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) ");
-        out.push_sql(
-            "SELECT new_order.id, line.n, line.k, line.name, line.price, line.qty, line.sub FROM new_order, unnest(",
-        );
-        out.push_bind_param::<Array<Text>, _>(&self.product_keys)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.product_names)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Numeric>, _>(&self.unit_prices)?;
-        out.push_sql("::numeric[], ");
-        out.push_bind_param::<Array<Int4>, _>(&self.quantities)?;
-        out.push_sql("::int4[], ");
-        out.push_bind_param::<Array<Numeric>, _>(&self.subtotals)?;
-        out.push_sql("::numeric[]) WITH ORDINALITY AS line (k, name, price, qty, sub, n) RETURNING 1) ");
-        out.push_sql("SELECT EXISTS (SELECT 1 FROM actor), EXISTS (SELECT 1 FROM new_order)");
-        Ok(())
-    }
-}
-
-impl Query for InsertOrderStatement<'_> {
-    type SqlType = (Bool, Bool);
-}
-
-impl RunQueryDsl<PgConnection> for InsertOrderStatement<'_> {}
-
 /// Errors inside a transaction: the database's, or the use case's own decision.
 #[derive(Debug)]
 enum TxError {
@@ -274,28 +195,9 @@ fn save_state(conn: &mut PgConnection, order: &Order) -> QueryResult<usize> {
 
 impl OrderRepository for PgOrderRepository {
     fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<InsertOrder, StoreError> {
-        let lines = order.lines();
-        let statement = InsertOrderStatement {
-            order_id: order.id().0,
-            customer_name: order.customer_name().as_ref(),
-            waiter_id: order.waiter_id().0,
-            total_price: order.total_price().amount(),
-            created_at: order.created_at(),
-            key: claim.map(|c| c.key.as_ref()),
-            fingerprint: claim.map(|c| c.fingerprint.0.as_slice()),
-            product_keys: lines.iter().map(|l| l.product_key().as_ref().to_owned()).collect(),
-            product_names: lines.iter().map(|l| l.product_name().as_ref()).collect(),
-            unit_prices: lines.iter().map(|l| l.unit_price().amount()).collect(),
-            quantities: lines.iter().map(|l| l.quantity().get() as i32).collect(),
-            subtotals: lines.iter().map(|l| l.subtotal().amount()).collect(),
-        };
         let mut conn = self.conn()?;
-        let (actor_exists, inserted): (bool, bool) = statement.get_result(&mut conn).map_err(store_error)?;
-        Ok(match (actor_exists, inserted) {
-            (false, _) => InsertOrder::ActorGone,
-            (true, true) => InsertOrder::Inserted,
-            (true, false) => InsertOrder::KeyUsed,
-        })
+        let outcomes = crate::order_writer::insert_orders(&mut conn, &[(order, claim)]).map_err(store_error)?;
+        outcomes.into_iter().next().ok_or_else(|| StoreError::other(std::io::Error::other("no outcome for the order")))
     }
 
     fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {

@@ -106,6 +106,8 @@ pub struct Settings {
     /// How much lower the hashing threads' priority is (0 to 19).
     pub hash_nice: i32,
     pub http_workers: usize,
+    /// Threads writing new orders in batches (each holds a connection while it writes).
+    pub order_writers: usize,
     pub blocking_threads: usize,
     pub shutdown_timeout: Duration,
     pub idempotency_ttl_hours: u32,
@@ -266,6 +268,7 @@ impl Settings {
             hash_queue: number("HASH_QUEUE", 64, 0, 100_000)? as usize,
             hash_nice: number("HASH_NICE", 10, 0, 19)? as i32,
             http_workers: number("HTTP_WORKERS", cores as u64, 1, 256)? as usize,
+            order_writers: number("ORDER_WRITERS", 4, 1, 256)? as usize,
             blocking_threads: number("BLOCKING_THREADS", u64::from(pool_size).max(4), 1, 1024)? as usize,
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECONDS", 10, 0, 600)?),
             idempotency_ttl_hours: number("IDEMPOTENCY_TTL_HOURS", 24, 24, 24 * 365)? as u32,

@@ -14,3 +14,4 @@ mod report;
 mod shared_limits;
 mod statements;
 mod users;
+mod writer;

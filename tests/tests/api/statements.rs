@@ -46,7 +46,7 @@ async fn the_order_insert_is_prepared_once_and_reused_whatever_the_line_count() 
     }
     let mut conn = db.conn().unwrap();
     let prepared: Prepared = diesel::sql_query(
-        "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'WITH actor AS (SELECT id FROM users%'",
+        "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'WITH input AS (SELECT * FROM unnest(%'",
     )
     .get_result(&mut *conn)
     .unwrap();

@@ -58,11 +58,14 @@ pub async fn create_order(
     body: web::Json<CreateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (new, key) = key.with(body.into_inner().parse())?;
-    let orders = state.orders.clone();
-    let outcome = blocking(&state, move || orders.place(&actor, new, key)).await?;
-    let (order, replayed) = match outcome {
+    // The insert goes through the batching order writer: no blocking thread waits for it. Only
+    // a retried key needs one, to read the first answer.
+    let (order, replayed) = match state.orders.place(&actor, new, key).await? {
         PlaceOutcome::Created(order) => (order, false),
-        PlaceOutcome::Replayed(order) => (order, true),
+        PlaceOutcome::Retried(retry) => {
+            let orders = state.orders.clone();
+            (blocking(&state, move || orders.replay(&actor, retry)).await?, true)
+        }
     };
     Ok(created(format!("/api/v1/orders/{}", order.id()), replayed).json(OrderResponse::from(&order)))
 }

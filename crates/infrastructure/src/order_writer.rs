@@ -1,0 +1,350 @@
+//! Writing new orders: one statement inserts a whole batch of orders with their lines and
+//! idempotency keys (one round trip, one commit), and a few writer threads coalesce the orders
+//! that arrive while the previous batch is being written. A lone order goes alone at once: no
+//! batch waits to fill up. Each order stays all-or-nothing and isolated from its neighbours: an
+//! order whose key was used, or whose waiter is gone, is simply not inserted, and if a batch
+//! fails as a whole its orders are written again one by one.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, Bool, Bytea, Int2, Int4, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use rust_decimal::Decimal;
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+use application::{IdempotencyClaim, InsertOrder, OrderWriter, PendingInsert, StoreError};
+use domain::Order;
+
+use crate::db::{Database, store_error};
+
+/// The most orders, and lines, one statement carries.
+const MAX_BATCH_ORDERS: usize = 64;
+const MAX_BATCH_LINES: usize = 2_000;
+
+/// The insert of several orders as one data-modifying statement. A `QueryFragment` with a static
+/// query id, so diesel prepares it once per connection whatever the number of orders and lines
+/// (they travel as arrays).
+#[derive(Debug, Default)]
+struct InsertOrders<'a> {
+    ids: Vec<Uuid>,
+    customer_names: Vec<&'a str>,
+    waiter_ids: Vec<Uuid>,
+    totals: Vec<Decimal>,
+    created_at: Vec<DateTime<Utc>>,
+    keys: Vec<Option<&'a str>>,
+    fingerprints: Vec<Option<&'a [u8]>>,
+    line_orders: Vec<Uuid>,
+    line_numbers: Vec<i16>,
+    line_keys: Vec<String>,
+    line_names: Vec<&'a str>,
+    line_prices: Vec<Decimal>,
+    line_quantities: Vec<i32>,
+    line_subtotals: Vec<Decimal>,
+}
+
+impl<'a> InsertOrders<'a> {
+    fn push(&mut self, order: &'a Order, claim: Option<&'a IdempotencyClaim>) {
+        self.ids.push(order.id().0);
+        self.customer_names.push(order.customer_name().as_ref());
+        self.waiter_ids.push(order.waiter_id().0);
+        self.totals.push(order.total_price().amount());
+        self.created_at.push(order.created_at());
+        self.keys.push(claim.map(|c| c.key.as_ref()));
+        self.fingerprints.push(claim.map(|c| c.fingerprint.0.as_slice()));
+        for (n, line) in order.lines().iter().enumerate() {
+            self.line_orders.push(order.id().0);
+            self.line_numbers.push(n as i16 + 1);
+            self.line_keys.push(line.product_key().as_ref().to_owned());
+            self.line_names.push(line.product_name().as_ref());
+            self.line_prices.push(line.unit_price().amount());
+            self.line_quantities.push(line.quantity().get() as i32);
+            self.line_subtotals.push(line.subtotal().amount());
+        }
+    }
+}
+
+impl QueryId for InsertOrders<'_> {
+    type QueryId = InsertOrders<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for InsertOrders<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH input AS (SELECT * FROM unnest(");
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.ids)?;
+        out.push_sql("::uuid[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.customer_names)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.waiter_ids)?;
+        out.push_sql("::uuid[], ");
+        out.push_bind_param::<Array<Numeric>, _>(&self.totals)?;
+        out.push_sql("::numeric[], ");
+        out.push_bind_param::<Array<Timestamptz>, _>(&self.created_at)?;
+        out.push_sql("::timestamptz[], ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.keys)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Nullable<Bytea>>, _>(&self.fingerprints)?;
+        out.push_sql(
+            "::bytea[]) AS t (id, customer_name, waiter_id, total_price, created_at, key, fingerprint)), \
+             allowed AS (SELECT input.* FROM input WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = input.waiter_id)), \
+             claims AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, resource_id, created_at) \
+                 SELECT waiter_id, key, fingerprint, id, created_at FROM allowed WHERE key IS NOT NULL \
+                 ORDER BY waiter_id, key ON CONFLICT (user_id, key) DO NOTHING RETURNING resource_id), \
+             new_orders AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) \
+                 SELECT id, customer_name, waiter_id, 'open', total_price, 0, created_at, created_at FROM allowed \
+                 WHERE key IS NULL OR id IN (SELECT resource_id FROM claims) RETURNING id), \
+             new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) \
+                 SELECT l.order_id, l.line_no, l.product_key, l.product_name, l.unit_price, l.quantity, l.subtotal FROM unnest(",
+        );
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.line_orders)?;
+        out.push_sql("::uuid[], ");
+        out.push_bind_param::<Array<Int2>, _>(&self.line_numbers)?;
+        out.push_sql("::int2[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.line_keys)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.line_names)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Numeric>, _>(&self.line_prices)?;
+        out.push_sql("::numeric[], ");
+        out.push_bind_param::<Array<Int4>, _>(&self.line_quantities)?;
+        out.push_sql("::int4[], ");
+        out.push_bind_param::<Array<Numeric>, _>(&self.line_subtotals)?;
+        out.push_sql(
+            "::numeric[]) AS l (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) \
+                 WHERE l.order_id IN (SELECT id FROM new_orders) RETURNING 1) \
+             SELECT input.id, input.id IN (SELECT id FROM allowed), input.id IN (SELECT id FROM new_orders) FROM input",
+        );
+        Ok(())
+    }
+}
+
+impl Query for InsertOrders<'_> {
+    type SqlType = (SqlUuid, Bool, Bool);
+}
+
+impl RunQueryDsl<PgConnection> for InsertOrders<'_> {}
+
+/// Inserts the orders in one statement; returns each order's outcome, in the given order.
+pub(crate) fn insert_orders(
+    conn: &mut PgConnection,
+    orders: &[(&Order, Option<&IdempotencyClaim>)],
+) -> QueryResult<Vec<InsertOrder>> {
+    let mut statement = InsertOrders::default();
+    for (order, claim) in orders {
+        statement.push(order, *claim);
+    }
+    let rows: Vec<(Uuid, bool, bool)> = statement.load(conn)?;
+    let outcomes: HashMap<Uuid, InsertOrder> = rows
+        .into_iter()
+        .map(|(id, actor_exists, inserted)| {
+            let outcome = match (actor_exists, inserted) {
+                (false, _) => InsertOrder::ActorGone,
+                (true, true) => InsertOrder::Inserted,
+                (true, false) => InsertOrder::KeyUsed,
+            };
+            (id, outcome)
+        })
+        .collect();
+    orders
+        .iter()
+        .map(|(order, _)| outcomes.get(&order.id().0).copied().ok_or(diesel::result::Error::NotFound))
+        .collect()
+}
+
+struct Job {
+    order: Order,
+    claim: Option<IdempotencyClaim>,
+    queued: Instant,
+    reply: oneshot::Sender<Result<InsertOrder, StoreError>>,
+}
+
+impl Job {
+    fn key(&self) -> Option<(Uuid, &str)> {
+        self.claim.as_ref().map(|c| (c.user_id.0, c.key.as_ref()))
+    }
+}
+
+fn unavailable(reason: &str) -> StoreError {
+    StoreError::Unavailable(Box::new(std::io::Error::other(reason.to_owned())))
+}
+
+/// The batching writer: `writers` threads take what is queued, up to a batch, and write it.
+#[derive(Debug, Clone)]
+pub struct PgOrderWriter {
+    sender: Sender<Job>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    statements: AtomicU64,
+    orders: AtomicU64,
+}
+
+/// How many statements wrote how many orders (for metrics, and to see batching work).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterStats {
+    pub statements: u64,
+    pub orders: u64,
+}
+
+impl PgOrderWriter {
+    /// `patience`: an order that waited longer than this in the queue is answered
+    /// `Unavailable` without being written (the queue stays bounded in time under overload).
+    pub fn new(db: Database, writers: usize, patience: Duration) -> Self {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let stats = Arc::new(Counters::default());
+        for i in 0..writers.max(1) {
+            let receiver = Arc::clone(&receiver);
+            let db = db.clone();
+            let stats = Arc::clone(&stats);
+            std::thread::Builder::new()
+                .name(format!("order-writer-{i}"))
+                .spawn(move || write_loop(&db, &receiver, patience, &stats))
+                .expect("spawning an order writer thread");
+        }
+        Self { sender, stats }
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            statements: self.stats.statements.load(Ordering::Relaxed),
+            orders: self.stats.orders.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl OrderWriter for PgOrderWriter {
+    fn insert(&self, order: Order, claim: Option<IdempotencyClaim>) -> PendingInsert {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.sender.send(Job { order, claim, queued: Instant::now(), reply });
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(unavailable("the order writers have stopped"));
+            }
+            answer.await.unwrap_or_else(|_| Err(unavailable("an order writer stopped")))
+        })
+    }
+}
+
+/// The batch being formed.
+#[derive(Default)]
+struct Forming {
+    jobs: Vec<Job>,
+    keys: HashSet<(Uuid, String)>,
+    lines: usize,
+}
+
+impl Forming {
+    fn full(&self) -> bool {
+        self.jobs.len() >= MAX_BATCH_ORDERS || self.lines >= MAX_BATCH_LINES
+    }
+
+    /// Adds the job, or defers it when its idempotency key is already in the batch.
+    fn take(&mut self, job: Job, deferred: &mut VecDeque<Job>) {
+        if let Some((user, key)) = job.key()
+            && !self.keys.insert((user, key.to_owned()))
+        {
+            deferred.push_back(job);
+            return;
+        }
+        self.lines += job.order.lines().len();
+        self.jobs.push(job);
+    }
+}
+
+fn write_loop(db: &Database, receiver: &Mutex<Receiver<Job>>, patience: Duration, stats: &Counters) {
+    // Orders whose idempotency key is already in the batch being formed wait for the next one.
+    let mut deferred: VecDeque<Job> = VecDeque::new();
+    loop {
+        let mut forming = Forming::default();
+        for _ in 0..deferred.len() {
+            if forming.full() {
+                break;
+            }
+            if let Some(job) = deferred.pop_front() {
+                forming.take(job, &mut deferred);
+            }
+        }
+        // With work in hand, only look at the queue if no other writer is waiting on it (that
+        // writer holds the lock while it waits, and would hold this batch back).
+        let queue = if forming.jobs.is_empty() {
+            match receiver.lock() {
+                Ok(queue) => Some(queue),
+                Err(_) => return,
+            }
+        } else {
+            receiver.try_lock().ok()
+        };
+        if let Some(queue) = queue {
+            if forming.jobs.is_empty() {
+                match queue.recv() {
+                    Ok(job) => forming.take(job, &mut deferred),
+                    Err(_) => return,
+                }
+            }
+            while !forming.full() {
+                match queue.try_recv() {
+                    Ok(job) => forming.take(job, &mut deferred),
+                    Err(_) => break,
+                }
+            }
+        }
+        let (late, batch): (Vec<Job>, Vec<Job>) =
+            forming.jobs.into_iter().partition(|job| job.queued.elapsed() > patience);
+        for job in late {
+            let _ = job.reply.send(Err(unavailable("waited too long for an order writer")));
+        }
+        if !batch.is_empty() {
+            write_batch(db, batch, stats);
+        }
+    }
+}
+
+fn write_batch(db: &Database, batch: Vec<Job>, stats: &Counters) {
+    let _span = tracing::debug_span!("order_batch", orders = batch.len()).entered();
+    let outcome = db.conn().and_then(|mut conn| {
+        let orders: Vec<(&Order, Option<&IdempotencyClaim>)> =
+            batch.iter().map(|j| (&j.order, j.claim.as_ref())).collect();
+        insert_orders(&mut conn, &orders).map_err(store_error)
+    });
+    match outcome {
+        Ok(outcomes) => {
+            debug!(orders = batch.len(), "wrote a batch of orders");
+            stats.statements.fetch_add(1, Ordering::Relaxed);
+            stats.orders.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = job.reply.send(Ok(outcome));
+            }
+        }
+        Err(StoreError::Unavailable(e)) => {
+            let reason = e.to_string();
+            for job in batch {
+                let _ = job.reply.send(Err(unavailable(&reason)));
+            }
+        }
+        // Something in the batch broke the statement: write each order on its own so that the
+        // others are not refused for it.
+        Err(error) if batch.len() > 1 => {
+            warn!(error = %error, orders = batch.len(), "a batch of orders failed; writing them one by one");
+            for job in batch {
+                write_batch(db, vec![job], stats);
+            }
+        }
+        Err(error) => {
+            for job in batch {
+                let _ = job.reply.send(Err(StoreError::other(std::io::Error::other(error.to_string()))));
+            }
+        }
+    }
+}
