@@ -76,6 +76,9 @@ pub enum LimitBackend {
 #[derive(Clone)]
 pub struct RedisLimit {
     client: redis::Client,
+    fail_open: bool,
+    /// When this worker last logged a failure (at most one line a second, however many fail).
+    last_report: Rc<Cell<Option<Instant>>>,
     backend: Rc<tokio::sync::OnceCell<RedisBackend>>,
     /// No new connection attempt before this instant (after a failed one).
     next_attempt: Rc<Cell<Instant>>,
@@ -85,11 +88,29 @@ pub struct RedisLimit {
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 
 impl RedisLimit {
-    pub fn new(client: redis::Client) -> Self {
+    pub fn new(client: redis::Client, fail_open: bool) -> Self {
         Self {
             client,
+            fail_open,
+            last_report: Rc::new(Cell::new(None)),
             backend: Rc::new(tokio::sync::OnceCell::new()),
             next_attempt: Rc::new(Cell::new(Instant::now())),
+        }
+    }
+
+    /// Every failure is counted; a warning says what the limiter did about it, at most once a
+    /// second per worker.
+    fn report(&self, error: &LimitError) {
+        let decision = if self.fail_open { "allowed" } else { "refused" };
+        metrics::counter!("rate_limit_backend_errors_total", "decision" => decision).increment(1);
+        let now = Instant::now();
+        if self.last_report.get().is_none_or(|last| now.duration_since(last) >= Duration::from_secs(1)) {
+            self.last_report.set(Some(now));
+            if self.fail_open {
+                tracing::warn!(error = %error, "rate limit counters unavailable: requests pass uncounted (RATE_LIMIT_FAIL_OPEN=true)");
+            } else {
+                tracing::warn!(error = %error, "rate limit counters unavailable: requests get 503 (RATE_LIMIT_FAIL_OPEN=false)");
+            }
         }
     }
 
@@ -132,8 +153,6 @@ impl actix_web::ResponseError for LimitError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        metrics::counter!("rate_limit_backend_errors_total").increment(1);
-        tracing::warn!(error = %self, "rate limit refused the request: its counters are unavailable");
         let mut response = problem_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -154,13 +173,17 @@ impl Backend<SimpleInput> for LimitBackend {
         match self {
             Self::Memory(memory) => memory.request(input).await.map_err(|never| match never {}),
             Self::Redis(redis) => {
-                let backend = redis.backend().await?;
-                let answer = tokio::time::timeout(REDIS_TIMEOUT, backend.request(input)).await;
-                match answer {
-                    Ok(Ok(decision)) => Ok(decision),
-                    Ok(Err(e)) => Err(LimitError(e.to_string())),
-                    Err(_) => Err(LimitError("Redis did not answer in time".into())),
+                // One bound for everything: connecting (first use, or after a failure) and asking.
+                let answer = tokio::time::timeout(REDIS_TIMEOUT, async {
+                    let backend = redis.backend().await?;
+                    backend.request(input).await.map_err(|e| LimitError(e.to_string()))
+                })
+                .await
+                .unwrap_or_else(|_| Err(LimitError("Redis did not answer in time".into())));
+                if let Err(error) = &answer {
+                    redis.report(error);
                 }
+                answer
             }
         }
     }
@@ -168,13 +191,12 @@ impl Backend<SimpleInput> for LimitBackend {
     async fn rollback(&self, token: String) -> Result<(), LimitError> {
         match self {
             Self::Memory(memory) => memory.rollback(token).await.map_err(|never| match never {}),
-            Self::Redis(redis) => {
+            Self::Redis(redis) => tokio::time::timeout(REDIS_TIMEOUT, async {
                 let backend = redis.backend().await?;
-                match tokio::time::timeout(REDIS_TIMEOUT, backend.rollback(token)).await {
-                    Ok(result) => result.map_err(|e| LimitError(e.to_string())),
-                    Err(_) => Err(LimitError("Redis did not answer in time".into())),
-                }
-            }
+                backend.rollback(token).await.map_err(|e| LimitError(e.to_string()))
+            })
+            .await
+            .unwrap_or_else(|_| Err(LimitError("Redis did not answer in time".into()))),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The app factory: `Application::build(settings)` wires the concrete types together, binds the
 //! listener and gives back the port, so that tests start the real app exactly as `main` does.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,7 +134,7 @@ pub fn app(
     let path = web::PathConfig::default().error_handler(|_, _| ApiError::NotFound("no such resource".into()).into());
     // Per worker: its own Redis connection (made on first use), or the process's counters.
     let backend = match &limits.redis {
-        Some(client) => rate_limit::LimitBackend::Redis(rate_limit::RedisLimit::new(client.clone())),
+        Some(client) => rate_limit::LimitBackend::Redis(rate_limit::RedisLimit::new(client.clone(), limits.fail_open)),
         None => rate_limit::LimitBackend::Memory(limits.backend.clone()),
     };
     let general = rate_limit::limiter(
@@ -296,18 +295,20 @@ impl Application {
     /// Builds the services, binds `HOST:PORT` (port 0: any free port) and prepares the server.
     pub fn build(settings: &Settings, database_url: &str) -> anyhow::Result<Self> {
         let state = web::Data::new(build_state(settings, database_url)?);
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
-        let port = listener.local_addr()?.port();
         let limits = Shared::new(settings)?;
         let app_state = state.clone();
         let server = HttpServer::new(move || app(app_state.clone(), limits.clone()))
             .workers(settings.http_workers)
             .worker_max_blocking_threads(settings.blocking_threads)
             .shutdown_timeout(settings.shutdown_timeout.as_secs())
+            // A thousand clients may connect at once: room for them in the accept queue.
+            .backlog(2048)
             // SIGTERM and Ctrl-C both stop gracefully (actix would stop at once on Ctrl-C).
             .disable_signals()
-            .listen(listener)?
-            .run();
+            .bind((settings.host.as_str(), settings.port))?;
+        let port =
+            server.addrs().first().map(|a| a.port()).ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;
+        let server = server.run();
         info!(address = %format!("http://{}:{port}", settings.host), docs = %format!("http://{}:{port}/docs/", settings.host), "listening");
         Ok(Self {
             port,

@@ -57,6 +57,9 @@ impl r2d2::HandleError<r2d2::Error> for LogErrors {
 #[derive(Clone)]
 pub struct Database {
     pool: PgPool,
+    /// One connection of its own for the readiness probe: a pool saturated by requests is busy,
+    /// not down, and must not make every replica leave its load balancer at once.
+    health: PgPool,
     /// Callers waiting for a connection right now.
     waiting: Arc<AtomicUsize>,
 }
@@ -84,17 +87,23 @@ impl Database {
     pub fn new(url: &str, settings: PoolSettings) -> Self {
         let connect_secs = settings.checkout_timeout.as_secs().clamp(1, 10);
         let url = with_connect_timeout(url, connect_secs);
-        let pool = r2d2::Pool::builder()
-            .max_size(settings.max_size)
-            .min_idle(Some(settings.max_size.min(2)))
-            .connection_timeout(settings.checkout_timeout)
-            .test_on_check_out(false)
-            .connection_customizer(Box::new(SessionSetup {
-                statement_timeout_ms: settings.statement_timeout.as_millis(),
-            }))
-            .error_handler(Box::new(LogErrors))
-            .build_unchecked(ConnectionManager::new(url));
-        Self { pool, waiting: Arc::new(AtomicUsize::new(0)) }
+        let build = |max_size: u32, min_idle: u32| {
+            r2d2::Pool::builder()
+                .max_size(max_size)
+                .min_idle(Some(min_idle))
+                .connection_timeout(settings.checkout_timeout)
+                .test_on_check_out(false)
+                .connection_customizer(Box::new(SessionSetup {
+                    statement_timeout_ms: settings.statement_timeout.as_millis(),
+                }))
+                .error_handler(Box::new(LogErrors))
+                .build_unchecked(ConnectionManager::new(url.clone()))
+        };
+        Self {
+            pool: build(settings.max_size, settings.max_size.min(2)),
+            health: build(1, 0),
+            waiting: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -117,14 +126,22 @@ impl Database {
     /// checked-out connection is pinged and the dead ones are dropped, so the pool heals by
     /// itself after a restart at the cost of one failed request per dead connection at most.
     fn checked_out(&self, timeout: Option<Duration>) -> Result<PgPooled, CheckoutError> {
-        let attempts = self.pool.max_size() + 1;
+        Self::checked_out_of(&self.pool, &self.waiting, timeout)
+    }
+
+    fn checked_out_of(
+        pool: &PgPool,
+        waiting: &AtomicUsize,
+        timeout: Option<Duration>,
+    ) -> Result<PgPooled, CheckoutError> {
+        let attempts = pool.max_size() + 1;
         for _ in 0..attempts {
-            self.waiting.fetch_add(1, Ordering::Relaxed);
+            waiting.fetch_add(1, Ordering::Relaxed);
             let conn = match timeout {
-                Some(t) => self.pool.get_timeout(t),
-                None => self.pool.get(),
+                Some(t) => pool.get_timeout(t),
+                None => pool.get(),
             };
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            waiting.fetch_sub(1, Ordering::Relaxed);
             let mut conn = conn.map_err(|e| {
                 suspect_outage();
                 CheckoutError::Pool(e)
@@ -146,7 +163,9 @@ impl Database {
 
     /// Ready means: a connection within `timeout`, and no pending migration.
     pub fn readiness(&self, timeout: Duration) -> Result<(), NotReady> {
-        let mut conn = self.checked_out(Some(timeout)).map_err(|e| NotReady::Database(e.to_string()))?;
+        let unwatched = AtomicUsize::new(0);
+        let mut conn = Self::checked_out_of(&self.health, &unwatched, Some(timeout))
+            .map_err(|e| NotReady::Database(e.to_string()))?;
         let pending = pending_migrations(&mut conn).map_err(|e| {
             suspect_outage();
             NotReady::Database(e.to_string())

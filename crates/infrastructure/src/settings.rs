@@ -216,9 +216,12 @@ impl Settings {
         };
         let redis_url = get("REDIS_URL").map(SecretString::from);
         if let Some(url) = &redis_url
-            && !(url.expose_secret().starts_with("redis://") || url.expose_secret().starts_with("rediss://"))
+            && !url.expose_secret().starts_with("redis://")
         {
-            return Err(err("REDIS_URL", "must be a redis:// URL"));
+            return Err(err(
+                "REDIS_URL",
+                "must be a redis:// URL (TLS is not built in: use a private network or a TLS sidecar)",
+            ));
         }
         let rate_limit_fail_open = match get("RATE_LIMIT_FAIL_OPEN").as_deref() {
             None | Some("true") => true,
@@ -364,6 +367,7 @@ mod tests {
         assert_eq!(load(&[("IDEMPOTENCY_TTL_HOURS", "1")]).unwrap_err().var, "IDEMPOTENCY_TTL_HOURS");
         assert_eq!(load(&[("CORS_ALLOWED_ORIGINS", "*")]).unwrap_err().var, "CORS_ALLOWED_ORIGINS");
         assert_eq!(load(&[("REDIS_URL", "http://x")]).unwrap_err().var, "REDIS_URL");
+        assert_eq!(load(&[("REDIS_URL", "rediss://x")]).unwrap_err().var, "REDIS_URL");
         assert_eq!(load(&[("RATE_LIMIT_FAIL_OPEN", "yes")]).unwrap_err().var, "RATE_LIMIT_FAIL_OPEN");
         assert_eq!(load(&[("CORS_ALLOWED_ORIGINS", "https://a.example/")]).unwrap_err().var, "CORS_ALLOWED_ORIGINS");
         let ok = load(&[("CORS_ALLOWED_ORIGINS", "https://a.example, http://localhost:3000")]).unwrap();

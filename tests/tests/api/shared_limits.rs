@@ -81,6 +81,35 @@ async fn replicas_share_the_login_limit_through_redis_and_survive_its_loss() {
     assert_eq!(response.headers()["content-type"], "application/problem+json");
     assert!(started.elapsed() < Duration::from_secs(3), "Redis being away slowed requests down");
     assert_eq!(closed.client.get(closed.url("/health/live")).send().await.unwrap().status(), 200);
+    // Passing uncounted is counted.
+    let metrics = open.client.get(open.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("rate_limit_backend_errors_total{decision=\"allowed\"}"), "{metrics}");
+}
+
+/// A Redis that accepts connections but never answers costs each decision at most the 250 ms
+/// bound, connecting included.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_redis_costs_at_most_the_bound() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut connections = Vec::new();
+        for stream in silent.incoming().take(8) {
+            connections.push(stream);
+        }
+        connections
+    });
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit_login_per_minute = 5;
+        s.redis_url = Some(url.clone().into());
+    })
+    .await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(login_status(&app).await, 401);
+        assert!(started.elapsed() < Duration::from_millis(900), "a decision took {:?}", started.elapsed());
+    }
+    drop(held);
 }
 
 /// Behind a trusted proxy the client is the right-most untrusted X-Forwarded-For address, so a
