@@ -106,7 +106,7 @@ pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<Ap
         )),
         order_writer,
         clock,
-        hash_pool: CpuPool::new("argon2", settings.hash_workers, settings.hash_queue, settings.hash_nice),
+        hash_pool: CpuPool::new("argon2", settings.hash_workers, settings.hash_queue, settings.hash_priority),
         cursors: CursorCodec::new(secret.expose_secret()),
         ready_timeout: settings.database_timeout.min(Duration::from_millis(1000)),
         queue_timeout: settings.database_timeout,

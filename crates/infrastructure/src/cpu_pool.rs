@@ -53,9 +53,9 @@ impl CpuPool {
     /// `workers` threads and room for `queue` jobs waiting (0: only as many as there are idle
     /// workers are taken).
     ///
-    /// `nice` (0 to 19) lowers the workers' scheduling priority: when the cores are contended,
-    /// the threads answering requests run first, and the pool still gets every idle cycle.
-    pub fn new(name: &'static str, workers: usize, queue: usize, nice: i32) -> Self {
+    /// `priority` lowers the workers' scheduling priority: when the cores are contended, the
+    /// threads answering requests run first, and the pool still gets every idle cycle.
+    pub fn new(name: &'static str, workers: usize, queue: usize, priority: PoolPriority) -> Self {
         let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         let counters = Arc::new(Counters::default());
@@ -65,7 +65,7 @@ impl CpuPool {
             thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
-                    lower_priority(nice);
+                    lower_priority(priority);
                     loop {
                         let job = match receiver.lock() {
                             Ok(guard) => guard.recv(),
@@ -119,19 +119,38 @@ impl CpuPool {
     }
 }
 
-/// Makes the calling thread nicer by `nice` (Linux: priorities are per thread).
+/// How the pool's threads are scheduled against the threads that answer requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolPriority {
+    /// Like every other thread.
+    Normal,
+    /// Nice 10: about a tenth of a normal thread's share when both want the CPU.
+    Low,
+    /// SCHED_IDLE: runs only when no normal thread wants the CPU, and yields at once when one
+    /// wakes up; gets every idle cycle.
+    Idle,
+}
+
+/// Applies the priority to the calling thread (Linux: scheduling is per thread).
 #[allow(unsafe_code)]
-fn lower_priority(nice: i32) {
-    if nice <= 0 {
-        return;
-    }
-    let tid = nix::unistd::gettid().as_raw();
-    // SAFETY: setpriority only reads its three integer arguments; `tid` names this very thread
-    // (which exists while it runs this code), and a failure is reported through the return
-    // value, which is checked.
-    let result = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid as nix::libc::id_t, nice) };
+fn lower_priority(priority: PoolPriority) {
+    let result = match priority {
+        PoolPriority::Normal => 0,
+        PoolPriority::Low => {
+            let tid = nix::unistd::gettid().as_raw();
+            // SAFETY: setpriority only reads its three integer arguments; `tid` names this very
+            // thread, and a failure is reported through the return value, which is checked.
+            unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid as nix::libc::id_t, 10) }
+        }
+        PoolPriority::Idle => {
+            let param = nix::libc::sched_param { sched_priority: 0 };
+            // SAFETY: pid 0 is the calling thread; `param` is a valid, initialised struct that
+            // outlives the call, which only reads it; the result is checked.
+            unsafe { nix::libc::sched_setscheduler(0, nix::libc::SCHED_IDLE, &param) }
+        }
+    };
     if result != 0 {
-        tracing::warn!(nice, "could not lower the priority of a pool thread");
+        tracing::warn!(?priority, "could not lower the priority of a pool thread");
     }
 }
 
@@ -143,7 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_when_full_and_runs_otherwise() {
-        let pool = CpuPool::new("test", 1, 1, 0);
+        let pool = CpuPool::new("test", 1, 1, PoolPriority::Normal);
         let gate = Arc::new(Barrier::new(2));
         let g = Arc::clone(&gate);
         let running = {
@@ -175,18 +194,19 @@ mod tests {
         assert_eq!(pool.run(|| 4).await, Ok(4));
     }
 
+    /// The nice value (19th field) and the scheduling policy (41st) of the calling thread.
+    fn scheduling() -> (i32, u32) {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // The fields after the command name (which ends with ')') start with the 3rd.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        (fields[16].parse().unwrap(), fields[38].parse().unwrap())
+    }
+
     #[tokio::test]
     async fn workers_run_at_the_lower_priority() {
-        let pool = CpuPool::new("nice", 1, 1, 7);
-        let nice = pool
-            .run(|| {
-                let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-                // Fields after the command name (which ends with ')'): state is 3rd, nice is 19th.
-                let rest = stat.rsplit_once(')').unwrap().1;
-                rest.split_whitespace().nth(16).unwrap().parse::<i32>().unwrap()
-            })
-            .await
-            .unwrap();
-        assert_eq!(nice, 7);
+        let low = CpuPool::new("low", 1, 1, PoolPriority::Low).run(scheduling).await.unwrap();
+        assert_eq!(low, (10, 0));
+        let idle = CpuPool::new("idle", 1, 1, PoolPriority::Idle).run(scheduling).await.unwrap();
+        assert_eq!(idle.1, 5, "SCHED_IDLE is policy 5");
     }
 }

@@ -12,7 +12,7 @@ pub mod security;
 pub mod settings;
 pub mod users;
 
-pub use cpu_pool::{CpuPool, CpuPoolError, CpuPoolStats};
+pub use cpu_pool::{CpuPool, CpuPoolError, CpuPoolStats, PoolPriority};
 pub use db::{Database, NotReady, PoolSettings, PoolStats};
 pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
 pub use order_writer::{PgOrderWriter, WriterStats};

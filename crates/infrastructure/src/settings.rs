@@ -103,8 +103,8 @@ pub struct Settings {
     pub argon2: Argon2Settings,
     pub hash_workers: usize,
     pub hash_queue: usize,
-    /// How much lower the hashing threads' priority is (0 to 19).
-    pub hash_nice: i32,
+    /// How the hashing threads are scheduled against the threads answering requests.
+    pub hash_priority: crate::cpu_pool::PoolPriority,
     pub http_workers: usize,
     /// Threads writing new orders in batches (each holds a connection while it writes).
     pub order_writers: usize,
@@ -269,7 +269,12 @@ impl Settings {
             },
             hash_workers: number("HASH_WORKERS", cores as u64, 1, 256)? as usize,
             hash_queue: number("HASH_QUEUE", 64, 0, 100_000)? as usize,
-            hash_nice: number("HASH_NICE", 10, 0, 19)? as i32,
+            hash_priority: match get("HASH_PRIORITY").as_deref() {
+                None | Some("idle") => crate::cpu_pool::PoolPriority::Idle,
+                Some("low") => crate::cpu_pool::PoolPriority::Low,
+                Some("normal") => crate::cpu_pool::PoolPriority::Normal,
+                Some(other) => return Err(err("HASH_PRIORITY", format!("must be idle, low or normal, not {other:?}"))),
+            },
             http_workers: number("HTTP_WORKERS", cores as u64, 1, 256)? as usize,
             order_writers: number("ORDER_WRITERS", 4, 1, 256)? as usize,
             blocking_threads: number("BLOCKING_THREADS", u64::from(pool_size).max(4), 1, 1024)? as usize,
