@@ -10,6 +10,7 @@ use infrastructure::local_pg::resolve_database;
 
 fn main() -> ExitCode {
     return_large_blocks_to_the_system();
+    trim_the_heap_every(std::time::Duration::from_secs(5));
     let settings = match Settings::load().and_then(|s| s.check_server().map(|()| s)) {
         Ok(settings) => settings,
         Err(e) => {
@@ -64,4 +65,21 @@ fn return_large_blocks_to_the_system() {
     // writers, hashing) then do not each keep memory of their own.
     // SAFETY: as above.
     let _ = unsafe { nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2) };
+}
+
+/// After a burst (a thousand connections at once), the freed memory stays in glibc's arenas and
+/// the process keeps its peak size; trimming every few seconds hands the free pages back.
+#[allow(unsafe_code)]
+fn trim_the_heap_every(period: std::time::Duration) {
+    let spawned = std::thread::Builder::new().name("heap-trim".into()).spawn(move || {
+        loop {
+            std::thread::sleep(period);
+            // SAFETY: malloc_trim only returns free memory of the allocator's own arenas to the
+            // system; it takes the arenas' locks itself and has no precondition.
+            let _ = unsafe { nix::libc::malloc_trim(0) };
+        }
+    });
+    if let Err(e) = spawned {
+        eprintln!("comanda-api: could not start the heap trimmer: {e}");
+    }
 }

@@ -47,7 +47,7 @@ pub type PendingInsert = Pin<Box<dyn Future<Output = Result<InsertOrder, StoreEr
 /// order still all-or-nothing and unaffected by its neighbours.
 pub trait OrderWriter: Send + Sync {
     /// The same contract as [`OrderRepository::insert`].
-    fn insert(&self, order: Order, claim: Option<IdempotencyClaim>) -> PendingInsert;
+    fn insert(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>) -> PendingInsert;
 }
 
 /// What recording a payment did.
@@ -170,8 +170,10 @@ impl OrderService {
         let order = Order::place(id, actor.user_id, new, self.clock.now()).map_err(OrderServiceError::Invalid)?;
         let claim = key.map(|key| IdempotencyClaim { user_id: actor.user_id, key, fingerprint, resource_id: id.0 });
         let retry = claim.as_ref().map(|c| Retry { key: c.key.clone(), fingerprint });
-        match self.writer.insert(order.clone(), claim).await? {
-            InsertOrder::Inserted => Ok(PlaceOutcome::Created(order)),
+        // Shared with the writer, not copied: a thousand orders in flight cost their size once.
+        let order = Arc::new(order);
+        match self.writer.insert(Arc::clone(&order), claim).await? {
+            InsertOrder::Inserted => Ok(PlaceOutcome::Created(Arc::unwrap_or_clone(order))),
             InsertOrder::ActorGone => Err(OrderServiceError::ActorGone),
             InsertOrder::KeyUsed => Ok(PlaceOutcome::Retried(retry.ok_or_else(|| StoreError::other(MissingClaim))?)),
         }

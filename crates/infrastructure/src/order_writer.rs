@@ -161,7 +161,7 @@ pub(crate) fn insert_orders(
 }
 
 struct Job {
-    order: Order,
+    order: Arc<Order>,
     claim: Option<IdempotencyClaim>,
     queued: Instant,
     reply: oneshot::Sender<Result<InsertOrder, StoreError>>,
@@ -225,7 +225,7 @@ impl PgOrderWriter {
 }
 
 impl OrderWriter for PgOrderWriter {
-    fn insert(&self, order: Order, claim: Option<IdempotencyClaim>) -> PendingInsert {
+    fn insert(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>) -> PendingInsert {
         let (reply, answer) = oneshot::channel();
         let sent = self.sender.send(Job { order, claim, queued: Instant::now(), reply });
         Box::pin(async move {
@@ -315,7 +315,7 @@ fn write_batch(db: &Database, batch: Vec<Job>, stats: &Counters) {
     let _span = tracing::debug_span!("order_batch", orders = batch.len()).entered();
     let outcome = db.conn().and_then(|mut conn| {
         let orders: Vec<(&Order, Option<&IdempotencyClaim>)> =
-            batch.iter().map(|j| (&j.order, j.claim.as_ref())).collect();
+            batch.iter().map(|j| (&*j.order, j.claim.as_ref())).collect();
         insert_orders(&mut conn, &orders).map_err(store_error)
     });
     match outcome {

@@ -2,6 +2,7 @@
 //! none is lost, duplicated, mixed with another, or refused because of a neighbour.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -15,7 +16,7 @@ use infrastructure::{Database, PgOrderWriter, PoolSettings};
 
 use crate::orders::count;
 
-fn order(id: OrderId, waiter: UserId, customer: &str, lines: &[(&str, &str, i64)]) -> Order {
+fn order(id: OrderId, waiter: UserId, customer: &str, lines: &[(&str, &str, i64)]) -> Arc<Order> {
     let lines = lines
         .iter()
         .map(|(name, price, quantity)| NewOrderLine {
@@ -24,8 +25,8 @@ fn order(id: OrderId, waiter: UserId, customer: &str, lines: &[(&str, &str, i64)
             quantity: Quantity::new(*quantity).unwrap(),
         })
         .collect();
-    Order::place(id, waiter, NewOrder { customer_name: CustomerName::parse(customer).unwrap(), lines }, Utc::now())
-        .unwrap()
+    let new = NewOrder { customer_name: CustomerName::parse(customer).unwrap(), lines };
+    Arc::new(Order::place(id, waiter, new, Utc::now()).unwrap())
 }
 
 fn claim(user: UserId, key: &str, resource: OrderId) -> IdempotencyClaim {
