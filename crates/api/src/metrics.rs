@@ -28,6 +28,18 @@ pub fn handle() -> &'static PrometheusHandle {
         // Another recorder may exist (a test binary that installs its own): then ours only
         // renders what it sees, which is nothing; that is acceptable for tests.
         let _ = metrics::set_global_recorder(recorder);
+        // Histogram samples wait in buffers until upkeep folds them into the buckets: without it
+        // they pile up between scrapes (megabytes per second under load).
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the metrics upkeep thread");
+        }
         handle
     })
 }

@@ -386,8 +386,8 @@ async fn roll_up_sales(state: web::Data<AppState>, every: Duration) {
         ticks.tick().await;
         let reports = state.reports.clone();
         match web::block(move || reports.roll_up()).await {
-            Ok(Ok(progress)) if progress.hours > 0 || progress.days > 0 => {
-                info!(hours = progress.hours, days = progress.days, "rolled up sales")
+            Ok(Ok(progress)) if progress.minutes10 > 0 || progress.hours > 0 || progress.days > 0 => {
+                info!(minutes10 = progress.minutes10, hours = progress.hours, days = progress.days, "rolled up sales")
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => warn!(error = %e, "could not roll up sales"),

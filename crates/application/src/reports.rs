@@ -38,10 +38,12 @@ pub struct SalesReport {
 /// What a roll-up did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RollupProgress {
-    /// Hours and days aggregated by this call.
+    /// Ten-minute periods, hours and days aggregated by this call.
+    pub minutes10: u32,
     pub hours: u32,
     pub days: u32,
-    /// Every hour (day) before these marks is aggregated.
+    /// Every period of that grain before these marks is aggregated.
+    pub minutes_until: Option<DateTime<Utc>>,
     pub hours_until: Option<DateTime<Utc>>,
     pub days_until: Option<DateTime<Utc>>,
     /// Another process was aggregating; nothing was done here.
@@ -51,8 +53,8 @@ pub struct RollupProgress {
 /// Sales per product (grouped by product key), cancelled orders left out, in no given order.
 pub trait ReportRepository: Send + Sync {
     fn product_sales(&self, range: &ReportRange, waiter: Option<UserId>) -> Result<Vec<ProductSales>, StoreError>;
-    /// Aggregates every hour and day that ended before `closed_before` and is not yet
-    /// aggregated, so that reports read them without scanning their orders.
+    /// Aggregates every ten minutes, hour and day that ended before `closed_before` and is not
+    /// yet aggregated, so that reports read them without scanning their orders.
     fn roll_up(&self, closed_before: DateTime<Utc>) -> Result<RollupProgress, StoreError>;
 }
 

@@ -179,12 +179,15 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             if progress.busy {
                 println!("another process is rolling up right now: nothing done here");
             } else {
+                let mark = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_owned(), |t| t.to_rfc3339());
                 println!(
-                    "aggregated {} hour(s) and {} day(s); hours until {}, days until {}",
+                    "aggregated {} ten-minute period(s), {} hour(s) and {} day(s); until {}, {}, {}",
+                    progress.minutes10,
                     progress.hours,
                     progress.days,
-                    progress.hours_until.map_or("-".to_owned(), |t| t.to_rfc3339()),
-                    progress.days_until.map_or("-".to_owned(), |t| t.to_rfc3339()),
+                    mark(progress.minutes_until),
+                    mark(progress.hours_until),
+                    mark(progress.days_until),
                 );
             }
             Ok(())

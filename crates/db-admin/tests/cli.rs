@@ -292,9 +292,9 @@ fn rollup_aggregates_and_rebuilds() {
     let out = run(&db, &["rollup"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let first = stdout(&out);
-    assert!(first.contains("aggregated") && !first.contains("aggregated 0 hour(s)"), "{first}");
+    assert!(first.contains("aggregated") && !first.contains("aggregated 0 ten-minute"), "{first}");
     let again = stdout(&run(&db, &["rollup"], &[]));
-    assert!(again.contains("aggregated 0 hour(s) and 0 day(s)"), "{again}");
+    assert!(again.contains("aggregated 0 ten-minute period(s), 0 hour(s) and 0 day(s)"), "{again}");
     let rebuilt = stdout(&run(&db, &["rollup", "--rebuild"], &[]));
-    assert!(rebuilt.contains("forgot every aggregate") && !rebuilt.contains("aggregated 0 hour(s)"), "{rebuilt}");
+    assert!(rebuilt.contains("forgot every aggregate") && !rebuilt.contains("aggregated 0 ten-minute"), "{rebuilt}");
 }

@@ -1,13 +1,14 @@
 //! `ReportRepository` on PostgreSQL, and the sales rollup that keeps the report's cost flat as
 //! the order tables grow.
 //!
-//! A background job aggregates every closed hour (from the orders) and every closed day (from
-//! the hours) into `sales_rollup`; an hour or a day is closed once it ended more than the lag
-//! before now. The report then reads whole days and hours from the rollup and only the open
-//! tail (at most about an hour plus the lag, and the partial hours at the range's edges) from
-//! the orders, all in one snapshot. Cancelling an order of an aggregated hour or day recomputes
-//! that bucket's rows for the order's products in the cancel's own transaction (see
-//! [`refresh_after_cancel`]), so the report stays exact.
+//! A background job aggregates every closed ten-minute period (from the orders), every closed
+//! hour (from its ten-minute periods) and every closed day (from its hours) into
+//! `sales_rollup`; a period is closed once it ended more than the lag before now. The report
+//! reads whole days, hours and ten-minute periods from the rollup and only the rest (the open
+//! tail, a few minutes plus the lag, and the range's ragged edges) from the orders, all in one
+//! snapshot. Cancelling an order of an aggregated period recomputes that period's rows for the
+//! order's products in the cancel's own transaction (see [`refresh_after_cancel`]), so the
+//! report stays exact.
 
 use std::collections::HashMap;
 
@@ -21,9 +22,43 @@ use domain::{Order, UserId};
 
 use crate::db::{Database, store_error};
 
-/// The most buckets one aggregation step takes (bounded transactions on a big backlog).
-const MAX_HOURS_PER_STEP: i64 = 24 * 7;
-const MAX_DAYS_PER_STEP: i64 = 31;
+/// One level of the rollup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grain {
+    pub name: &'static str,
+    pub unit: TimeDelta,
+    /// The bucket of a `timestamptz` expression `{t}`, in SQL (aligned like [`floor_to`]).
+    bucket_sql: &'static str,
+    /// The most buckets one aggregation step takes (bounded transactions on a big backlog).
+    max_per_step: i32,
+    /// The advisory lock class of its buckets' refreshes.
+    lock_class: i32,
+}
+
+/// Finest first: each grain is built from the one before it, the first from the orders.
+pub const GRAINS: [Grain; 3] = [
+    Grain {
+        name: "minute10",
+        unit: TimeDelta::minutes(10),
+        bucket_sql: "date_bin('10 minutes', {t}, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
+        max_per_step: 6 * 24 * 7,
+        lock_class: 7_240_600,
+    },
+    Grain {
+        name: "hour",
+        unit: TimeDelta::hours(1),
+        bucket_sql: "date_trunc('hour', {t} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        max_per_step: 24 * 7,
+        lock_class: 7_240_601,
+    },
+    Grain {
+        name: "day",
+        unit: TimeDelta::days(1),
+        bucket_sql: "date_trunc('day', {t} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        max_per_step: 31,
+        lock_class: 7_240_602,
+    },
+];
 
 #[derive(Debug, QueryableByName)]
 struct SalesRow {
@@ -37,23 +72,33 @@ struct SalesRow {
     total_price: Decimal,
 }
 
+/// How far each grain is aggregated, finest first (see [`GRAINS`]).
 #[derive(Debug, Clone, Copy, Default, QueryableByName)]
 struct State {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    minutes_until: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     hours_until: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     days_until: Option<DateTime<Utc>>,
 }
 
+impl State {
+    fn marks(&self) -> [Option<DateTime<Utc>>; 3] {
+        [self.minutes_until, self.hours_until, self.days_until]
+    }
+}
+
 /// Where each part of a report range is read from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadPlan {
-    pub days: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-    pub hours: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Whole aggregated buckets: the grain's name and a range of its buckets.
+    pub rollup: Vec<(&'static str, DateTime<Utc>, DateTime<Utc>)>,
+    /// The rest, read from the orders.
     pub live: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-fn floor_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
+pub fn floor_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
     t.duration_trunc(unit).unwrap_or(t)
 }
 
@@ -62,41 +107,27 @@ fn ceil_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
     if floor == t { t } else { floor + unit }
 }
 
-/// Splits `[start, end)` into whole days already aggregated, whole hours already aggregated,
-/// and the rest, which is read from the orders themselves.
-pub fn plan(
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    hours_until: Option<DateTime<Utc>>,
-    days_until: Option<DateTime<Utc>>,
-) -> ReadPlan {
+/// Splits `[start, end)` into whole aggregated buckets, coarsest first, and the rest, which is
+/// read from the orders themselves. `marks[i]` is how far `GRAINS[i]` is aggregated.
+pub fn plan(start: DateTime<Utc>, end: DateTime<Utc>, marks: [Option<DateTime<Utc>>; 3]) -> ReadPlan {
     let mut plan = ReadPlan::default();
-    if start >= end {
-        return plan;
-    }
-    let day = TimeDelta::days(1);
-    let hour = TimeDelta::hours(1);
-    let mut rest = vec![(start, end)];
-    if let Some(days_until) = days_until {
-        let from = ceil_to(start, day);
-        let to = floor_to(end, day).min(days_until);
-        if from < to {
-            plan.days.push((from, to));
-            rest = vec![(start, from), (to, end)];
-        }
-    }
-    for (a, b) in rest.into_iter().filter(|(a, b)| a < b) {
-        let mut pieces = vec![(a, b)];
-        if let Some(hours_until) = hours_until {
-            let from = ceil_to(a, hour);
-            let to = floor_to(b, hour).min(hours_until);
+    let mut pieces = vec![(start, end)];
+    for (grain, mark) in GRAINS.iter().zip(marks).rev() {
+        let Some(until) = mark else { continue };
+        let mut rest = Vec::new();
+        for (a, b) in pieces {
+            let from = ceil_to(a, grain.unit);
+            let to = floor_to(b, grain.unit).min(until);
             if from < to {
-                plan.hours.push((from, to));
-                pieces = vec![(a, from), (to, b)];
+                plan.rollup.push((grain.name, from, to));
+                rest.extend([(a, from), (to, b)]);
+            } else {
+                rest.push((a, b));
             }
         }
-        plan.live.extend(pieces.into_iter().filter(|(a, b)| a < b));
+        pieces = rest.into_iter().filter(|(a, b)| a < b).collect();
     }
+    plan.live = pieces.into_iter().filter(|(a, b)| a < b).collect();
     plan
 }
 
@@ -128,28 +159,36 @@ WHERE s.grain = $1 AND s.bucket >= $2 AND s.bucket < $3
 GROUP BY s.product_key
 "#;
 
-/// Aggregates the hours `[from, to)` from the orders.
-const AGGREGATE_HOURS_SQL: &str = r#"
-INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
-SELECT 'hour', date_trunc('hour', o.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', i.product_key,
-       min(i.product_name COLLATE "C"), sum(i.quantity), sum(i.subtotal)
+/// Aggregates the buckets `[$1, $2)` of `grain`: the finest from the orders, the others from
+/// the grain below; `$3`, when not null, limits it to those product keys.
+fn aggregate_sql(level: usize) -> String {
+    let grain = &GRAINS[level];
+    if level == 0 {
+        format!(
+            r#"INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
+SELECT '{name}', {bucket}, i.product_key, min(i.product_name COLLATE "C"), sum(i.quantity), sum(i.subtotal)
 FROM orders o
 JOIN order_items i ON i.order_id = o.id
 WHERE o.created_at >= $1 AND o.created_at < $2 AND o.status <> 'cancelled'
   AND ($3::text[] IS NULL OR i.product_key = ANY ($3))
-GROUP BY 2, 3
-"#;
-
-/// Aggregates the days `[from, to)` from their hours.
-const AGGREGATE_DAYS_SQL: &str = r#"
-INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
-SELECT 'day', date_trunc('day', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', product_key,
-       min(product_name COLLATE "C"), sum(total_quantity), sum(total_price)
+GROUP BY 2, 3"#,
+            name = grain.name,
+            bucket = grain.bucket_sql.replace("{t}", "o.created_at"),
+        )
+    } else {
+        format!(
+            r#"INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
+SELECT '{name}', {bucket}, product_key, min(product_name COLLATE "C"), sum(total_quantity), sum(total_price)
 FROM sales_rollup
-WHERE grain = 'hour' AND bucket >= $1 AND bucket < $2
+WHERE grain = '{below}' AND bucket >= $1 AND bucket < $2
   AND ($3::text[] IS NULL OR product_key = ANY ($3))
-GROUP BY 2, 3
-"#;
+GROUP BY 2, 3"#,
+            name = grain.name,
+            bucket = grain.bucket_sql.replace("{t}", "bucket"),
+            below = GRAINS[level - 1].name,
+        )
+    }
+}
 
 fn load_sales(
     query: diesel::query_builder::BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery>,
@@ -174,53 +213,50 @@ fn load_sales(
 }
 
 fn read_state(conn: &mut PgConnection, lock: &str) -> QueryResult<Option<State>> {
-    diesel::sql_query(format!("SELECT hours_until, days_until FROM sales_rollup_state {lock}"))
+    diesel::sql_query(format!("SELECT minutes_until, hours_until, days_until FROM sales_rollup_state {lock}"))
         .get_result::<State>(conn)
         .optional()
 }
 
 fn aggregate(
     conn: &mut PgConnection,
-    sql: &str,
+    level: usize,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     keys: Option<&[String]>,
 ) -> QueryResult<usize> {
-    diesel::sql_query(sql)
+    diesel::sql_query(aggregate_sql(level))
         .bind::<Timestamptz, _>(from)
         .bind::<Timestamptz, _>(to)
         .bind::<Nullable<Array<Text>>, _>(keys)
         .execute(conn)
 }
 
-/// Keeps the rollup exact when an order is cancelled: if its hour (or day) is aggregated,
-/// recomputes that bucket's rows for the order's products. Runs inside the cancel's
-/// transaction, after the order's new status is written. The shared lock on the state row
-/// waits for a running aggregation to commit (and keeps the next one from starting), so an
-/// aggregation either sees the cancel or is corrected by it.
+/// Keeps the rollup exact when an order is cancelled: for each grain whose bucket holding the
+/// order is aggregated, finest first, recomputes that bucket's rows for the order's products.
+/// Runs inside the cancel's transaction, after the order's new status is written. The shared
+/// lock on the state row waits for a running aggregation to commit (and keeps the next one
+/// from starting), so an aggregation either sees the cancel or is corrected by it.
 pub(crate) fn refresh_after_cancel(conn: &mut PgConnection, order: &Order) -> QueryResult<()> {
     let Some(state) = read_state(conn, "FOR SHARE")? else { return Ok(()) };
     let at = order.created_at();
     let keys: Vec<String> = order.lines().iter().map(|l| l.product_key().as_ref().to_owned()).collect();
-    let refresh = |conn: &mut PgConnection, grain: &str, unit: TimeDelta, sql: &str| -> QueryResult<()> {
-        let bucket = floor_to(at, unit);
+    for (level, (grain, mark)) in GRAINS.iter().zip(state.marks()).enumerate() {
+        if !mark.is_some_and(|until| at < until) {
+            continue;
+        }
+        let bucket = floor_to(at, grain.unit);
         // Concurrent refreshes of one bucket take turns (their DELETE and INSERT would clash).
         diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind::<diesel::sql_types::Integer, _>(if grain == "hour" { 7_240_601 } else { 7_240_602 })
-            .bind::<diesel::sql_types::Integer, _>((bucket.timestamp() / 3600) as i32)
+            .bind::<diesel::sql_types::Integer, _>(grain.lock_class)
+            .bind::<diesel::sql_types::Integer, _>((bucket.timestamp() / 600) as i32)
             .execute(conn)?;
         diesel::sql_query("DELETE FROM sales_rollup WHERE grain = $1 AND bucket = $2 AND product_key = ANY ($3)")
-            .bind::<Text, _>(grain)
+            .bind::<Text, _>(grain.name)
             .bind::<Timestamptz, _>(bucket)
             .bind::<Array<Text>, _>(&keys)
             .execute(conn)?;
-        aggregate(conn, sql, bucket, bucket + unit, Some(&keys)).map(drop)
-    };
-    if state.hours_until.is_some_and(|until| at < until) {
-        refresh(conn, "hour", TimeDelta::hours(1), AGGREGATE_HOURS_SQL)?;
-    }
-    if state.days_until.is_some_and(|until| at < until) {
-        refresh(conn, "day", TimeDelta::days(1), AGGREGATE_DAYS_SQL)?;
+        aggregate(conn, level, bucket, bucket + grain.unit, Some(&keys))?;
     }
     Ok(())
 }
@@ -242,21 +278,24 @@ impl PgReportRepository {
         conn.transaction(|conn| {
             read_state(conn, "FOR UPDATE")?;
             diesel::sql_query("DELETE FROM sales_rollup").execute(conn)?;
-            diesel::sql_query("UPDATE sales_rollup_state SET hours_until = NULL, days_until = NULL").execute(conn)
+            diesel::sql_query(
+                "UPDATE sales_rollup_state SET minutes_until = NULL, hours_until = NULL, days_until = NULL",
+            )
+            .execute(conn)
         })
         .map(drop)
         .map_err(store_error)
     }
 
     /// One bounded step of aggregation; `None` when another process is aggregating.
-    fn roll_up_step(&self, closed_before: DateTime<Utc>) -> Result<Option<RollupProgress>, StoreError> {
+    fn roll_up_step(&self, closed_before: DateTime<Utc>) -> Result<Option<[u32; 3]>, StoreError> {
         let mut conn = self.db.conn()?;
         conn.transaction(|conn| {
             let Some(state) = read_state(conn, "FOR UPDATE SKIP LOCKED")? else { return Ok(None) };
-            let hour = TimeDelta::hours(1);
-            let day = TimeDelta::days(1);
-            let closed_hour = floor_to(closed_before, hour);
-            let hours_from = match state.hours_until {
+            let mut marks = state.marks();
+            // Where aggregation starts when nothing is yet: the first order's day (so that every
+            // grain's buckets line up), or the current day on an empty database.
+            let start = match marks[0] {
                 Some(until) => until,
                 None => {
                     #[derive(QueryableByName)]
@@ -267,40 +306,35 @@ impl PgReportRepository {
                     let first = diesel::sql_query("SELECT min(created_at) AS first FROM orders")
                         .get_result::<First>(conn)?
                         .first;
-                    // Start at the first order's day, so that days can be built from hours.
-                    floor_to(first.unwrap_or(closed_hour), day).min(floor_to(closed_hour, day))
+                    let day = GRAINS[2].unit;
+                    floor_to(first.unwrap_or(closed_before), day).min(floor_to(closed_before, day))
                 }
             };
-            let hours_to = closed_hour.min(hours_from + hour * MAX_HOURS_PER_STEP as i32);
-            let mut progress = RollupProgress::default();
-            let mut hours_until = state.hours_until;
-            if hours_from < hours_to || state.hours_until.is_none() {
-                if hours_from < hours_to {
-                    aggregate(conn, AGGREGATE_HOURS_SQL, hours_from, hours_to, None)?;
-                    progress.hours = ((hours_to - hours_from).num_hours()) as u32;
+            let mut done = [0u32; 3];
+            for (level, grain) in GRAINS.iter().enumerate() {
+                // The finest grain closes with time; the others with the grain below them.
+                let closed = if level == 0 { closed_before } else { marks[level - 1].unwrap_or(start) };
+                let from = marks[level].unwrap_or(start);
+                let to = floor_to(closed, grain.unit).min(from + grain.unit * grain.max_per_step).max(from);
+                if from < to {
+                    aggregate(conn, level, from, to, None)?;
+                    done[level] = ((to - from).num_seconds() / grain.unit.num_seconds()) as u32;
                 }
-                hours_until = Some(hours_to.max(hours_from));
+                marks[level] = Some(to);
             }
-            // Days are made from their hours: only days whose every hour is aggregated.
-            let mut days_until = state.days_until;
-            if let Some(hours_until) = hours_until {
-                let days_from = state.days_until.unwrap_or_else(|| floor_to(hours_from.min(hours_until), day));
-                let days_to = floor_to(hours_until, day).min(days_from + day * MAX_DAYS_PER_STEP as i32);
-                if days_from < days_to {
-                    aggregate(conn, AGGREGATE_DAYS_SQL, days_from, days_to, None)?;
-                    progress.days = (days_to - days_from).num_days() as u32;
-                }
-                days_until = Some(days_to.max(days_from));
-            }
-            diesel::sql_query("UPDATE sales_rollup_state SET hours_until = $1, days_until = $2")
-                .bind::<Nullable<Timestamptz>, _>(hours_until)
-                .bind::<Nullable<Timestamptz>, _>(days_until)
+            diesel::sql_query("UPDATE sales_rollup_state SET minutes_until = $1, hours_until = $2, days_until = $3")
+                .bind::<Nullable<Timestamptz>, _>(marks[0])
+                .bind::<Nullable<Timestamptz>, _>(marks[1])
+                .bind::<Nullable<Timestamptz>, _>(marks[2])
                 .execute(conn)?;
-            progress.hours_until = hours_until;
-            progress.days_until = days_until;
-            Ok(Some(progress))
+            Ok(Some(done))
         })
         .map_err(store_error)
+    }
+
+    fn marks(&self) -> Result<[Option<DateTime<Utc>>; 3], StoreError> {
+        let mut conn = self.db.conn()?;
+        Ok(read_state(&mut conn, "").map_err(store_error)?.unwrap_or_default().marks())
     }
 }
 
@@ -314,17 +348,15 @@ impl ReportRepository for PgReportRepository {
             .run(|conn| {
                 // The rollup has no waiter: a waiter's report reads that waiter's orders.
                 let state = if waiter.is_some() { State::default() } else { read_state(conn, "")?.unwrap_or_default() };
-                let plan = plan(range.start, range.end, state.hours_until, state.days_until);
+                let plan = plan(range.start, range.end, state.marks());
                 let mut sales: HashMap<String, SalesRow> = HashMap::new();
-                for (grain, ranges) in [("day", &plan.days), ("hour", &plan.hours)] {
-                    for (from, to) in ranges {
-                        let query = diesel::sql_query(ROLLUP_SQL)
-                            .into_boxed()
-                            .bind::<Text, _>(grain)
-                            .bind::<Timestamptz, _>(*from)
-                            .bind::<Timestamptz, _>(*to);
-                        load_sales(query, conn, &mut sales)?;
-                    }
+                for (grain, from, to) in &plan.rollup {
+                    let query = diesel::sql_query(ROLLUP_SQL)
+                        .into_boxed()
+                        .bind::<Text, _>(*grain)
+                        .bind::<Timestamptz, _>(*from)
+                        .bind::<Timestamptz, _>(*to);
+                    load_sales(query, conn, &mut sales)?;
                 }
                 for (from, to) in &plan.live {
                     let query = diesel::sql_query(LIVE_SQL)
@@ -353,19 +385,23 @@ impl ReportRepository for PgReportRepository {
             match self.roll_up_step(closed_before)? {
                 None => {
                     total.busy = true;
-                    return Ok(total);
+                    break;
                 }
-                Some(step) => {
-                    total.hours += step.hours;
-                    total.days += step.days;
-                    total.hours_until = step.hours_until;
-                    total.days_until = step.days_until;
-                    if step.hours == 0 && step.days == 0 {
-                        return Ok(total);
+                Some(done) => {
+                    total.minutes10 += done[0];
+                    total.hours += done[1];
+                    total.days += done[2];
+                    if done == [0, 0, 0] {
+                        break;
                     }
                 }
             }
         }
+        let [minutes, hours, days] = self.marks()?;
+        total.minutes_until = minutes;
+        total.hours_until = hours;
+        total.days_until = days;
+        Ok(total)
     }
 }
 
@@ -379,62 +415,51 @@ mod tests {
 
     #[test]
     fn nothing_aggregated_reads_everything_live() {
-        let p = plan(t("2026-11-01T10:30:00Z"), t("2026-11-05T00:00:00Z"), None, None);
-        assert_eq!(
-            p,
-            ReadPlan {
-                days: vec![],
-                hours: vec![],
-                live: vec![(t("2026-11-01T10:30:00Z"), t("2026-11-05T00:00:00Z"))]
-            }
-        );
+        let p = plan(t("2026-11-01T10:30:00Z"), t("2026-11-05T00:00:00Z"), [None, None, None]);
+        assert_eq!(p, ReadPlan { rollup: vec![], live: vec![(t("2026-11-01T10:30:00Z"), t("2026-11-05T00:00:00Z"))] });
     }
 
     #[test]
-    fn whole_days_then_whole_hours_then_the_live_edges() {
-        let p = plan(
-            t("2026-11-01T10:30:00Z"),
-            t("2026-11-20T15:45:00Z"),
-            Some(t("2026-11-20T14:00:00Z")),
-            Some(t("2026-11-20T00:00:00Z")),
-        );
-        assert_eq!(p.days, vec![(t("2026-11-02T00:00:00Z"), t("2026-11-20T00:00:00Z"))]);
+    fn whole_days_then_hours_then_ten_minutes_then_the_live_edges() {
+        let marks = [Some(t("2026-11-20T15:40:00Z")), Some(t("2026-11-20T15:00:00Z")), Some(t("2026-11-20T00:00:00Z"))];
+        let p = plan(t("2026-11-01T10:35:00Z"), t("2026-11-20T15:55:00Z"), marks);
         assert_eq!(
-            p.hours,
+            p.rollup,
             vec![
-                (t("2026-11-01T11:00:00Z"), t("2026-11-02T00:00:00Z")),
-                (t("2026-11-20T00:00:00Z"), t("2026-11-20T14:00:00Z"))
+                ("day", t("2026-11-02T00:00:00Z"), t("2026-11-20T00:00:00Z")),
+                ("hour", t("2026-11-01T11:00:00Z"), t("2026-11-02T00:00:00Z")),
+                ("hour", t("2026-11-20T00:00:00Z"), t("2026-11-20T15:00:00Z")),
+                ("minute10", t("2026-11-01T10:40:00Z"), t("2026-11-01T11:00:00Z")),
+                ("minute10", t("2026-11-20T15:00:00Z"), t("2026-11-20T15:40:00Z")),
             ]
         );
         assert_eq!(
             p.live,
             vec![
-                (t("2026-11-01T10:30:00Z"), t("2026-11-01T11:00:00Z")),
-                (t("2026-11-20T14:00:00Z"), t("2026-11-20T15:45:00Z"))
+                (t("2026-11-01T10:35:00Z"), t("2026-11-01T10:40:00Z")),
+                (t("2026-11-20T15:40:00Z"), t("2026-11-20T15:55:00Z"))
             ]
         );
     }
 
     #[test]
-    fn ranges_inside_one_hour_or_past_the_marks_are_live() {
-        let marks = (Some(t("2026-11-20T14:00:00Z")), Some(t("2026-11-20T00:00:00Z")));
-        let p = plan(t("2026-11-10T10:05:00Z"), t("2026-11-10T10:55:00Z"), marks.0, marks.1);
-        assert_eq!((p.days.len(), p.hours.len(), p.live.len()), (0, 0, 1));
-        let p = plan(t("2026-11-21T00:00:00Z"), t("2026-11-22T00:00:00Z"), marks.0, marks.1);
+    fn ranges_inside_one_period_or_past_the_marks_are_live() {
+        let marks = [Some(t("2026-11-20T14:00:00Z")), Some(t("2026-11-20T14:00:00Z")), Some(t("2026-11-20T00:00:00Z"))];
+        let p = plan(t("2026-11-10T10:01:00Z"), t("2026-11-10T10:09:00Z"), marks);
+        assert_eq!((p.rollup.len(), p.live.len()), (0, 1));
+        let p = plan(t("2026-11-21T00:00:00Z"), t("2026-11-22T00:00:00Z"), marks);
         assert_eq!(p.live, vec![(t("2026-11-21T00:00:00Z"), t("2026-11-22T00:00:00Z"))]);
-        let p = plan(t("2026-11-10T00:00:00Z"), t("2026-11-11T00:00:00Z"), marks.0, marks.1);
-        assert_eq!(
-            (p.days, p.hours, p.live),
-            (vec![(t("2026-11-10T00:00:00Z"), t("2026-11-11T00:00:00Z"))], vec![], vec![])
-        );
+        let p = plan(t("2026-11-10T00:00:00Z"), t("2026-11-11T00:00:00Z"), marks);
+        assert_eq!((p.rollup, p.live), (vec![("day", t("2026-11-10T00:00:00Z"), t("2026-11-11T00:00:00Z"))], vec![]));
     }
 
     #[test]
     fn the_pieces_cover_the_range_exactly() {
         let start = t("2026-11-01T10:30:00.000001Z");
         let end = t("2026-11-20T15:45:00.5Z");
-        let p = plan(start, end, Some(t("2026-11-20T14:00:00Z")), Some(t("2026-11-19T00:00:00Z")));
-        let mut all: Vec<_> = p.days.iter().chain(&p.hours).chain(&p.live).copied().collect();
+        let marks = [Some(t("2026-11-20T15:30:00Z")), Some(t("2026-11-20T14:00:00Z")), Some(t("2026-11-19T00:00:00Z"))];
+        let p = plan(start, end, marks);
+        let mut all: Vec<_> = p.rollup.iter().map(|(_, a, b)| (*a, *b)).chain(p.live.iter().copied()).collect();
         all.sort();
         assert_eq!(all.first().unwrap().0, start);
         assert_eq!(all.last().unwrap().1, end);

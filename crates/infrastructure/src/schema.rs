@@ -79,6 +79,7 @@ diesel::table! {
 diesel::table! {
     sales_rollup_state (id) {
         id -> Bool,
+        minutes_until -> Nullable<Timestamptz>,
         hours_until -> Nullable<Timestamptz>,
         days_until -> Nullable<Timestamptz>,
     }
