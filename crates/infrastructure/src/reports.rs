@@ -242,7 +242,7 @@ pub(crate) fn refresh_after_cancel(conn: &mut PgConnection, order: &Order) -> Qu
     let at = order.created_at();
     let keys: Vec<String> = order.lines().iter().map(|l| l.product_key().as_ref().to_owned()).collect();
     for (level, (grain, mark)) in GRAINS.iter().zip(state.marks()).enumerate() {
-        if !mark.is_some_and(|until| at < until) {
+        if mark.is_none_or(|until| at >= until) {
             continue;
         }
         let bucket = floor_to(at, grain.unit);
