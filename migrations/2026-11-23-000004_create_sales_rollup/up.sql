@@ -15,7 +15,9 @@ CREATE TABLE sales_rollup (
     total_price    numeric(20,2) NOT NULL CHECK (total_price > 0),
     -- Covering: a report reads a range of buckets with an index-only scan, never the heap.
     PRIMARY KEY (grain, bucket, product_key) INCLUDE (product_name, total_quantity, total_price)
-);
+)
+-- Index-only scans need the visibility map: vacuum soon after each batch of new rows.
+WITH (autovacuum_vacuum_insert_threshold = 1000, autovacuum_vacuum_insert_scale_factor = 0.01);
 
 -- How far each grain is aggregated: every bucket before its mark is in sales_rollup. Coarser
 -- grains are built from finer ones, so their marks never pass the finer marks.
