@@ -234,7 +234,10 @@ impl OrderRepository for PgOrderRepository {
             query = query.filter(orders::created_at.le(to));
         }
         if let Some(after) = page.after {
-            query = query.filter(
+            // The `le` bound is what the index seeks to; the `or` only settles ties on the instant.
+            // Without it the planner walks the index from the newest order and filters (40 ms on
+            // page 2,400 of ten million lines instead of 0.2 ms; docs/ARCHITECTURE.md).
+            query = query.filter(orders::created_at.le(after.created_at)).filter(
                 orders::created_at
                     .lt(after.created_at)
                     .or(orders::created_at.eq(after.created_at).and(orders::id.lt(after.id))),

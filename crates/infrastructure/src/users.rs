@@ -126,7 +126,8 @@ impl UserRepository for PgUserRepository {
             .limit(i64::from(page.limit) + 1)
             .into_boxed();
         if let Some(after) = page.after {
-            query = query.filter(
+            // `le` for the index to seek to, the `or` for ties (as in the orders' list).
+            query = query.filter(users::created_at.le(after.created_at)).filter(
                 users::created_at
                     .lt(after.created_at)
                     .or(users::created_at.eq(after.created_at).and(users::id.lt(after.id))),
