@@ -3,7 +3,7 @@
 //! cannot pile up and starve everything else.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -55,7 +55,10 @@ impl CpuPool {
     ///
     /// `priority` lowers the workers' scheduling priority: when the cores are contended, the
     /// threads answering requests run first, and the pool still gets every idle cycle.
-    pub fn new(name: &'static str, workers: usize, queue: usize, priority: PoolPriority) -> Self {
+    ///
+    /// A worker calls `on_idle` when it finds the queue empty, before it waits: the place to free
+    /// what the work keeps from one job to the next.
+    pub fn new(name: &'static str, workers: usize, queue: usize, priority: PoolPriority, on_idle: fn()) -> Self {
         let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         let counters = Arc::new(Counters::default());
@@ -66,12 +69,7 @@ impl CpuPool {
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
                     lower_priority(priority);
-                    loop {
-                        let job = match receiver.lock() {
-                            Ok(guard) => guard.recv(),
-                            Err(_) => break,
-                        };
-                        let Ok(job) = job else { break };
+                    while let Some(job) = next_job(&receiver, on_idle) {
                         counters.queued.fetch_sub(1, Ordering::Relaxed);
                         counters.running.fetch_add(1, Ordering::Relaxed);
                         job();
@@ -119,6 +117,17 @@ impl CpuPool {
     }
 }
 
+/// The next job, calling `on_idle` first if there is none yet; `None` when the pool is gone.
+fn next_job(receiver: &Mutex<Receiver<Job>>, on_idle: fn()) -> Option<Job> {
+    match receiver.lock().ok()?.try_recv() {
+        Ok(job) => return Some(job),
+        Err(TryRecvError::Disconnected) => return None,
+        Err(TryRecvError::Empty) => {}
+    }
+    on_idle();
+    receiver.lock().ok()?.recv().ok()
+}
+
 /// How the pool's threads are scheduled against the threads that answer requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolPriority {
@@ -162,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_when_full_and_runs_otherwise() {
-        let pool = CpuPool::new("test", 1, 1, PoolPriority::Normal);
+        let pool = CpuPool::new("test", 1, 1, PoolPriority::Normal, || {});
         let gate = Arc::new(Barrier::new(2));
         let g = Arc::clone(&gate);
         let running = {
@@ -194,6 +203,47 @@ mod tests {
         assert_eq!(pool.run(|| 4).await, Ok(4));
     }
 
+    static IDLE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    #[tokio::test]
+    async fn idle_is_called_when_the_queue_is_empty_not_between_queued_jobs() {
+        let pool = CpuPool::new("idle-hook", 1, 4, PoolPriority::Normal, || {
+            IDLE_CALLS.fetch_add(1, Ordering::SeqCst);
+        });
+        // The worker starts with an empty queue.
+        while IDLE_CALLS.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let gate = Arc::new(Barrier::new(2));
+        let g = Arc::clone(&gate);
+        let first = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(move || g.wait()).await }
+        });
+        while pool.stats().running == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Three more wait behind the first: the worker goes from one to the next without idling.
+        let queued: Vec<_> = (0..3)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.run(|| IDLE_CALLS.load(Ordering::SeqCst)).await })
+            })
+            .collect();
+        while pool.stats().queued < 3 {
+            tokio::task::yield_now().await;
+        }
+        gate.wait();
+        first.await.unwrap().unwrap();
+        for job in queued {
+            assert_eq!(job.await.unwrap(), Ok(1), "idle was called between queued jobs");
+        }
+        // Then the queue is empty again.
+        while IDLE_CALLS.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// The nice value (19th field) and the scheduling policy (41st) of the calling thread.
     fn scheduling() -> (i32, u32) {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
@@ -204,9 +254,9 @@ mod tests {
 
     #[tokio::test]
     async fn workers_run_at_the_lower_priority() {
-        let low = CpuPool::new("low", 1, 1, PoolPriority::Low).run(scheduling).await.unwrap();
+        let low = CpuPool::new("low", 1, 1, PoolPriority::Low, || {}).run(scheduling).await.unwrap();
         assert_eq!(low, (10, 0));
-        let idle = CpuPool::new("idle", 1, 1, PoolPriority::Idle).run(scheduling).await.unwrap();
+        let idle = CpuPool::new("idle", 1, 1, PoolPriority::Idle, || {}).run(scheduling).await.unwrap();
         assert_eq!(idle.1, 5, "SCHED_IDLE is policy 5");
     }
 }

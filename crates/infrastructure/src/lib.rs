@@ -18,6 +18,6 @@ pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
 pub use order_writer::{PgOrderWriter, WriterStats};
 pub use orders::PgOrderRepository;
 pub use reports::PgReportRepository;
-pub use security::{Argon2Hasher, JwtTokenService, random_jwt_secret};
+pub use security::{Argon2Hasher, JwtTokenService, random_jwt_secret, release_hash_memory};
 pub use settings::{AppEnv, LogFormat, Settings, SettingsError};
 pub use users::PgUserRepository;

@@ -1,9 +1,10 @@
 //! Argon2id password hashing and HS256 JSON Web Tokens.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use chrono::Utc;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use rand::RngCore;
@@ -39,27 +40,80 @@ impl Argon2Hasher {
             .map_err(|e| HashError(format!("invalid Argon2 parameters: {e}")))?;
         Ok(Self { params })
     }
+}
 
-    fn argon2(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-    }
+thread_local! {
+    /// Argon2's working memory (`m_cost` KiB), kept by each hashing thread from one hash to the
+    /// next. Allocating it per hash (as `argon2`'s `PasswordHasher` does) maps and unmaps 19 MiB
+    /// for every login: the page faults and the unmapping take the process's memory-map lock,
+    /// and with hashing threads at idle priority the request threads then waited for them (a
+    /// get-order's p99 tripled during a login storm). [`release_hash_memory`] gives it back when
+    /// the pool runs out of work.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Frees this thread's Argon2 memory; the hashing pool calls it when its queue is empty, so that
+/// an idle service does not keep it.
+pub fn release_hash_memory() {
+    MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
+}
+
+/// `argon2`'s `hash_password_into`, on this thread's kept memory.
+fn compute(argon2: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> argon2::Result<()> {
+    MEMORY.with_borrow_mut(|memory| {
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
 }
 
 impl PasswordHasher for Argon2Hasher {
+    /// As `argon2`'s `PasswordHasher::hash_password`: a random 16-byte salt, a 32-byte output,
+    /// the PHC string with algorithm, version and parameters.
     fn hash(&self, password: &Password) -> Result<String, HashError> {
-        self.argon2()
-            .hash_password(password.expose().as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| HashError(e.to_string()))
+        let error = |e: &dyn std::fmt::Display| HashError(e.to_string());
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
+        compute(&argon2, &self.params, password.expose().as_bytes(), &salt, &mut out).map_err(|e| error(&e))?;
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(|e| error(&e))?,
+            salt: Some(Salt::new(&salt).map_err(|e| error(&e))?),
+            hash: Some(Output::new(&out).map_err(|e| error(&e))?),
+        };
+        Ok(hash.to_string())
     }
 
+    /// As `argon2`'s `PasswordVerifier`: the stored hash's own algorithm, version and
+    /// parameters, and a constant-time comparison (`Output`'s `==`).
     fn verify(&self, password: &Password, hash: &str) -> Result<Verified, HashError> {
         let parsed = PasswordHash::new(hash).map_err(|e| HashError(format!("unreadable stored hash: {e}")))?;
         let stored =
             Params::try_from(&parsed).map_err(|e| HashError(format!("unreadable stored hash parameters: {e}")))?;
-        let matches = self.argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
-        let needs_rehash = parsed.algorithm.as_str() != "argon2id"
-            || parsed.version != Some(Version::V0x13.into())
+        let algorithm = Algorithm::try_from(parsed.algorithm.as_str())
+            .map_err(|e| HashError(format!("unreadable stored hash algorithm: {e}")))?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|e| HashError(format!("unreadable stored hash version: {e}")))?
+            .unwrap_or_default();
+        let matches = match (&parsed.salt, &parsed.hash) {
+            (Some(salt), Some(expected)) => {
+                let mut out = vec![0u8; expected.len()];
+                let argon2 = Argon2::new(algorithm, version, stored.clone());
+                compute(&argon2, &stored, password.expose().as_bytes(), salt.as_ref(), &mut out).is_ok()
+                    && Output::new(&out).is_ok_and(|computed| computed == *expected)
+            }
+            _ => false,
+        };
+        let needs_rehash = algorithm != Algorithm::Argon2id
+            || version != Version::V0x13
             || stored.m_cost() != self.params.m_cost()
             || stored.t_cost() != self.params.t_cost()
             || stored.p_cost() != self.params.p_cost();
@@ -181,6 +235,44 @@ mod tests {
         let old = hasher(1024, 1).hash(&password).unwrap();
         let verified = hasher(2048, 2).verify(&password, &old).unwrap();
         assert_eq!(verified, Verified { matches: true, needs_rehash: true });
+    }
+
+    /// Our hashing on kept memory must agree with the `argon2` crate's own PHC hashing and
+    /// verification, both ways, and with memory left over from a bigger or different hash.
+    #[test]
+    fn agrees_with_the_argon2_crate_both_ways() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let password = Password::parse_new("correct horse", None).unwrap();
+        let wrong = Password::parse_new("wrong horse", None).unwrap();
+        // Leave a bigger, dirty buffer behind on this thread first.
+        hasher(4096, 1).hash(&wrong).unwrap();
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(1024, 2, 1, None).unwrap());
+        let theirs = reference.hash_password(password.expose().as_bytes()).unwrap().to_string();
+        let ours = hasher(1024, 2).hash(&password).unwrap();
+        assert_eq!(
+            hasher(1024, 2).verify(&password, &theirs).unwrap(),
+            Verified { matches: true, needs_rehash: false }
+        );
+        assert!(!hasher(1024, 2).verify(&wrong, &theirs).unwrap().matches);
+        assert!(reference.verify_password(password.expose().as_bytes(), ours.as_str()).is_ok());
+        assert!(reference.verify_password(wrong.expose().as_bytes(), ours.as_str()).is_err());
+        // Memory released in between changes nothing.
+        release_hash_memory();
+        assert!(hasher(1024, 2).verify(&password, &ours).unwrap().matches);
+    }
+
+    /// A hash with another algorithm, version or output length still verifies, and asks for a
+    /// rehash; a hash without salt or output never matches.
+    #[test]
+    fn foreign_hashes_verify_by_their_own_parameters() {
+        use argon2::password_hash::PasswordHasher as _;
+        let password = Password::parse_new("correct horse", None).unwrap();
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(512, 1, 2, Some(64)).unwrap());
+        let hash = argon2i.hash_password(password.expose().as_bytes()).unwrap().to_string();
+        assert!(hash.starts_with("$argon2i$v=16$m=512,t=1,p=2$"), "{hash}");
+        assert_eq!(hasher(1024, 1).verify(&password, &hash).unwrap(), Verified { matches: true, needs_rehash: true });
+        let no_output = hash.rsplit_once('$').unwrap().0;
+        assert!(!hasher(1024, 1).verify(&password, no_output).unwrap().matches);
     }
 
     fn user(role: Role) -> User {
