@@ -264,16 +264,7 @@ async fn sigkill_under_load_loses_no_acknowledged_order() {
     let mut child = command(&dir, &vars).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     wait_ready(&base, &mut child).await;
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "kill@example.com", "password": test_support::PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = test_support::login(&client, &base, "kill@example.com", test_support::PASSWORD).await;
 
     // Clients create orders of 1 to 8 lines until the server dies under them.
     let clients: Vec<_> = (0..8)

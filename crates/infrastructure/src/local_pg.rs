@@ -47,6 +47,8 @@ pub struct LocalPostgres {
     run_as_postgres: bool,
     owned: bool,
     version: String,
+    /// Extra `-c name=value` settings the server is started with (kept for a restart).
+    server_settings: Vec<(String, String)>,
 }
 
 impl LocalPostgres {
@@ -73,7 +75,15 @@ impl LocalPostgres {
             }
         }
         set_private(&data_dir)?;
-        let mut pg = Self { data_dir, bin_dir, port: 0, run_as_postgres, owned: false, version: String::new() };
+        let mut pg = Self {
+            data_dir,
+            bin_dir,
+            port: 0,
+            run_as_postgres,
+            owned: false,
+            version: String::new(),
+            server_settings: options.server_settings.clone(),
+        };
         pg.version = fs::read_to_string(pg.bin_dir.join("../share/PG_VERSION")).unwrap_or_default();
 
         if !pg.data_dir.join("PG_VERSION").exists() {
@@ -99,31 +109,11 @@ impl LocalPostgres {
             info!(port, data_dir = %pg.data_dir.display(), "joined the local PostgreSQL another process started");
             return Ok(pg);
         }
-        let log_file = socket_dir.join("postgres.log");
         let mut last_error = None;
         for _ in 0..5 {
             let port = free_port().map_err(|source| LocalPgError::Io { path: base_dir.clone(), source })?;
-            let mut server_options =
-                format!("-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200", path_str(&socket_dir));
-            for (name, value) in &options.server_settings {
-                server_options.push_str(&format!(" -c {name}={value}"));
-            }
-            match pg.run(
-                "pg_ctl",
-                &[
-                    "start",
-                    "-D",
-                    path_str(&pg.data_dir),
-                    "-l",
-                    path_str(&log_file),
-                    "-w",
-                    "-t",
-                    "60",
-                    "-o",
-                    &server_options,
-                ],
-            ) {
-                Ok(_) => {
+            match pg.pg_ctl_start(port) {
+                Ok(()) => {
                     pg.port = port;
                     pg.owned = true;
                     return Ok(pg);
@@ -181,29 +171,23 @@ impl LocalPostgres {
 
     /// Starts the cluster again on the same port after [`force_stop`](Self::force_stop).
     pub fn restart_stopped(&self) -> Result<(), LocalPgError> {
+        self.pg_ctl_start(self.port)
+    }
+
+    /// `pg_ctl start` on `port`, loopback only, with the private socket directory beside the
+    /// data directory, its log file there, and the extra server settings.
+    fn pg_ctl_start(&self, port: u16) -> Result<(), LocalPgError> {
         let socket_dir = self.data_dir.with_file_name("postgres-run");
         let log_file = socket_dir.join("postgres.log");
-        let server_options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200",
-            self.port,
-            path_str(&socket_dir)
-        );
-        self.run(
-            "pg_ctl",
-            &[
-                "start",
-                "-D",
-                path_str(&self.data_dir),
-                "-l",
-                path_str(&log_file),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                &server_options,
-            ],
-        )
-        .map(drop)
+        let mut server_options =
+            format!("-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200", path_str(&socket_dir));
+        for (name, value) in &self.server_settings {
+            server_options.push_str(&format!(" -c {name}={value}"));
+        }
+        let data_dir = path_str(&self.data_dir);
+        let log_file = path_str(&log_file);
+        self.run("pg_ctl", &["start", "-D", data_dir, "-l", log_file, "-w", "-t", "60", "-o", &server_options])
+            .map(drop)
     }
 
     /// The port of the server running on our data directory, if one runs.

@@ -270,16 +270,7 @@ impl TestApp {
 
     /// Logs in over HTTP and returns the bearer token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let response = self
-            .client
-            .post(self.url("/api/v1/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "login of {email} failed");
-        let body: Value = response.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
+        login(&self.client, &self.address, email, password).await
     }
 
     /// A new user of that role and its token.
@@ -325,4 +316,30 @@ pub async fn json_body(response: reqwest::Response, status: u16) -> Value {
     let text = response.text().await.unwrap();
     assert_eq!(actual, status, "unexpected status; body: {text}");
     serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+/// Logs in over HTTP at `base` (`http://host:port`) and returns the bearer token.
+pub async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let response = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login of {email} failed");
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A PostgreSQL cluster of the test's own, in a new temporary folder, with the database
+/// `comanda` migrated: for tests that stop and start the server ([`LocalPostgres::force_stop`],
+/// [`LocalPostgres::restart_stopped`]). Returns the cluster, the database URL and the folder
+/// (remove it after dropping the cluster).
+pub fn own_cluster(name: &str) -> (LocalPostgres, String, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("comanda-{name}-{}", Uuid::now_v7().simple()));
+    let pg = LocalPostgres::start(&dir, &LocalPgOptions::default()).unwrap();
+    pg.ensure_database("comanda").unwrap();
+    let url = pg.url("comanda");
+    db::prepare(&url, true).unwrap();
+    (pg, url, dir)
 }

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use serde_json::Value;
 use test_support::{PASSWORD, TestApp};
 
 use crate::orders::{count, simple_order};
@@ -67,11 +66,7 @@ fn load(
 /// database and there is no other.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_database_stopping_under_load_fails_fast_and_recovers() {
-    let dir = std::env::temp_dir().join(format!("comanda-fault-{}", uuid::Uuid::now_v7().simple()));
-    let pg = infrastructure::LocalPostgres::start(&dir, &Default::default()).unwrap();
-    pg.ensure_database("comanda").unwrap();
-    let url = pg.url("comanda");
-    infrastructure::db::prepare(&url, true).unwrap();
+    let (pg, url, dir) = test_support::own_cluster("fault");
     let mut settings = test_support::test_settings();
     settings.database_timeout = Duration::from_millis(1000);
     settings.database_statement_timeout = Duration::from_secs(2);
@@ -79,16 +74,7 @@ async fn the_database_stopping_under_load_fails_fast_and_recovers() {
     let (port, handle) = test_support::serve(&settings, &url);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let token: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "load@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = test_support::login(&client, &base, "load@example.com", PASSWORD).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let tasks = load(base.clone(), token, 6, stop.clone());

@@ -33,11 +33,7 @@ async fn ready_is_503_while_migrations_are_pending() {
 /// starting it again turns ready back to 200 without restarting the server.
 #[tokio::test]
 async fn ready_follows_a_database_outage_and_recovers_by_itself() {
-    let dir = std::env::temp_dir().join(format!("comanda-outage-{}", uuid::Uuid::now_v7().simple()));
-    let pg = infrastructure::LocalPostgres::start(&dir, &Default::default()).unwrap();
-    pg.ensure_database("comanda").unwrap();
-    let url = pg.url("comanda");
-    infrastructure::db::prepare(&url, true).unwrap();
+    let (pg, url, dir) = test_support::own_cluster("outage");
     let mut settings = test_support::test_settings();
     settings.database_timeout = Duration::from_millis(1000);
     let (port, handle) = test_support::serve(&settings, &url);

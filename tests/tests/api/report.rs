@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use test_support::{TestApp, json_body};
 
 use application::OrderRepository;
-use domain::{CustomerName, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, UserId};
+use domain::{Order, OrderId, UserId};
 use infrastructure::{Database, PgOrderRepository, PgReportRepository, PoolSettings};
 
 /// Places an order at a chosen instant, through the real repository (the API always uses now).
@@ -33,16 +33,7 @@ impl Placer {
     }
 
     pub fn place(&self, waiter: UserId, at: DateTime<Utc>, lines: &[(&str, &str, i64)]) -> Order {
-        let lines = lines
-            .iter()
-            .map(|(name, price, quantity)| NewOrderLine {
-                product_name: ProductName::parse(name).unwrap(),
-                unit_price: Money::parse_positive(price, Money::MAX_UNIT_PRICE).unwrap(),
-                quantity: Quantity::new(*quantity).unwrap(),
-            })
-            .collect();
-        let new = NewOrder { customer_name: CustomerName::parse("Mesa").unwrap(), lines };
-        let order = Order::place(OrderId(uuid::Uuid::now_v7()), waiter, new, at).unwrap();
+        let order = crate::writer::placed(OrderId(uuid::Uuid::now_v7()), waiter, "Mesa", at, lines);
         assert_eq!(self.repo.insert(&order, None).unwrap(), application::InsertOrder::Inserted);
         order
     }

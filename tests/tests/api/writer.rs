@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use test_support::{TestApp, json_body};
@@ -17,6 +17,17 @@ use infrastructure::{Database, PgOrderWriter, PoolSettings};
 use crate::orders::count;
 
 fn order(id: OrderId, waiter: UserId, customer: &str, lines: &[(&str, &str, i64)]) -> Arc<Order> {
+    Arc::new(placed(id, waiter, customer, Utc::now(), lines))
+}
+
+/// A domain order placed at `at`, with lines of (product name, unit price, quantity).
+pub(crate) fn placed(
+    id: OrderId,
+    waiter: UserId,
+    customer: &str,
+    at: DateTime<Utc>,
+    lines: &[(&str, &str, i64)],
+) -> Order {
     let lines = lines
         .iter()
         .map(|(name, price, quantity)| NewOrderLine {
@@ -26,7 +37,7 @@ fn order(id: OrderId, waiter: UserId, customer: &str, lines: &[(&str, &str, i64)
         })
         .collect();
     let new = NewOrder { customer_name: CustomerName::parse(customer).unwrap(), lines };
-    Arc::new(Order::place(id, waiter, new, Utc::now()).unwrap())
+    Order::place(id, waiter, new, at).unwrap()
 }
 
 fn claim(user: UserId, key: &str, resource: OrderId) -> IdempotencyClaim {
