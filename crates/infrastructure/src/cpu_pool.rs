@@ -2,9 +2,9 @@
 //! fixed length, and an immediate refusal when the queue is full, so that a storm of logins
 //! cannot pile up and starve everything else.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use tokio::sync::oneshot;
@@ -29,14 +29,53 @@ struct Counters {
     rejected: AtomicUsize,
 }
 
+/// What the workers and the submitters share. Workers wait on the condition variable, which
+/// releases the lock, so a waiting worker never keeps another from finding the queue empty.
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    work: Condvar,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Every `CpuPool` handle is gone: the workers finish what is queued and stop.
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Jobs run outside the lock, so nothing can poison it halfway through a change.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Closes the queue when the last `CpuPool` clone is dropped.
+struct Closer(Arc<Shared>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.work.notify_all();
+    }
+}
+
 /// The bounded pool. Cloning shares it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CpuPool {
     name: &'static str,
-    sender: SyncSender<Job>,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
+    _closer: Arc<Closer>,
     workers: usize,
     capacity: usize,
+}
+
+impl std::fmt::Debug for CpuPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuPool").field("name", &self.name).field("stats", &self.stats()).finish()
+    }
 }
 
 /// What the pool is doing right now (for metrics).
@@ -50,35 +89,30 @@ pub struct CpuPoolStats {
 }
 
 impl CpuPool {
-    /// `workers` threads and room for `queue` jobs waiting (0: only as many as there are idle
-    /// workers are taken).
+    /// `workers` threads and room for `queue` jobs waiting beyond those the idle workers take
+    /// at once (0: only as many as there are idle workers are taken).
     ///
     /// `priority` lowers the workers' scheduling priority: when the cores are contended, the
     /// threads answering requests run first, and the pool still gets every idle cycle.
     ///
-    /// A worker calls `on_idle` when it finds the queue empty, before it waits: the place to free
-    /// what the work keeps from one job to the next.
+    /// A worker calls `on_idle` when it finds the queue empty after a job (and once at start),
+    /// before it waits: the place to free what the work keeps from one job to the next. Between
+    /// queued jobs it is not called.
     pub fn new(name: &'static str, workers: usize, queue: usize, priority: PoolPriority, on_idle: fn()) -> Self {
-        let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
-        let receiver = Arc::new(Mutex::new(receiver));
-        let counters = Arc::new(Counters::default());
-        for i in 0..workers.max(1) {
-            let receiver = Arc::clone(&receiver);
-            let counters = Arc::clone(&counters);
+        let shared = Arc::new(Shared::default());
+        let workers = workers.max(1);
+        for i in 0..workers {
+            let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
                     lower_priority(priority);
-                    while let Some(job) = next_job(&receiver, on_idle) {
-                        counters.queued.fetch_sub(1, Ordering::Relaxed);
-                        counters.running.fetch_add(1, Ordering::Relaxed);
-                        job();
-                        counters.running.fetch_sub(1, Ordering::Relaxed);
-                    }
+                    work(&shared, on_idle);
                 })
                 .expect("spawning a hashing thread");
         }
-        Self { name, sender, counters, workers: workers.max(1), capacity: queue }
+        let closer = Arc::new(Closer(Arc::clone(&shared)));
+        Self { name, shared, _closer: closer, workers, capacity: queue }
     }
 
     /// Runs `work` on the pool and waits for it without blocking the caller's thread, or
@@ -91,15 +125,19 @@ impl CpuPool {
             let _entered = span.enter();
             let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
         });
-        self.counters.queued.fetch_add(1, Ordering::Relaxed);
-        match self.sender.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        let counters = &self.shared.counters;
+        {
+            let mut queue = self.shared.lock();
+            // A worker counts as running from the moment it takes a job (under this lock).
+            let idle = self.workers.saturating_sub(counters.running.load(Ordering::Relaxed));
+            if queue.jobs.len() >= self.capacity + idle {
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
                 return Err(CpuPoolError::Busy(self.name));
             }
+            queue.jobs.push_back(job);
+            counters.queued.fetch_add(1, Ordering::Relaxed);
         }
+        self.shared.work.notify_one();
         match rx.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(_)) | Err(_) => Err(CpuPoolError::Panicked(self.name)),
@@ -107,25 +145,48 @@ impl CpuPool {
     }
 
     pub fn stats(&self) -> CpuPoolStats {
+        let counters = &self.shared.counters;
         CpuPoolStats {
             workers: self.workers,
             capacity: self.capacity,
-            queued: self.counters.queued.load(Ordering::Relaxed),
-            running: self.counters.running.load(Ordering::Relaxed),
-            rejected: self.counters.rejected.load(Ordering::Relaxed),
+            queued: counters.queued.load(Ordering::Relaxed),
+            running: counters.running.load(Ordering::Relaxed),
+            rejected: counters.rejected.load(Ordering::Relaxed),
         }
     }
 }
 
-/// The next job, calling `on_idle` first if there is none yet; `None` when the pool is gone.
-fn next_job(receiver: &Mutex<Receiver<Job>>, on_idle: fn()) -> Option<Job> {
-    match receiver.lock().ok()?.try_recv() {
-        Ok(job) => return Some(job),
-        Err(TryRecvError::Disconnected) => return None,
-        Err(TryRecvError::Empty) => {}
+/// A worker: takes jobs until the pool is closed and empty; calls `on_idle` once each time it
+/// finds the queue empty, then waits.
+fn work(shared: &Shared, on_idle: fn()) {
+    let counters = &shared.counters;
+    let mut idle = false;
+    loop {
+        let job = {
+            let mut queue = shared.lock();
+            loop {
+                if let Some(job) = queue.jobs.pop_front() {
+                    counters.queued.fetch_sub(1, Ordering::Relaxed);
+                    counters.running.fetch_add(1, Ordering::Relaxed);
+                    break job;
+                }
+                if queue.closed {
+                    return;
+                }
+                if idle {
+                    queue = shared.work.wait(queue).unwrap_or_else(PoisonError::into_inner);
+                } else {
+                    drop(queue);
+                    on_idle();
+                    idle = true;
+                    queue = shared.lock();
+                }
+            }
+        };
+        idle = false;
+        job();
+        counters.running.fetch_sub(1, Ordering::Relaxed);
     }
-    on_idle();
-    receiver.lock().ok()?.recv().ok()
 }
 
 /// How the pool's threads are scheduled against the threads that answer requests.
@@ -241,6 +302,58 @@ mod tests {
         // Then the queue is empty again.
         while IDLE_CALLS.load(Ordering::SeqCst) < 2 {
             tokio::task::yield_now().await;
+        }
+    }
+
+    static IDLE_CALLS_2: AtomicUsize = AtomicUsize::new(0);
+
+    /// Every worker frees its memory when the queue runs dry, not only the one that happens to
+    /// look first (with a shared receiver behind a mutex, the second worker waited for the lock
+    /// held by the first, blocked in `recv`, and kept its memory until the next job).
+    #[tokio::test]
+    async fn every_worker_idles_when_the_queue_runs_dry() {
+        let pool = CpuPool::new("idle-two", 2, 4, PoolPriority::Normal, || {
+            IDLE_CALLS_2.fetch_add(1, Ordering::SeqCst);
+        });
+        let wait_for = |calls: usize| async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while IDLE_CALLS_2.load(Ordering::SeqCst) < calls {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "only {} idle calls",
+                    IDLE_CALLS_2.load(Ordering::SeqCst)
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        wait_for(2).await;
+        for _ in 0..3 {
+            let before = IDLE_CALLS_2.load(Ordering::SeqCst);
+            // Both workers busy at once, then the queue is empty.
+            let gate = Arc::new(Barrier::new(2));
+            let jobs: Vec<_> = (0..2)
+                .map(|_| {
+                    let (pool, gate) = (pool.clone(), Arc::clone(&gate));
+                    tokio::spawn(async move { pool.run(move || gate.wait()).await })
+                })
+                .collect();
+            for job in jobs {
+                job.await.unwrap().unwrap();
+            }
+            wait_for(before + 2).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn dropping_the_last_handle_stops_the_workers_after_their_queue() {
+        let pool = CpuPool::new("closing", 1, 2, PoolPriority::Normal, || {});
+        assert_eq!(pool.run(|| 7).await, Ok(7));
+        let weak = Arc::downgrade(&pool.shared);
+        drop(pool);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while weak.strong_count() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the worker did not stop");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
 
