@@ -254,11 +254,11 @@ pub fn ensure_database(maintenance_url: &str, name: &str) -> Result<(), LocalPgE
     Ok(())
 }
 
-/// `PG_BIN_DIR`, else a directory on PATH holding initdb, pg_ctl and postgres, else the newest
-/// `/usr/lib/postgresql/*/bin`.
+/// `PG_BIN_DIR` (unless empty, like every setting), else a directory on PATH holding initdb,
+/// pg_ctl and postgres, else the newest `/usr/lib/postgresql/*/bin`.
 fn find_bin_dir() -> Option<PathBuf> {
     let complete = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|p| dir.join(p).is_file());
-    if let Some(dir) = std::env::var_os("PG_BIN_DIR").map(PathBuf::from) {
+    if let Some(dir) = std::env::var_os("PG_BIN_DIR").filter(|dir| !dir.is_empty()).map(PathBuf::from) {
         return complete(&dir).then_some(dir);
     }
     if let Some(path) = std::env::var_os("PATH") {
