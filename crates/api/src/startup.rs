@@ -94,12 +94,8 @@ pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<Ap
     let orders = Arc::new(PgOrderRepository::new(db.clone()));
     let report_repo = Arc::new(PgReportRepository::new(db.clone()));
     let order_writer = Arc::new(PgOrderWriter::new(db.clone(), settings.order_writers, settings.database_timeout));
-    // The login's dummy hash is made here, on this thread: free the Argon2 memory it leaves
-    // behind (the hashing pool's threads free theirs whenever their queue runs dry).
-    let auth = Arc::new(AuthService::new(user_repo.clone(), hasher.clone(), tokens)?);
-    infrastructure::release_hash_memory();
     Ok(AppState {
-        auth,
+        auth: Arc::new(AuthService::new(user_repo.clone(), hasher.clone(), tokens)?),
         users: Arc::new(UserService::new(user_repo.clone(), hasher, clock.clone())),
         orders: Arc::new(OrderService::new(orders, order_writer.clone(), user_repo.clone(), clock.clone())),
         reports: Arc::new(ReportService::new(

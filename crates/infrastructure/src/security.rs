@@ -43,29 +43,34 @@ impl Argon2Hasher {
 }
 
 thread_local! {
-    /// Argon2's working memory (`m_cost` KiB), kept by each hashing thread from one hash to the
-    /// next. Allocating it per hash (as `argon2`'s `PasswordHasher` does) maps and unmaps 19 MiB
-    /// for every login: the page faults and the unmapping take the process's memory-map lock,
-    /// and with hashing threads at idle priority the request threads then waited for them (a
-    /// get-order's p99 tripled during a login storm). [`release_hash_memory`] gives it back when
-    /// the pool runs out of work.
-    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    /// Argon2's working memory (`m_cost` KiB), kept from one hash to the next by the threads
+    /// that asked for it (`Some`): the hashing pool's. Allocating it per hash (as `argon2`'s
+    /// `PasswordHasher` does) maps and unmaps 19 MiB for every login: the page faults and the
+    /// unmapping take the process's memory-map lock, and with hashing threads at idle priority
+    /// the request threads then waited for them (a get-order's p99 tripled during a login
+    /// storm). Every other thread (`None`, the default) allocates per hash and frees at once,
+    /// so a hash made elsewhere (the login's dummy hash at start, db-admin) keeps nothing.
+    static MEMORY: RefCell<Option<Vec<Block>>> = const { RefCell::new(None) };
 }
 
-/// Frees this thread's Argon2 memory; the hashing pool calls it when its queue is empty, so that
-/// an idle service does not keep it.
+/// Frees this thread's Argon2 memory, and from then on keeps it between hashes until the next
+/// call. For threads that call it whenever they run out of work: the hashing pool calls it at
+/// start and each time its queue is empty, so that an idle service holds no hashing memory.
 pub fn release_hash_memory() {
-    MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
+    MEMORY.with_borrow_mut(|memory| *memory = Some(Vec::new()));
 }
 
-/// `argon2`'s `hash_password_into`, on this thread's kept memory.
-fn compute(argon2: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> argon2::Result<()> {
-    MEMORY.with_borrow_mut(|memory| {
-        let blocks = params.block_count();
-        if memory.len() < blocks {
-            memory.resize(blocks, Block::default());
+/// `argon2`'s `hash_password_into`, on this thread's kept memory if it keeps any.
+fn compute(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> argon2::Result<()> {
+    let blocks = argon2.params().block_count();
+    MEMORY.with_borrow_mut(|kept| match kept {
+        Some(memory) => {
+            if memory.len() < blocks {
+                memory.resize(blocks, Block::default());
+            }
+            argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
         }
-        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+        None => argon2.hash_password_into(password, salt, out),
     })
 }
 
@@ -78,7 +83,7 @@ impl PasswordHasher for Argon2Hasher {
         rand::rng().fill_bytes(&mut salt);
         let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
-        compute(&argon2, &self.params, password.expose().as_bytes(), &salt, &mut out).map_err(|e| error(&e))?;
+        compute(&argon2, password.expose().as_bytes(), &salt, &mut out).map_err(|e| error(&e))?;
         let hash = PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
@@ -107,7 +112,7 @@ impl PasswordHasher for Argon2Hasher {
             (Some(salt), Some(expected)) => {
                 let mut out = vec![0u8; expected.len()];
                 let argon2 = Argon2::new(algorithm, version, stored.clone());
-                compute(&argon2, &stored, password.expose().as_bytes(), salt.as_ref(), &mut out).is_ok()
+                compute(&argon2, password.expose().as_bytes(), salt.as_ref(), &mut out).is_ok()
                     && Output::new(&out).is_ok_and(|computed| computed == *expected)
             }
             _ => false,
@@ -244,7 +249,9 @@ mod tests {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
         let password = Password::parse_new("correct horse", None).unwrap();
         let wrong = Password::parse_new("wrong horse", None).unwrap();
-        // Leave a bigger, dirty buffer behind on this thread first.
+        // Keep memory on this thread, as a hashing thread does, and leave a bigger, dirty
+        // buffer behind first.
+        release_hash_memory();
         hasher(4096, 1).hash(&wrong).unwrap();
         let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(1024, 2, 1, None).unwrap());
         let theirs = reference.hash_password(password.expose().as_bytes()).unwrap().to_string();
@@ -259,6 +266,30 @@ mod tests {
         // Memory released in between changes nothing.
         release_hash_memory();
         assert!(hasher(1024, 2).verify(&password, &ours).unwrap().matches);
+    }
+
+    /// Only a thread that called `release_hash_memory` keeps memory after a hash; any other
+    /// thread (the startup dummy hash, db-admin) holds none afterwards.
+    #[test]
+    fn only_threads_that_release_keep_memory() {
+        let kept = || MEMORY.with_borrow(|memory| memory.as_ref().map(Vec::len));
+        let password = Password::parse_new("correct horse", None).unwrap();
+        let other = std::thread::spawn({
+            let password = password.clone();
+            move || {
+                hasher(1024, 1).hash(&password).unwrap();
+                kept()
+            }
+        });
+        assert_eq!(other.join().unwrap(), None);
+        let pool_like = std::thread::spawn(move || {
+            release_hash_memory();
+            hasher(1024, 1).hash(&password).unwrap();
+            let after_hash = kept();
+            release_hash_memory();
+            (after_hash, kept())
+        });
+        assert_eq!(pool_like.join().unwrap(), (Some(1024), Some(0)));
     }
 
     /// A hash with another algorithm, version or output length still verifies, and asks for a
