@@ -1,5 +1,8 @@
-//! Extractors for the signed-in user and for a required role: a handler that takes one cannot
-//! forget the check.
+//! Extractors for the signed-in caller and the `Idempotency-Key` header.
+//!
+//! The bearer token proves who is calling (CPU only, no database); what the caller may do is
+//! decided by the use case on the role the database holds at that moment, so that a change of
+//! role takes effect at once.
 
 use std::future::{Ready, ready};
 
@@ -7,20 +10,16 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use application::{Actor, IdempotencyKey};
+use application::{Caller, IdempotencyKey};
 
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
 /// Any signed-in user: a valid bearer token, or 401.
 #[derive(Debug, Clone, Copy)]
-pub struct SignedIn(pub Actor);
+pub struct SignedIn(pub Caller);
 
-/// An admin: 401 without a valid token, 403 with another role.
-#[derive(Debug, Clone, Copy)]
-pub struct Admin(pub Actor);
-
-fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(std::io::Error::other("application state is missing")))?;
@@ -45,21 +44,6 @@ impl FromRequest for SignedIn {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(authenticate(req).map(Self))
-    }
-}
-
-impl FromRequest for Admin {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|actor| {
-            if actor.is_admin() {
-                Ok(Self(actor))
-            } else {
-                Err(ApiError::Forbidden("only an admin may do this".into()))
-            }
-        }))
     }
 }
 

@@ -1,26 +1,15 @@
 //! Authentication: logging in with email and password, and turning a token into an actor.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tracing::{instrument, warn};
 
-use domain::{Email, Password, Role, User, UserId};
+use domain::{Email, Password, User};
 
+use crate::actor::Caller;
 use crate::store::StoreError;
 use crate::users::UserRepository;
-
-/// Who is making a request, as proved by a valid token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actor {
-    pub user_id: UserId,
-    pub role: Role,
-}
-
-impl Actor {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-}
 
 /// A signed access token and how long it lives.
 #[derive(Debug, Clone)]
@@ -41,6 +30,10 @@ pub struct Verified {
 pub trait PasswordHasher: Send + Sync {
     fn hash(&self, password: &Password) -> Result<String, HashError>;
     fn verify(&self, password: &Password, hash: &str) -> Result<Verified, HashError>;
+    /// A hash of a random password made with the algorithm and parameters of `stored`: what a
+    /// login for an unknown email is checked against, so that it costs what checking a stored
+    /// hash costs.
+    fn dummy_like(&self, stored: &str) -> Result<String, HashError>;
 }
 
 /// A hash that could not be made or read.
@@ -62,7 +55,8 @@ pub enum TokenError {
 /// Issuing and checking access tokens (JWT, HS256).
 pub trait TokenService: Send + Sync {
     fn issue(&self, user: &User) -> Result<AccessToken, TokenError>;
-    fn verify(&self, token: &str) -> Result<Actor, TokenError>;
+    /// The caller a valid token names (its role claim is not trusted: see [`Caller`]).
+    fn verify(&self, token: &str) -> Result<Caller, TokenError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,14 +75,25 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+/// How long the stand-in hash follows the parameters most stored hashes were made with before
+/// they are looked up again.
+const DUMMY_REFRESH: Duration = Duration::from_secs(600);
+
+/// The hash an unknown email is checked against.
+struct DummyHash {
+    hash: String,
+    made: Option<Instant>,
+}
+
 /// Logs staff in and checks their tokens.
 pub struct AuthService {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenService>,
-    /// A hash of a random password made at start, verified against when the email is unknown,
-    /// so that both kinds of failure take the same time.
-    dummy_hash: String,
+    /// A hash of a random password with the parameters most stored hashes have (today's until
+    /// the first login looks them up), verified against when the email is unknown, so that
+    /// both kinds of failure cost the same whatever parameters the stored hashes were made with.
+    dummy: Mutex<DummyHash>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -105,8 +110,8 @@ impl AuthService {
     ) -> Result<Self, HashError> {
         let dummy =
             Password::candidate(&uuid::Uuid::now_v7().to_string()).ok_or_else(|| HashError("dummy password".into()))?;
-        let dummy_hash = hasher.hash(&dummy)?;
-        Ok(Self { users, hasher, tokens, dummy_hash })
+        let hash = hasher.hash(&dummy)?;
+        Ok(Self { users, hasher, tokens, dummy: Mutex::new(DummyHash { hash, made: None }) })
     }
 
     /// Checks the email and password and issues a token. A hash made with older parameters is
@@ -118,9 +123,13 @@ impl AuthService {
             Ok(email) => self.users.find_credentials(&email)?,
             Err(_) => None,
         };
+        let dummy;
         let (user, hash) = match (&found, &candidate) {
             (Some((user, hash)), Some(_)) => (Some(user), hash.as_str()),
-            _ => (None, self.dummy_hash.as_str()),
+            _ => {
+                dummy = self.dummy_hash()?;
+                (None, dummy.as_str())
+            }
         };
         // Verify even when the outcome is known, so that every failure costs one hash.
         let fallback = Password::candidate("").ok_or_else(|| HashError("empty password".into()))?;
@@ -143,9 +152,22 @@ impl AuthService {
         self.tokens.issue(user).map_err(AuthError::Token)
     }
 
-    /// Turns a bearer token into an actor. Pure CPU: whether the user still exists is checked
-    /// by each use case inside its own database work.
-    pub fn authenticate(&self, token: &str) -> Result<Actor, AuthError> {
+    /// The stand-in hash, made again with the parameters most stored hashes have when it is
+    /// older than [`DUMMY_REFRESH`] (one query and one hash every ten minutes at most).
+    fn dummy_hash(&self) -> Result<String, AuthError> {
+        let mut dummy = self.dummy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if dummy.made.is_none_or(|made| made.elapsed() > DUMMY_REFRESH) {
+            if let Some(typical) = self.users.typical_password_hash()? {
+                dummy.hash = self.hasher.dummy_like(&typical)?;
+            }
+            dummy.made = Some(Instant::now());
+        }
+        Ok(dummy.hash.clone())
+    }
+
+    /// Turns a bearer token into the caller it names. Pure CPU: who the caller is now (role,
+    /// existence) is looked up by each use case inside its own database work.
+    pub fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
         self.tokens.verify(token).map_err(|e| AuthError::Unauthenticated(e.to_string()))
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Ports are synchronous: each HTTP request runs its whole use case in one blocking hop.
 
+pub mod actor;
 pub mod auth;
 pub mod clock;
 pub mod idempotency;
@@ -11,16 +12,15 @@ pub mod reports;
 pub mod store;
 pub mod users;
 
-pub use auth::{
-    AccessToken, Actor, AuthError, AuthService, HashError, PasswordHasher, TokenError, TokenService, Verified,
-};
+pub use actor::{Actor, Caller};
+pub use auth::{AccessToken, AuthError, AuthService, HashError, PasswordHasher, TokenError, TokenService, Verified};
 pub use clock::{Clock, SystemClock};
 pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, Replay};
 pub use orders::{
-    InsertOrder, OrderFilter, OrderRepository, OrderService, OrderServiceError, OrderWriter, PaymentInsert,
+    InsertOrder, MAX_PAGE_LINES, OrderFilter, OrderRepository, OrderService, OrderServiceError, OrderWriter, PaymentInsert,
     PaymentOutcome, PendingInsert, PlaceOutcome, Retry,
 };
-pub use page::{Cursor, Page, PageRequest};
+pub use page::{Cursor, Page, PageRequest, budget_cut};
 pub use reports::{
     ProductSales, ReportError, ReportRange, ReportRepository, ReportService, RollupProgress, SalesReport, rollup_lag,
 };

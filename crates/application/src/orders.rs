@@ -13,12 +13,16 @@ use domain::{
     TransitionError, UserId,
 };
 
-use crate::auth::Actor;
+use crate::actor::{Actor, Caller};
 use crate::clock::Clock;
 use crate::idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, Replay};
 use crate::page::{Cursor, Page, PageRequest};
 use crate::store::StoreError;
-use crate::users::UserRepository;
+use crate::users::{UserRepository, actor_of};
+
+/// The most order lines one page of the order list carries: a page of 100 orders of 100 lines
+/// would otherwise answer megabytes to a request of a few bytes.
+pub const MAX_PAGE_LINES: usize = 1000;
 
 /// Filters of the order list; every one optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,7 +68,9 @@ pub trait OrderRepository: Send + Sync {
     fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<InsertOrder, StoreError>;
     fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     fn find_claim(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Replay>, StoreError>;
-    /// Up to `page.limit + 1` orders, newest first, after the cursor.
+    /// Orders newest first after the cursor: up to `page.limit` of them, fewer when their lines
+    /// would pass [`MAX_PAGE_LINES`] (the first one always comes), and then one more if there
+    /// is one, which only says that there is more (see [`Page::within_budget`]).
     fn list(&self, filter: &OrderFilter, page: &PageRequest) -> Result<Vec<Order>, StoreError>;
     /// In one transaction: locks the order, lets `cancel` apply the transition, saves it.
     fn cancel(
@@ -161,14 +167,16 @@ impl OrderService {
     #[instrument(skip_all, fields(lines = new.lines.len()))]
     pub async fn place(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         new: NewOrder,
         key: Option<IdempotencyKey>,
     ) -> Result<PlaceOutcome, OrderServiceError> {
+        // Who may place is checked by the insert statement itself (the waiter must exist), so
+        // that placing an order costs one round trip.
         let fingerprint = order_fingerprint(&new);
         let id = OrderId(Uuid::now_v7());
-        let order = Order::place(id, actor.user_id, new, self.clock.now()).map_err(OrderServiceError::Invalid)?;
-        let claim = key.map(|key| IdempotencyClaim { user_id: actor.user_id, key, fingerprint, resource_id: id.0 });
+        let order = Order::place(id, caller.user_id, new, self.clock.now()).map_err(OrderServiceError::Invalid)?;
+        let claim = key.map(|key| IdempotencyClaim { user_id: caller.user_id, key, fingerprint, resource_id: id.0 });
         let retry = claim.as_ref().map(|c| Retry { key: c.key.clone(), fingerprint });
         // Shared with the writer, not copied: a thousand orders in flight cost their size once.
         let order = Arc::new(order);
@@ -181,9 +189,9 @@ impl OrderService {
 
     /// The first answer to a retried request: the order as it was placed, if the retry asks for
     /// the same thing; a conflict otherwise.
-    pub fn replay(&self, actor: &Actor, retry: Retry) -> Result<Order, OrderServiceError> {
+    pub fn replay(&self, caller: &Caller, retry: Retry) -> Result<Order, OrderServiceError> {
         let replay =
-            self.orders.find_claim(actor.user_id, &retry.key)?.ok_or_else(|| StoreError::other(MissingClaim))?;
+            self.orders.find_claim(caller.user_id, &retry.key)?.ok_or_else(|| StoreError::other(MissingClaim))?;
         if replay.fingerprint != retry.fingerprint {
             return Err(OrderServiceError::IdempotencyMismatch);
         }
@@ -191,26 +199,32 @@ impl OrderService {
         Ok(first.as_placed())
     }
 
-    pub fn get(&self, actor: &Actor, id: OrderId) -> Result<Order, OrderServiceError> {
-        self.ensure_exists(actor)?;
+    pub fn get(&self, caller: &Caller, id: OrderId) -> Result<Order, OrderServiceError> {
+        self.actor(caller)?;
         self.orders.find(id)?.ok_or(OrderServiceError::NotFound)
     }
 
     pub fn list(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         filter: &OrderFilter,
         page: PageRequest,
     ) -> Result<Page<Order>, OrderServiceError> {
-        self.ensure_exists(actor)?;
+        self.actor(caller)?;
         let rows = self.orders.list(filter, &page)?;
-        Ok(Page::from_rows(rows, page.limit, |o| Cursor { created_at: o.created_at(), id: o.id().0 }))
+        Ok(Page::within_budget(
+            rows,
+            page.limit,
+            MAX_PAGE_LINES,
+            |o| o.lines().len(),
+            |o| Cursor { created_at: o.created_at(), id: o.id().0 },
+        ))
     }
 
     /// Cancels an open order: its waiter or an admin.
     #[instrument(skip_all, fields(order_id = %id))]
-    pub fn cancel(&self, actor: &Actor, id: OrderId) -> Result<Order, OrderServiceError> {
-        self.ensure_exists(actor)?;
+    pub fn cancel(&self, caller: &Caller, id: OrderId) -> Result<Order, OrderServiceError> {
+        let actor = self.actor(caller)?;
         let now = self.clock.now();
         self.orders.cancel(id, &mut |order| {
             if !actor.is_admin() && order.waiter_id() != actor.user_id {
@@ -224,13 +238,13 @@ impl OrderService {
     #[instrument(skip_all, fields(order_id = %order_id, method = method.as_str()))]
     pub fn pay(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         order_id: OrderId,
         amount: Money,
         method: PaymentMethod,
         key: Option<IdempotencyKey>,
     ) -> Result<PaymentOutcome, OrderServiceError> {
-        self.ensure_exists(actor)?;
+        let actor = self.actor(caller)?;
         let order_text = order_id.to_string();
         let amount_text = amount.to_string();
         let fingerprint = Fingerprint::of(["payment", &order_text, &amount_text, method.as_str()]);
@@ -257,8 +271,8 @@ impl OrderService {
         }
     }
 
-    pub fn payments(&self, actor: &Actor, order_id: OrderId) -> Result<Vec<Payment>, OrderServiceError> {
-        self.ensure_exists(actor)?;
+    pub fn payments(&self, caller: &Caller, order_id: OrderId) -> Result<Vec<Payment>, OrderServiceError> {
+        self.actor(caller)?;
         if self.orders.find(order_id)?.is_none() {
             return Err(OrderServiceError::NotFound);
         }
@@ -269,8 +283,8 @@ impl OrderService {
         Ok(self.orders.purge_idempotency_keys(self.clock.now() - older_than)?)
     }
 
-    fn ensure_exists(&self, actor: &Actor) -> Result<(), OrderServiceError> {
-        if self.users.exists(actor.user_id)? { Ok(()) } else { Err(OrderServiceError::ActorGone) }
+    fn actor(&self, caller: &Caller) -> Result<Actor, OrderServiceError> {
+        actor_of(self.users.as_ref(), caller)?.ok_or(OrderServiceError::ActorGone)
     }
 }
 

@@ -7,9 +7,9 @@ use rust_decimal::Decimal;
 
 use domain::UserId;
 
-use crate::auth::Actor;
+use crate::actor::Caller;
 use crate::store::StoreError;
-use crate::users::UserRepository;
+use crate::users::{UserRepository, actor_of};
 
 /// A half-open range of creation times: `start <= created_at < end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,12 +109,10 @@ impl ReportService {
     }
 
     /// The report: products by total quantity, then total price, both descending, then name.
-    pub fn sales(&self, actor: &Actor, range: ReportRange, waiter: Option<UserId>) -> Result<SalesReport, ReportError> {
+    pub fn sales(&self, caller: &Caller, range: ReportRange, waiter: Option<UserId>) -> Result<SalesReport, ReportError> {
+        let actor = actor_of(self.users.as_ref(), caller)?.ok_or(ReportError::ActorGone)?;
         if !actor.is_admin() {
             return Err(ReportError::Forbidden);
-        }
-        if !self.users.exists(actor.user_id)? {
-            return Err(ReportError::ActorGone);
         }
         let mut products = self.reports.product_sales(&range, waiter)?;
         products.sort_by(|a, b| {

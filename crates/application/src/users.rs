@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use domain::{Email, Password, PersonName, Role, User, UserId};
 
-use crate::auth::{Actor, HashError, PasswordHasher};
+use crate::actor::{Actor, Caller};
+use crate::auth::{HashError, PasswordHasher};
 use crate::clock::Clock;
 use crate::page::{Page, PageRequest};
 use crate::store::StoreError;
@@ -18,8 +19,12 @@ pub trait UserRepository: Send + Sync {
     /// Inserts a user; `Ok(false)` when the email (ignoring case) is taken.
     fn insert(&self, user: &User, password_hash: &str) -> Result<bool, StoreError>;
     fn find(&self, id: UserId) -> Result<Option<User>, StoreError>;
-    fn exists(&self, id: UserId) -> Result<bool, StoreError>;
+    /// The user's role right now, or `None` when the user does not exist.
+    fn find_role(&self, id: UserId) -> Result<Option<Role>, StoreError>;
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
+    /// One stored password hash made with the parameters that most stored hashes have (`None`
+    /// when there are no users).
+    fn typical_password_hash(&self) -> Result<Option<String>, StoreError>;
     /// Replaces the hash only if it is still `old_hash` (a concurrent login may have done it).
     fn replace_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<(), StoreError>;
     /// Up to `page.limit + 1` users, newest first, after the cursor.
@@ -72,11 +77,11 @@ impl UserService {
 
     /// Creates a user on behalf of an admin. Hashes the password: run it on the hashing pool.
     #[instrument(skip_all, fields(role = %new.role))]
-    pub fn create(&self, actor: &Actor, new: NewUser) -> Result<User, UserError> {
+    pub fn create(&self, caller: &Caller, new: NewUser) -> Result<User, UserError> {
+        let actor = self.actor(caller)?;
         if !actor.is_admin() {
             return Err(UserError::Forbidden);
         }
-        self.ensure_exists(actor)?;
         self.create_unchecked(new)
     }
 
@@ -88,24 +93,23 @@ impl UserService {
         if self.users.insert(&user, &hash)? { Ok(user) } else { Err(UserError::DuplicateEmail) }
     }
 
-    pub fn me(&self, actor: &Actor) -> Result<User, UserError> {
-        self.users.find(actor.user_id)?.ok_or(UserError::ActorGone)
+    pub fn me(&self, caller: &Caller) -> Result<User, UserError> {
+        self.users.find(caller.user_id)?.ok_or(UserError::ActorGone)
     }
 
     /// A user, for an admin or for the user itself.
-    pub fn get(&self, actor: &Actor, id: UserId) -> Result<User, UserError> {
+    pub fn get(&self, caller: &Caller, id: UserId) -> Result<User, UserError> {
+        let actor = self.actor(caller)?;
         if !actor.is_admin() && actor.user_id != id {
             return Err(UserError::Forbidden);
         }
-        self.ensure_exists(actor)?;
         self.users.find(id)?.ok_or(UserError::NotFound)
     }
 
-    pub fn list(&self, actor: &Actor, page: PageRequest) -> Result<Page<User>, UserError> {
-        if !actor.is_admin() {
+    pub fn list(&self, caller: &Caller, page: PageRequest) -> Result<Page<User>, UserError> {
+        if !self.actor(caller)?.is_admin() {
             return Err(UserError::Forbidden);
         }
-        self.ensure_exists(actor)?;
         let rows = self.users.list(&page)?;
         Ok(Page::from_rows(rows, page.limit, |u| crate::page::Cursor { created_at: u.created_at(), id: u.id().0 }))
     }
@@ -118,7 +122,13 @@ impl UserService {
         Ok(self.users.count_admins()?)
     }
 
-    fn ensure_exists(&self, actor: &Actor) -> Result<(), UserError> {
-        if self.users.exists(actor.user_id)? { Ok(()) } else { Err(UserError::ActorGone) }
+    fn actor(&self, caller: &Caller) -> Result<Actor, UserError> {
+        actor_of(self.users.as_ref(), caller)?.ok_or(UserError::ActorGone)
     }
+}
+
+/// The caller as storage knows them now (their current role), or `None` when the user no
+/// longer exists: every use case authorizes on this, never on the token's claims.
+pub(crate) fn actor_of(users: &dyn UserRepository, caller: &Caller) -> Result<Option<Actor>, StoreError> {
+    Ok(users.find_role(caller.user_id)?.map(|role| Actor { user_id: caller.user_id, role }))
 }

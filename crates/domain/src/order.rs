@@ -42,12 +42,27 @@ impl AsRef<str> for CustomerName {
 pub struct ProductName(String);
 
 impl ProductName {
+    pub const MAX_LEN: usize = 120;
+
+    /// Parses a name by the text rule; a name whose key (see [`text::fold_key`]) would be
+    /// longer than [`ProductKey::MAX_LEN`] characters is refused too (only names made of
+    /// characters with long compatibility forms get there).
     pub fn parse(raw: &str) -> Result<Self, TextError> {
-        text::normalize(raw, 1, 120).map(Self)
+        let name = text::normalize(raw, 1, Self::MAX_LEN)?;
+        if text::fold_key(&name).chars().count() > ProductKey::MAX_LEN {
+            return Err(TextError::KeyTooLong);
+        }
+        Ok(Self(name))
+    }
+
+    /// A name read back from storage: the text rule again (the key's length was checked when
+    /// the name came in, and its key is stored beside it).
+    pub fn restore(raw: &str) -> Result<Self, TextError> {
+        text::normalize(raw, 1, Self::MAX_LEN).map(Self)
     }
 
     pub fn key(&self) -> ProductKey {
-        ProductKey(self.0.to_lowercase())
+        ProductKey(text::fold_key(&self.0))
     }
 }
 
@@ -57,9 +72,22 @@ impl AsRef<str> for ProductName {
     }
 }
 
-/// What makes two product names the same product: the normalized name, lower-cased.
+/// What makes two product names the same product: the name's [`text::fold_key`] (compatibility
+/// forms, case and look-alike characters unified).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProductKey(String);
+
+impl ProductKey {
+    /// A key read back from storage, where it was written from [`ProductName::key`] (a data
+    /// migration rewrites the stored keys whenever the key function changes).
+    pub fn restore(stored: String) -> Self {
+        Self(stored)
+    }
+
+    /// The longest key stored (three times a name's length: upper-casing and folding can
+    /// lengthen a name).
+    pub const MAX_LEN: usize = 360;
+}
 
 impl AsRef<str> for ProductKey {
     fn as_ref(&self) -> &str {
@@ -146,22 +174,28 @@ pub enum TransitionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderLine {
     product_name: ProductName,
+    product_key: ProductKey,
     unit_price: Money,
     quantity: Quantity,
     subtotal: Money,
 }
 
 impl OrderLine {
-    fn new(product_name: ProductName, unit_price: Money, quantity: Quantity) -> Result<Self, MoneyError> {
+    fn new(
+        product_name: ProductName,
+        product_key: ProductKey,
+        unit_price: Money,
+        quantity: Quantity,
+    ) -> Result<Self, MoneyError> {
         let subtotal = unit_price.checked_mul(quantity)?;
-        Ok(Self { product_name, unit_price, quantity, subtotal })
+        Ok(Self { product_name, product_key, unit_price, quantity, subtotal })
     }
 
     pub fn product_name(&self) -> &ProductName {
         &self.product_name
     }
-    pub fn product_key(&self) -> ProductKey {
-        self.product_name.key()
+    pub fn product_key(&self) -> &ProductKey {
+        &self.product_key
     }
     pub fn unit_price(&self) -> Money {
         self.unit_price
@@ -181,7 +215,8 @@ pub struct StoredOrder {
     pub customer_name: CustomerName,
     pub waiter_id: UserId,
     pub status: OrderStatus,
-    pub lines: Vec<(ProductName, Money, Quantity)>,
+    /// Name, key as stored (see [`ProductKey::restore`]), unit price, quantity.
+    pub lines: Vec<(ProductName, ProductKey, Money, Quantity)>,
     pub total_price: Money,
     pub amount_paid: Money,
     pub created_at: DateTime<Utc>,
@@ -230,16 +265,17 @@ impl Order {
         }
         let mut errors = Vec::new();
         // For each product: the request position of its first line, and its merged line.
-        let mut merged: Vec<(usize, NewOrderLine)> = Vec::with_capacity(new.lines.len());
+        let mut merged: Vec<(usize, ProductKey, NewOrderLine)> = Vec::with_capacity(new.lines.len());
         let mut by_key: HashMap<ProductKey, usize> = HashMap::with_capacity(new.lines.len());
         for (position, line) in new.lines.into_iter().enumerate() {
-            match by_key.get(&line.product_name.key()) {
+            let key = line.product_name.key();
+            match by_key.get(&key) {
                 None => {
-                    by_key.insert(line.product_name.key(), merged.len());
-                    merged.push((position, line));
+                    by_key.insert(key.clone(), merged.len());
+                    merged.push((position, key, line));
                 }
                 Some(&slot) => {
-                    let (first, existing) = &mut merged[slot];
+                    let (first, _, existing) = &mut merged[slot];
                     if existing.unit_price != line.unit_price {
                         errors.push(PlacementError::ConflictingPrice { first: *first, line: position });
                     } else {
@@ -256,8 +292,8 @@ impl Order {
         }
         let mut lines = Vec::with_capacity(merged.len());
         let mut total = Money::ZERO;
-        for (_, line) in merged {
-            let line = OrderLine::new(line.product_name, line.unit_price, line.quantity)
+        for (_, key, line) in merged {
+            let line = OrderLine::new(line.product_name, key, line.unit_price, line.quantity)
                 .map_err(|e| vec![PlacementError::Total(e)])?;
             total = total.checked_add(line.subtotal).map_err(|e| vec![PlacementError::Total(e)])?;
             lines.push(line);
@@ -280,8 +316,8 @@ impl Order {
         let corrupt = |reason| CorruptOrder { id: stored.id, reason };
         let mut lines = Vec::with_capacity(stored.lines.len());
         let mut total = Money::ZERO;
-        for (name, price, quantity) in stored.lines {
-            let line = OrderLine::new(name, price, quantity).map_err(|_| corrupt("a line overflows"))?;
+        for (name, key, price, quantity) in stored.lines {
+            let line = OrderLine::new(name, key, price, quantity).map_err(|_| corrupt("a line overflows"))?;
             total = total.checked_add(line.subtotal).map_err(|_| corrupt("the total overflows"))?;
             lines.push(line);
         }
@@ -484,7 +520,12 @@ mod tests {
             customer_name: order.customer_name().clone(),
             waiter_id: order.waiter_id(),
             status,
-            lines: vec![(ProductName::parse("Menú").unwrap(), money("10.00"), Quantity::new(2).unwrap())],
+            lines: vec![(
+                ProductName::parse("Menú").unwrap(),
+                ProductName::parse("Menú").unwrap().key(),
+                money("10.00"),
+                Quantity::new(2).unwrap(),
+            )],
             total_price: money("20.00"),
             amount_paid: if paid == "0" { Money::ZERO } else { money(paid) },
             created_at: order.created_at(),

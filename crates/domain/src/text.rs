@@ -1,5 +1,20 @@
-//! The text rule of the contract: names are trimmed, inner runs of white space collapse to one
-//! space, control characters are rejected, and lengths are counted in characters after that.
+//! The text rule of the contract, and what makes two names the same.
+//!
+//! A name is stored in Unicode Normalization Form C, trimmed, with inner runs of white space
+//! collapsed to one space. Control characters and bidirectional controls (which can make a name
+//! read in another order than it is stored) are refused, and so is a name that is empty once
+//! white space, format and other invisible characters are set aside. Lengths are counted in
+//! characters after that.
+//!
+//! Two names are the same when their [`fold_key`]s are equal: compatibility forms unified
+//! (NFKC), case folded, and characters that look alike mapped to one prototype (the confusable
+//! skeleton of Unicode Technical Standard #39), so that `Café` written with a combining accent,
+//! `CAFÉ` and `Сafé` with a Cyrillic `С` are one product. The character data comes from the
+//! Unicode crates (`unicode-normalization`, `caseless`, `unicode-security`, `icu_properties`).
+
+use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint, GeneralCategory};
+use icu_properties::{CodePointMapData, CodePointSetData};
+use unicode_normalization::UnicodeNormalization;
 
 /// Why a piece of text is not an acceptable name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,6 +27,32 @@ pub enum TextError {
     TooLong { max: usize },
     #[error("must not contain control characters")]
     ControlCharacter,
+    #[error("must not contain bidirectional control characters")]
+    BidiControl,
+    #[error("must contain visible characters")]
+    Invisible,
+    #[error("is too long once its compatibility characters are expanded")]
+    KeyTooLong,
+}
+
+/// U+2800 BRAILLE PATTERN BLANK: a symbol (gc=So) that draws nothing, so no Unicode property
+/// marks it as invisible; it is the one character added by hand to what the properties say.
+const BRAILLE_BLANK: char = '\u{2800}';
+
+/// Whether `c` draws nothing visible: white space, a default-ignorable code point (zero-width
+/// space and joiners, the byte order mark, Hangul fillers, variation selectors), a format
+/// character (gc=Cf), or the braille blank.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c == BRAILLE_BLANK
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+        || CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+}
+
+/// Whether `c` is a bidirectional control (Bidi_Control: the embeddings, overrides, isolates
+/// and marks).
+pub fn is_bidi_control(c: char) -> bool {
+    CodePointSetData::new::<BidiControl>().contains(c)
 }
 
 /// Normalizes `raw` by the contract's rule and checks that its length is within `min..=max`
@@ -20,11 +61,18 @@ pub fn normalize(raw: &str, min: usize, max: usize) -> Result<String, TextError>
     if raw.chars().any(char::is_control) {
         return Err(TextError::ControlCharacter);
     }
-    // Cheap guard before allocating: a huge input cannot collapse below `max` unless it is
-    // mostly white space, which `split_whitespace` handles without keeping it.
-    let mut out = String::with_capacity(raw.len().min(max * 4));
+    if raw.chars().any(is_bidi_control) {
+        return Err(TextError::BidiControl);
+    }
+    // Cheap guard before normalizing: a name far above `max` characters (NFC never shortens a
+    // string by more than a few characters per character) is refused without more work.
+    if raw.split_whitespace().map(|w| w.chars().count() + 1).sum::<usize>() > max.saturating_mul(4) + 1 {
+        return Err(TextError::TooLong { max });
+    }
+    let composed: String = raw.nfc().collect();
+    let mut out = String::with_capacity(composed.len());
     let mut count = 0usize;
-    for word in raw.split_whitespace() {
+    for word in composed.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
             count += 1;
@@ -38,10 +86,48 @@ pub fn normalize(raw: &str, min: usize, max: usize) -> Result<String, TextError>
     if count == 0 {
         return Err(TextError::Empty);
     }
+    if out.chars().all(is_invisible) {
+        return Err(TextError::Invisible);
+    }
     if count < min {
         return Err(TextError::TooShort { min });
     }
     Ok(out)
+}
+
+/// What makes two texts the same: NFKC, upper-cased, mapped to its confusable skeleton (UTS
+/// #39, which also drops default-ignorable characters), case folded and composed.
+///
+/// The skeleton is taken of the capitals because that is where scripts look alike: Cyrillic
+/// `Т` is confusable with Latin `T`, while lower-case `т` (drawn as a small capital) is not
+/// confusable with `t`. Upper-casing first makes `Тасо` and `taco` one key, as `Taco` and
+/// `TACO` are.
+pub fn fold_key(text: &str) -> String {
+    let capitals: String = text.nfkc().collect::<String>().to_uppercase();
+    let skeleton: String = unicode_security::skeleton(&capitals).collect();
+    caseless::default_case_fold_str(&skeleton).nfc().collect()
+}
+
+/// What makes two texts equal ignoring case and compatibility forms (NFKC, case folded,
+/// composed): for identifiers such as emails, where look-alikes stay apart.
+pub fn case_key(text: &str) -> String {
+    let compatible: String = text.nfkc().collect();
+    caseless::default_case_fold_str(&compatible).nfc().collect()
+}
+
+/// A looser [`case_key`]: accents (nonspacing marks) and white space dropped, for spotting a
+/// word inside a password (`Lucía Fernández` in `luciafernandez1`).
+pub fn loose_key(text: &str) -> String {
+    let folded = case_key(text);
+    folded
+        .nfd()
+        .filter(|c| !c.is_whitespace() && CodePointMapData::<GeneralCategory>::new().get(*c) != GeneralCategory::NonspacingMark)
+        .collect()
+}
+
+/// `raw` composed (NFC): what is stored of text that is not a name (emails).
+pub fn compose(raw: &str) -> String {
+    raw.nfc().collect()
 }
 
 #[cfg(test)]
@@ -55,7 +141,7 @@ mod tests {
 
     #[test]
     fn rejects_control_characters_including_nul_and_newlines() {
-        for raw in ["a\u{0}b", "a\nb", "tab\there", "bell\u{7}", "del\u{7f}"] {
+        for raw in ["a\u{0}b", "a\nb", "tab\there", "bell\u{7}", "del\u{7f}", "c1\u{85}"] {
             assert_eq!(normalize(raw, 1, 120), Err(TextError::ControlCharacter), "{raw:?}");
         }
     }
@@ -71,5 +157,53 @@ mod tests {
     fn empty_and_short_are_told_apart() {
         assert_eq!(normalize("   ", 1, 120), Err(TextError::Empty));
         assert_eq!(normalize(" a ", 2, 100), Err(TextError::TooShort { min: 2 }));
+    }
+
+    #[test]
+    fn stored_text_is_composed() {
+        // "Café" with a combining acute accent is stored with the precomposed é.
+        assert_eq!(normalize("Cafe\u{301}", 1, 120).unwrap(), "Caf\u{e9}");
+        // Length counts the composed characters: 120 combining pairs are 120 characters.
+        assert!(normalize(&"e\u{301}".repeat(120), 1, 120).is_ok());
+    }
+
+    #[test]
+    fn names_that_draw_nothing_are_refused() {
+        for raw in [
+            "\u{200b}",         // zero-width space
+            "\u{3164}\u{3164}", // Hangul filler
+            "\u{2800}",         // braille blank
+            "\u{feff}",         // byte order mark
+            "\u{200b} \u{2060}\u{180e}",
+            "\u{fe0f}",    // variation selector
+            "\u{e0020}",   // tag space
+            "\u{115f}\u{1160}",
+        ] {
+            assert_eq!(normalize(raw, 1, 120), Err(TextError::Invisible), "{raw:?}");
+        }
+        // Invisible characters inside a visible name are kept (joiners matter in some scripts).
+        assert_eq!(normalize("Ca\u{200b}fé", 1, 120).unwrap(), "Ca\u{200b}fé");
+    }
+
+    #[test]
+    fn bidi_controls_are_refused() {
+        for raw in ["abc\u{202e}fed", "\u{2066}x\u{2069}", "a\u{200f}", "b\u{61c}", "\u{202a}x"] {
+            assert_eq!(normalize(raw, 1, 120), Err(TextError::BidiControl), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn keys_unify_what_looks_the_same() {
+        let key = |s: &str| fold_key(&normalize(s, 1, 120).unwrap());
+        assert_eq!(key("Café"), key("Cafe\u{301}"));
+        assert_eq!(key("Café"), key("CAFÉ"));
+        assert_eq!(key("Café"), key("\u{421}afé"), "Cyrillic capital Es");
+        assert_eq!(key("Taco"), key("\u{422}\u{430}\u{441}\u{43e}"), "all Cyrillic");
+        assert_eq!(key("Straße"), key("STRASSE"));
+        assert_eq!(key("ﬁsh"), key("fish"), "ligature");
+        assert_eq!(key("Ｔｅａ"), key("tea"), "full width");
+        assert_eq!(key("Ca\u{200b}fé"), key("Café"), "zero-width space");
+        assert_ne!(key("Café"), key("Cafe"));
+        assert_ne!(key("Pan"), key("Pon"));
     }
 }

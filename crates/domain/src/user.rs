@@ -1,6 +1,8 @@
 //! Staff users: who they are and what they may do. A user never changes after creation.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -39,7 +41,8 @@ impl Email {
     /// characters without spaces, and a domain of dot-separated labels of letters, digits and
     /// hyphens with at least one dot.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
-        let trimmed = raw.trim();
+        let composed = text::compose(raw);
+        let trimmed = composed.trim();
         if trimmed.is_empty() {
             return Err(EmailError::Empty);
         }
@@ -52,7 +55,12 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"@\"(),:;<>[\\]".contains(c));
+            && local.chars().all(|c| {
+                !c.is_control()
+                    && !text::is_invisible(c)
+                    && !text::is_bidi_control(c)
+                    && !"@\"(),:;<>[\\]".contains(c)
+            });
         let domain = domain.to_lowercase();
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
@@ -69,9 +77,15 @@ impl Email {
         Ok(Self(format!("{local}@{domain}")))
     }
 
-    /// The key that makes addresses unique: the whole address lower-cased.
+    /// The key that makes addresses unique: the whole address case folded after compatibility
+    /// normalization (see [`text::case_key`]).
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        text::case_key(&self.0)
+    }
+
+    /// The part before the `@`.
+    pub fn local_part(&self) -> &str {
+        self.0.split_once('@').map_or(self.0.as_str(), |(local, _)| local)
     }
 }
 
@@ -159,9 +173,27 @@ pub enum PasswordError {
     TooShort,
     #[error("must be at most 128 characters long")]
     TooLong,
+    #[error("must contain visible characters")]
+    Invisible,
     #[error("must not be the email address")]
     EqualsEmail,
+    #[error("is one of the most common passwords; choose a longer phrase")]
+    Common,
+    #[error("must not be the email, its name part, the user's name or the product's name, even with digits or symbols added")]
+    ContextSpecific,
 }
+
+/// The 30,000 most used passwords (zxcvbn's list, MIT, see `data/common-passwords.LICENSE.txt`),
+/// lower-case, most common first.
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| COMMON_PASSWORDS.lines().collect());
+    &SET
+}
+
+/// The product's name: a password made of it is the first guess against this service.
+const PRODUCT_NAME: &str = "comanda";
 
 /// A plain-text password on its way to the hasher. It never prints and never serializes.
 #[derive(Clone)]
@@ -171,8 +203,13 @@ impl Password {
     pub const MIN_LEN: usize = 8;
     pub const MAX_LEN: usize = 128;
 
-    /// Checks a new password; `email` is the address it must not equal (ignoring case).
-    pub fn parse_new(raw: &str, email: Option<&Email>) -> Result<Self, PasswordError> {
+    /// Checks a new password by OWASP ASVS 5 (V6.2) and NIST SP 800-63B (5.1.1.2): 8 to 128
+    /// characters, any characters (spaces included) but not only invisible ones; not one of
+    /// the most common passwords; not the email address, its name part, the user's name or
+    /// the product's name, nor one of those with digits or symbols around it. Comparisons
+    /// ignore case and compatibility forms. The rule applies when a password is set: logging
+    /// in with an older password is not refused ([`Password::candidate`]).
+    pub fn parse_new(raw: &str, email: Option<&Email>, name: Option<&PersonName>) -> Result<Self, PasswordError> {
         let count = raw.chars().count();
         if count < Self::MIN_LEN {
             return Err(PasswordError::TooShort);
@@ -180,8 +217,31 @@ impl Password {
         if count > Self::MAX_LEN {
             return Err(PasswordError::TooLong);
         }
-        if email.is_some_and(|e| raw.trim().to_lowercase() == e.key()) {
+        if raw.chars().all(text::is_invisible) {
+            return Err(PasswordError::Invisible);
+        }
+        let folded = text::case_key(raw.trim());
+        if email.is_some_and(|e| folded == e.key()) {
             return Err(PasswordError::EqualsEmail);
+        }
+        // Compared without case, accents or spaces, and also without the digits, symbols and
+        // spaces around its letters: `Comanda2026!` is `comanda`, `password1` is `password`.
+        let loose = text::loose_key(&folded);
+        let core = loose.trim_matches(|c: char| !c.is_alphabetic());
+        let common = common_passwords();
+        if common.contains(folded.as_str()) || common.contains(loose.as_str()) || common.contains(core) {
+            return Err(PasswordError::Common);
+        }
+        let mut context = vec![PRODUCT_NAME.to_owned()];
+        if let Some(email) = email {
+            context.push(text::loose_key(email.as_ref()));
+            context.push(text::loose_key(email.local_part()));
+        }
+        if let Some(name) = name {
+            context.push(text::loose_key(name.as_ref()));
+        }
+        if context.iter().any(|word| !word.is_empty() && (word == core || *word == loose)) {
+            return Err(PasswordError::ContextSpecific);
         }
         Ok(Self(raw.to_owned()))
     }
@@ -261,6 +321,10 @@ mod tests {
             "a@x..com",
             "a@b@c.com",
             "a\u{0}@x.com",
+            "a\u{200b}@x.com",
+            "\u{202e}moc.x@a",
+            "\u{feff}a@x.com",
+            "a\u{2800}@x.com",
         ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Syntax), "{bad:?}");
         }
@@ -268,20 +332,59 @@ mod tests {
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
         assert!(Email::parse("o'brien+tag@sub.example.co.uk").is_ok());
+        // Stored composed; keyed without case or compatibility forms.
+        let decomposed = Email::parse("jose\u{301}@example.com").unwrap();
+        assert_eq!(decomposed.as_ref(), "jos\u{e9}@example.com");
+        assert_eq!(decomposed, Email::parse("JOSÉ@EXAMPLE.COM").unwrap());
+        assert_eq!(Email::parse("strasse@example.com").unwrap(), Email::parse("STRAßE@example.com").unwrap());
     }
 
     #[test]
     fn password_policy() {
         let email = Email::parse("waiter@example.com").unwrap();
-        assert_eq!(Password::parse_new("short", None).unwrap_err(), PasswordError::TooShort);
-        assert_eq!(Password::parse_new(&"x".repeat(129), None).unwrap_err(), PasswordError::TooLong);
-        assert_eq!(Password::parse_new("WAITER@example.com", Some(&email)).unwrap_err(), PasswordError::EqualsEmail);
-        assert!(Password::parse_new(&"ñ".repeat(128), Some(&email)).is_ok());
+        let name = PersonName::parse("Ana López").unwrap();
+        let check = |raw: &str| Password::parse_new(raw, Some(&email), Some(&name)).map(drop);
+        assert_eq!(check("short"), Err(PasswordError::TooShort));
+        assert_eq!(check(&"x".repeat(129)), Err(PasswordError::TooLong));
+        assert_eq!(check("WAITER@example.com"), Err(PasswordError::EqualsEmail));
+        assert!(Password::parse_new(&"ñ".repeat(128), Some(&email), None).is_ok());
+        assert!(check("correct horse battery").is_ok());
+        assert!(check("tres tristes tigres").is_ok());
+    }
+
+    #[test]
+    fn passwords_that_look_empty_are_refused() {
+        for raw in ["        ", "\u{200b}".repeat(8).as_str(), "\u{3164}\u{2800}\u{feff}\u{200b}\u{3164}\u{2800}\u{feff}\u{200b}"] {
+            assert_eq!(Password::parse_new(raw, None, None).map(drop), Err(PasswordError::Invisible), "{raw:?}");
+        }
+        // Spaces inside a passphrase are fine.
+        assert!(Password::parse_new("  una frase larga  ", None, None).is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case_or_width() {
+        assert!(common_passwords().len() >= 10_000);
+        for raw in ["password", "12345678", "PassWord", "Password1", "qwertyuiop", "ｐａｓｓｗｏｒｄ", "iloveyou!", "pass word"] {
+            assert_eq!(Password::parse_new(raw, None, None).map(drop), Err(PasswordError::Common), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn context_specific_passwords_are_refused() {
+        let email = Email::parse("maria.garcia@example.com").unwrap();
+        let name = PersonName::parse("Lucía Fernández").unwrap();
+        for raw in ["comanda2026", "Comanda!!", "maria.garcia", "MARIA.GARCIA99", "Lucía Fernández", "luciafernandez#1"] {
+            assert_eq!(
+                Password::parse_new(raw, Some(&email), Some(&name)).map(drop),
+                Err(PasswordError::ContextSpecific),
+                "{raw:?}"
+            );
+        }
     }
 
     #[test]
     fn password_never_prints() {
-        let password = Password::parse_new("s3cret-value", None).unwrap();
+        let password = Password::parse_new("s3cret-value", None, None).unwrap();
         assert!(!format!("{password:?}").contains("s3cret"));
     }
 

@@ -229,12 +229,23 @@ pub fn pending_migrations(conn: &mut PgConnection) -> MigrationResult<Vec<String
         .map(|m| m.name().to_string())
         .collect();
     pending.sort();
+    // After the SQL migrations, the stored keys may need rewriting (see `text_keys`); that is
+    // pending too. (Before the migration that records their version, that migration is what
+    // is pending: running it rewrites the keys as well.)
+    if let Some(stored) = crate::text_keys::stored_version(conn)?
+        && stored < crate::text_keys::TEXT_KEYS_VERSION
+    {
+        pending.push(crate::text_keys::pending_name(stored));
+    }
     Ok(pending)
 }
 
-/// Applies every pending migration; returns their names.
+/// Applies every pending migration, then rewrites stored keys made by an older version of the
+/// key functions; returns their names.
 pub fn run_pending_migrations(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
-    Ok(conn.run_pending_migrations(MIGRATIONS)?.iter().map(ToString::to_string).collect())
+    let mut applied: Vec<String> = conn.run_pending_migrations(MIGRATIONS)?.iter().map(ToString::to_string).collect();
+    applied.extend(crate::text_keys::upgrade(conn)?);
+    Ok(applied)
 }
 
 /// Reverts the last `steps` applied migrations; returns their names.
@@ -263,6 +274,11 @@ pub fn migration_status(conn: &mut PgConnection) -> MigrationResult<Vec<(String,
         })
         .collect();
     all.sort();
+    // The rewrite of stored keys, once the table recording their version exists.
+    if let Some(stored) = crate::text_keys::stored_version(conn)? {
+        let name = format!("{}{}", crate::text_keys::PENDING_PREFIX, crate::text_keys::TEXT_KEYS_VERSION);
+        all.push((name, stored >= crate::text_keys::TEXT_KEYS_VERSION));
+    }
     Ok(all)
 }
 

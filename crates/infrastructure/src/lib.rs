@@ -10,6 +10,7 @@ pub mod reports;
 pub mod schema;
 pub mod security;
 pub mod settings;
+pub mod text_keys;
 pub mod users;
 
 pub use cpu_pool::{CpuPool, CpuPoolError, CpuPoolStats, PoolPriority};

@@ -63,9 +63,11 @@ impl LocalPostgres {
             None
         };
         let base_dir = absolute(base_dir)?;
-        let data_dir = base_dir.join("postgres");
-        let socket_dir = base_dir.join("postgres-run");
-        for dir in [&base_dir, &data_dir, &socket_dir] {
+        fs::create_dir_all(&base_dir).map_err(|source| LocalPgError::Io { path: base_dir.clone(), source })?;
+        let home = cluster_home(&base_dir, run_as_postgres)?;
+        let data_dir = home.join("postgres");
+        let socket_dir = home.join("postgres-run");
+        for dir in [&home, &data_dir, &socket_dir] {
             fs::create_dir_all(dir).map_err(|source| LocalPgError::Io { path: dir.clone(), source })?;
         }
         if let Some(owner) = &owner {
@@ -198,27 +200,67 @@ impl LocalPostgres {
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Result<Output, LocalPgError> {
-        let binary = self.bin_dir.join(program);
-        let mut command = if self.run_as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&binary);
-            c
-        } else {
-            Command::new(&binary)
-        };
-        command.args(args).current_dir("/");
-        let shown = format!("{} {}", binary.display(), args.join(" "));
-        let output =
-            command.output().map_err(|e| LocalPgError::Command { command: shown.clone(), detail: e.to_string() })?;
-        if output.status.success() {
-            Ok(output)
-        } else {
-            let detail = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            let detail =
-                if detail.is_empty() { String::from_utf8_lossy(&output.stdout).trim().to_owned() } else { detail };
-            Err(LocalPgError::Command { command: shown, detail })
+        pg_command(&self.bin_dir, self.run_as_postgres, program, args)
+    }
+}
+
+/// Runs one of PostgreSQL's programs, as the `postgres` user when `run_as_postgres`.
+fn pg_command(bin_dir: &Path, run_as_postgres: bool, program: &str, args: &[&str]) -> Result<Output, LocalPgError> {
+    let binary = bin_dir.join(program);
+    let mut command = if run_as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&binary);
+        c
+    } else {
+        Command::new(&binary)
+    };
+    command.args(args).current_dir("/");
+    let shown = format!("{} {}", binary.display(), args.join(" "));
+    let output =
+        command.output().map_err(|e| LocalPgError::Command { command: shown.clone(), detail: e.to_string() })?;
+    if output.status.success() {
+        Ok(output)
+    } else {
+        let detail = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        let detail = if detail.is_empty() { String::from_utf8_lossy(&output.stdout).trim().to_owned() } else { detail };
+        Err(LocalPgError::Command { command: shown, detail })
+    }
+}
+
+/// Stops the local cluster of `base_dir` (a `DATA_DIR`-like folder), wherever it lives, if it
+/// runs; returns whether it ran. For scripts and tests that leave a cluster running for other
+/// processes (`db-admin local-postgres stop`).
+pub fn stop_cluster_of(base_dir: &Path) -> Result<bool, LocalPgError> {
+    let data_dir = data_dir_of(base_dir)?;
+    if !data_dir.join("postmaster.pid").is_file() {
+        return Ok(false);
+    }
+    let bin_dir = find_bin_dir().ok_or(LocalPgError::NoBinaries)?;
+    let run_as_postgres = nix::unistd::geteuid().is_root();
+    pg_command(&bin_dir, run_as_postgres, "pg_ctl", &["stop", "-D", path_str(&data_dir), "-m", "fast", "-w", "-t", "60"])?;
+    Ok(true)
+}
+
+/// Stops and deletes the local cluster of `base_dir` wherever it lives, so that the next start
+/// begins from an empty cluster (`db-admin local-postgres remove`).
+pub fn remove_cluster_of(base_dir: &Path) -> Result<(), LocalPgError> {
+    stop_cluster_of(base_dir)?;
+    let data_dir = data_dir_of(base_dir)?;
+    let home = data_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = absolute(base_dir)?;
+    let mut doomed = vec![data_dir.clone(), home.join("postgres-run"), base_dir.join("postgres.location")];
+    if home != base_dir {
+        doomed.push(home);
+    }
+    for path in doomed {
+        let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        match removed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(LocalPgError::Io { path, source }),
         }
     }
+    Ok(())
 }
 
 impl Drop for LocalPostgres {
@@ -254,9 +296,74 @@ pub fn ensure_database(maintenance_url: &str, name: &str) -> Result<(), LocalPgE
     Ok(())
 }
 
+/// Where the cluster of `base_dir` lives: `base_dir` itself, unless this process runs as root
+/// and the `postgres` user cannot reach it (a checkout under `/root`, mode 700, is the common
+/// case: root's home is closed to other users). Then the cluster lives in a folder of its own
+/// under [`RELOCATED_ROOT`], named after `base_dir` so that every process that asks for
+/// `base_dir` (the server, db-admin, the tests) finds the same cluster, and a file
+/// `base_dir/postgres.location` says where it went. Nobody's permissions are changed.
+fn cluster_home(base_dir: &Path, run_as_postgres: bool) -> Result<PathBuf, LocalPgError> {
+    if !run_as_postgres || postgres_can_reach(base_dir) {
+        return Ok(base_dir.to_path_buf());
+    }
+    let home = relocated_home(base_dir);
+    let note = base_dir.join("postgres.location");
+    let text = format!(
+        "The local PostgreSQL of this folder lives in {} because the postgres user, which runs it, \
+         cannot reach this folder.\n",
+        home.display()
+    );
+    fs::create_dir_all(RELOCATED_ROOT)
+        .and_then(|()| fs::write(&note, text))
+        .map_err(|source| LocalPgError::Io { path: note, source })?;
+    info!(
+        folder = %base_dir.display(),
+        cluster = %home.display(),
+        "the postgres user cannot reach the data folder: the local PostgreSQL lives in a folder of its own"
+    );
+    Ok(home)
+}
+
+/// Where clusters of folders that the `postgres` user cannot reach live (root only).
+pub const RELOCATED_ROOT: &str = "/var/lib/comanda";
+
+/// `RELOCATED_ROOT/<folder name>-<16 hex digits of the SHA-256 of its absolute path>`.
+fn relocated_home(base_dir: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(base_dir.as_os_str().as_encoded_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let name: String = base_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect())
+        .unwrap_or_default();
+    Path::new(RELOCATED_ROOT).join(format!("{}-{hex}", name.trim_matches('-')))
+}
+
+/// Whether the `postgres` user may enter `dir` (every folder on the way included, ACLs too).
+fn postgres_can_reach(dir: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-x"])
+        .arg(dir)
+        .current_dir("/")
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The folder holding the data of the local cluster of `base_dir`, wherever it lives (for
+/// scripts that stop it: see `db-admin local-postgres stop`).
+pub fn data_dir_of(base_dir: &Path) -> Result<PathBuf, LocalPgError> {
+    let base_dir = absolute(base_dir)?;
+    let relocated = relocated_home(&base_dir).join("postgres");
+    if base_dir.join("postgres.location").is_file() && relocated.is_dir() {
+        Ok(relocated)
+    } else {
+        Ok(base_dir.join("postgres"))
+    }
+}
+
 /// `PG_BIN_DIR` (unless empty, like every setting), else a directory on PATH holding initdb,
 /// pg_ctl and postgres, else the newest `/usr/lib/postgresql/*/bin`.
-fn find_bin_dir() -> Option<PathBuf> {
+pub fn find_bin_dir() -> Option<PathBuf> {
     let complete = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|p| dir.join(p).is_file());
     if let Some(dir) = std::env::var_os("PG_BIN_DIR").filter(|dir| !dir.is_empty()).map(PathBuf::from) {
         return complete(&dir).then_some(dir);
@@ -284,7 +391,8 @@ fn find_bin_dir() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
-fn free_port() -> std::io::Result<u16> {
+/// A TCP port free on the loopback interface at this moment.
+pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

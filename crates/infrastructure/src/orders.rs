@@ -10,12 +10,12 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use application::{
-    Fingerprint, IdempotencyClaim, IdempotencyKey, InsertOrder, OrderFilter, OrderRepository, OrderServiceError,
-    PageRequest, PaymentInsert, Replay, StoreError,
+    Fingerprint, IdempotencyClaim, IdempotencyKey, InsertOrder, MAX_PAGE_LINES, OrderFilter, OrderRepository,
+    OrderServiceError, PageRequest, PaymentInsert, Replay, StoreError, budget_cut,
 };
 use domain::{
-    CustomerName, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductName, Quantity,
-    StoredOrder, UserId,
+    CustomerName, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductKey, ProductName,
+    Quantity, StoredOrder, UserId,
 };
 
 use crate::db::{Database, PgPooled, store_error};
@@ -39,6 +39,7 @@ struct OrderRow {
 struct OrderItemRow {
     order_id: Uuid,
     line_no: i16,
+    product_key: String,
     product_name: String,
     unit_price: Decimal,
     quantity: i32,
@@ -78,10 +79,10 @@ fn to_order(row: OrderRow, mut items: Vec<OrderItemRow>) -> Result<Order, StoreE
     let lines = items
         .into_iter()
         .map(|i| {
-            let name = ProductName::parse(&i.product_name).map_err(|e| corrupt("order line", id, e))?;
+            let name = ProductName::restore(&i.product_name).map_err(|e| corrupt("order line", id, e))?;
             let price = money("order line", id, i.unit_price)?;
             let quantity = Quantity::new(i64::from(i.quantity)).map_err(|e| corrupt("order line", id, e))?;
-            Ok((name, price, quantity))
+            Ok((name, ProductKey::restore(i.product_key), price, quantity))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     let stored = StoredOrder {
@@ -216,8 +217,15 @@ impl OrderRepository for PgOrderRepository {
 
     fn list(&self, filter: &OrderFilter, page: &PageRequest) -> Result<Vec<Order>, StoreError> {
         let mut conn = self.conn()?;
+        // Each order with its number of lines (an index-only count on the lines' key), so that
+        // only the lines of the orders that fit in the page are read.
+        let line_count = order_items::table
+            .filter(order_items::order_id.eq(orders::id))
+            .count()
+            .single_value()
+            .assume_not_null();
         let mut query = orders::table
-            .select(OrderRow::as_select())
+            .select((OrderRow::as_select(), line_count))
             .order((orders::created_at.desc(), orders::id.desc()))
             .limit(i64::from(page.limit) + 1)
             .into_boxed();
@@ -243,11 +251,14 @@ impl OrderRepository for PgOrderRepository {
                     .or(orders::created_at.eq(after.created_at).and(orders::id.lt(after.id))),
             );
         }
-        let rows: Vec<OrderRow> = query.load(&mut conn).map_err(store_error)?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut rows: Vec<(OrderRow, i64)> = query.load(&mut conn).map_err(store_error)?;
+        // The orders of the page, and one more (its lines too) to say that there is more.
+        let fit = budget_cut(rows.iter().map(|(_, n)| *n as usize), page.limit as usize, MAX_PAGE_LINES);
+        rows.truncate(fit + 1);
+        let ids: Vec<Uuid> = rows.iter().map(|(r, _)| r.id).collect();
         let mut items = load_items(&mut conn, &ids).map_err(store_error)?;
         rows.into_iter()
-            .map(|row| {
+            .map(|(row, _)| {
                 let lines = items.remove(&row.id).unwrap_or_default();
                 to_order(row, lines)
             })

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use application::{AccessToken, Actor, HashError, PasswordHasher, TokenError, TokenService, Verified};
+use application::{AccessToken, Caller, HashError, PasswordHasher, TokenError, TokenService, Verified};
 use domain::{Password, Role, User, UserId};
 
 use crate::settings::Argon2Settings;
@@ -74,40 +74,55 @@ fn compute(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) ->
     })
 }
 
+/// As `argon2`'s `PasswordHasher::hash_password`: a random 16-byte salt, a 32-byte output,
+/// the PHC string with algorithm, version and parameters.
+fn hash_with(algorithm: Algorithm, version: Version, params: &Params, password: &[u8]) -> Result<String, HashError> {
+    let error = |e: &dyn std::fmt::Display| HashError(e.to_string());
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    compute(&argon2, password, &salt, &mut out).map_err(|e| error(&e))?;
+    let hash = PasswordHash {
+        algorithm: algorithm.ident(),
+        version: Some(version.into()),
+        params: ParamsString::try_from(params).map_err(|e| error(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| error(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| error(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// The algorithm, version and parameters of a stored PHC string.
+fn parse_stored(hash: &str) -> Result<(PasswordHash, Algorithm, Version, Params), HashError> {
+    let parsed = PasswordHash::new(hash).map_err(|e| HashError(format!("unreadable stored hash: {e}")))?;
+    let params =
+        Params::try_from(&parsed).map_err(|e| HashError(format!("unreadable stored hash parameters: {e}")))?;
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str())
+        .map_err(|e| HashError(format!("unreadable stored hash algorithm: {e}")))?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| HashError(format!("unreadable stored hash version: {e}")))?
+        .unwrap_or_default();
+    Ok((parsed, algorithm, version, params))
+}
+
 impl PasswordHasher for Argon2Hasher {
-    /// As `argon2`'s `PasswordHasher::hash_password`: a random 16-byte salt, a 32-byte output,
-    /// the PHC string with algorithm, version and parameters.
     fn hash(&self, password: &Password) -> Result<String, HashError> {
-        let error = |e: &dyn std::fmt::Display| HashError(e.to_string());
-        let mut salt = [0u8; 16];
-        rand::rng().fill_bytes(&mut salt);
-        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
-        compute(&argon2, password.expose().as_bytes(), &salt, &mut out).map_err(|e| error(&e))?;
-        let hash = PasswordHash {
-            algorithm: Algorithm::Argon2id.ident(),
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&self.params).map_err(|e| error(&e))?,
-            salt: Some(Salt::new(&salt).map_err(|e| error(&e))?),
-            hash: Some(Output::new(&out).map_err(|e| error(&e))?),
-        };
-        Ok(hash.to_string())
+        hash_with(Algorithm::Argon2id, Version::V0x13, &self.params, password.expose().as_bytes())
+    }
+
+    fn dummy_like(&self, stored: &str) -> Result<String, HashError> {
+        let (_, algorithm, version, params) = parse_stored(stored)?;
+        hash_with(algorithm, version, &params, Uuid::now_v7().as_bytes())
     }
 
     /// As `argon2`'s `PasswordVerifier`: the stored hash's own algorithm, version and
     /// parameters, and a constant-time comparison (`Output`'s `==`).
     fn verify(&self, password: &Password, hash: &str) -> Result<Verified, HashError> {
-        let parsed = PasswordHash::new(hash).map_err(|e| HashError(format!("unreadable stored hash: {e}")))?;
-        let stored =
-            Params::try_from(&parsed).map_err(|e| HashError(format!("unreadable stored hash parameters: {e}")))?;
-        let algorithm = Algorithm::try_from(parsed.algorithm.as_str())
-            .map_err(|e| HashError(format!("unreadable stored hash algorithm: {e}")))?;
-        let version = parsed
-            .version
-            .map(Version::try_from)
-            .transpose()
-            .map_err(|e| HashError(format!("unreadable stored hash version: {e}")))?
-            .unwrap_or_default();
+        let (parsed, algorithm, version, stored) = parse_stored(hash)?;
         let matches = match (&parsed.salt, &parsed.hash) {
             (Some(salt), Some(expected)) => {
                 let mut out = vec![0u8; expected.len()];
@@ -201,7 +216,7 @@ impl TokenService for JwtTokenService {
         Ok(AccessToken { token, expires_in_seconds: self.ttl_seconds })
     }
 
-    fn verify(&self, token: &str) -> Result<Actor, TokenError> {
+    fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -209,8 +224,10 @@ impl TokenService for JwtTokenService {
             })?;
         let claims = data.claims;
         let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::Invalid("sub is not a user id".into()))?;
-        let role = Role::parse(&claims.role).map_err(|_| TokenError::Invalid("unknown role".into()))?;
-        Ok(Actor { user_id: UserId(user_id), role })
+        // The role is decided by the database at each request; a claim naming no role of ours
+        // means a token we never issued (a leaked secret), and is refused.
+        Role::parse(&claims.role).map_err(|_| TokenError::Invalid("unknown role".into()))?;
+        Ok(Caller { user_id: UserId(user_id) })
     }
 }
 
@@ -226,17 +243,17 @@ mod tests {
     #[test]
     fn hashes_are_argon2id_phc_and_verify() {
         let h = hasher(1024, 1);
-        let password = Password::parse_new("correct horse", None).unwrap();
+        let password = Password::parse_new("correct horse", None, None).unwrap();
         let hash = h.hash(&password).unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
         assert_eq!(h.verify(&password, &hash).unwrap(), Verified { matches: true, needs_rehash: false });
-        let wrong = Password::parse_new("wrong horse", None).unwrap();
+        let wrong = Password::parse_new("wrong horse", None, None).unwrap();
         assert!(!h.verify(&wrong, &hash).unwrap().matches);
     }
 
     #[test]
     fn older_parameters_ask_for_a_rehash() {
-        let password = Password::parse_new("correct horse", None).unwrap();
+        let password = Password::parse_new("correct horse", None, None).unwrap();
         let old = hasher(1024, 1).hash(&password).unwrap();
         let verified = hasher(2048, 2).verify(&password, &old).unwrap();
         assert_eq!(verified, Verified { matches: true, needs_rehash: true });
@@ -247,8 +264,8 @@ mod tests {
     #[test]
     fn agrees_with_the_argon2_crate_both_ways() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-        let password = Password::parse_new("correct horse", None).unwrap();
-        let wrong = Password::parse_new("wrong horse", None).unwrap();
+        let password = Password::parse_new("correct horse", None, None).unwrap();
+        let wrong = Password::parse_new("wrong horse", None, None).unwrap();
         // Keep memory on this thread, as a hashing thread does, and leave a bigger, dirty
         // buffer behind first.
         release_hash_memory();
@@ -273,7 +290,7 @@ mod tests {
     #[test]
     fn only_threads_that_release_keep_memory() {
         let kept = || MEMORY.with_borrow(|memory| memory.as_ref().map(Vec::len));
-        let password = Password::parse_new("correct horse", None).unwrap();
+        let password = Password::parse_new("correct horse", None, None).unwrap();
         let other = std::thread::spawn({
             let password = password.clone();
             move || {
@@ -297,13 +314,28 @@ mod tests {
     #[test]
     fn foreign_hashes_verify_by_their_own_parameters() {
         use argon2::password_hash::PasswordHasher as _;
-        let password = Password::parse_new("correct horse", None).unwrap();
+        let password = Password::parse_new("correct horse", None, None).unwrap();
         let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(512, 1, 2, Some(64)).unwrap());
         let hash = argon2i.hash_password(password.expose().as_bytes()).unwrap().to_string();
         assert!(hash.starts_with("$argon2i$v=16$m=512,t=1,p=2$"), "{hash}");
         assert_eq!(hasher(1024, 1).verify(&password, &hash).unwrap(), Verified { matches: true, needs_rehash: true });
         let no_output = hash.rsplit_once('$').unwrap().0;
         assert!(!hasher(1024, 1).verify(&password, no_output).unwrap().matches);
+    }
+
+    /// The stand-in hash for unknown emails costs what the stored hashes cost: their
+    /// algorithm, version and parameters, not today's.
+    #[test]
+    fn dummy_hashes_take_the_parameters_of_a_stored_one() {
+        use argon2::password_hash::PasswordHasher as _;
+        let password = Password::parse_new("correct horse", None, None).unwrap();
+        let stored = hasher(1024, 1).hash(&password).unwrap();
+        let dummy = hasher(8192, 3).dummy_like(&stored).unwrap();
+        assert!(dummy.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{dummy}");
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(512, 2, 1, None).unwrap());
+        let foreign = argon2i.hash_password(b"x").unwrap().to_string();
+        assert!(hasher(8192, 3).dummy_like(&foreign).unwrap().starts_with("$argon2i$v=16$m=512,t=2,p=1$"));
+        assert!(!hasher(8192, 3).verify(&password, &dummy).unwrap().matches);
     }
 
     fn user(role: Role) -> User {
@@ -322,7 +354,7 @@ mod tests {
         let tokens = JwtTokenService::new(&secret, "comanda", "comanda-api", 60);
         let u = user(Role::Waiter);
         let token = tokens.issue(&u).unwrap();
-        assert_eq!(tokens.verify(&token.token).unwrap(), Actor { user_id: u.id(), role: Role::Waiter });
+        assert_eq!(tokens.verify(&token.token).unwrap(), Caller { user_id: u.id() });
         let claims = jsonwebtoken::dangerous::insecure_decode_claims::<serde_json_claims::Value>(&token.token).unwrap();
         for claim in ["sub", "role", "iat", "exp", "iss", "aud", "jti"] {
             assert!(claims.0.contains_key(claim), "missing {claim}");

@@ -32,6 +32,12 @@ struct NewUserRow<'a> {
     created_at: DateTime<Utc>,
 }
 
+#[derive(Debug, QueryableByName)]
+struct StoredHash {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    password_hash: String,
+}
+
 /// A stored row that no longer parses: a bug or a hand edit.
 #[derive(Debug, thiserror::Error)]
 #[error("stored user {id} is invalid: {reason}")]
@@ -93,9 +99,26 @@ impl UserRepository for PgUserRepository {
             .transpose()
     }
 
-    fn exists(&self, id: UserId) -> Result<bool, StoreError> {
+    fn find_role(&self, id: UserId) -> Result<Option<Role>, StoreError> {
         let mut conn = self.db.conn()?;
-        diesel::select(diesel::dsl::exists(users::table.find(id.0))).get_result(&mut conn).map_err(store_error)
+        let role: Option<String> =
+            users::table.find(id.0).select(users::role).first(&mut conn).optional().map_err(store_error)?;
+        role.map(|r| Role::parse(&r).map_err(|e| StoreError::other(CorruptUser { id: id.0, reason: format!("role {e}") })))
+            .transpose()
+    }
+
+    fn typical_password_hash(&self) -> Result<Option<String>, StoreError> {
+        // The PHC string's fourth `$` field holds the parameters (`m=19456,t=2,p=1`).
+        let mut conn = self.db.conn()?;
+        diesel::sql_query(
+            "SELECT password_hash FROM users WHERE split_part(password_hash, '$', 4) = \
+             (SELECT split_part(password_hash, '$', 4) FROM users GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1) \
+             LIMIT 1",
+        )
+        .get_result::<StoredHash>(&mut conn)
+        .optional()
+        .map(|found| found.map(|row| row.password_hash))
+        .map_err(store_error)
     }
 
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {

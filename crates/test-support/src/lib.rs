@@ -227,7 +227,7 @@ pub fn create_user(
         Arc::new(SystemClock),
     );
     let email = Email::parse(email).unwrap();
-    let password = Password::parse_new(password, Some(&email)).unwrap();
+    let password = Password::parse_new(password, Some(&email), None).unwrap();
     users.create_unchecked(NewUser { email, name: PersonName::parse("Test User").unwrap(), password, role }).unwrap()
 }
 

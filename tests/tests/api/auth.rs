@@ -319,7 +319,7 @@ async fn login_upgrades_an_older_parameter_hash() {
     })
     .unwrap();
     let old_hash =
-        application::PasswordHasher::hash(&old, &domain::Password::parse_new(PASSWORD, None).unwrap()).unwrap();
+        application::PasswordHasher::hash(&old, &domain::Password::parse_new(PASSWORD, None, None).unwrap()).unwrap();
     let mut conn = app.db.conn();
     let set = |conn: &mut PgConnection, hash: &str| {
         diesel::sql_query("UPDATE users SET password_hash = $1 WHERE id = $2")

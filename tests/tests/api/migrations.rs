@@ -27,14 +27,17 @@ fn every_migration_applies_reverts_and_applies_again() {
     let test_db = TestDb::empty();
     let mut conn = test_db.conn();
     let applied = db::run_pending_migrations(&mut conn).unwrap();
-    assert!(!applied.is_empty());
+    // The SQL migrations, then the rewrite of the stored keys (see infrastructure::text_keys).
+    let (keys, sql) = applied.split_last().unwrap();
+    assert!(keys.starts_with("text keys version 1 to "), "{keys}");
+    assert!(!sql.is_empty());
     let after_first = tables(&mut conn);
     assert!(after_first.contains(&"orders".to_owned()), "{after_first:?}");
 
-    let reverted = db::revert_migrations(&mut conn, applied.len()).unwrap();
-    assert_eq!(reverted.len(), applied.len());
+    let reverted = db::revert_migrations(&mut conn, sql.len()).unwrap();
+    assert_eq!(reverted.len(), sql.len());
     assert_eq!(tables(&mut conn), Vec::<String>::new(), "a down.sql left something behind");
-    assert_eq!(db::pending_migrations(&mut conn).unwrap().len(), applied.len());
+    assert_eq!(db::pending_migrations(&mut conn).unwrap().len(), sql.len());
 
     let again = db::run_pending_migrations(&mut conn).unwrap();
     assert_eq!(again, applied);

@@ -115,8 +115,9 @@ impl CreateUserRequest {
         let mut fields = Fields::default();
         let email = fields.required("email", self.email.as_deref(), Email::parse);
         let name = fields.required("name", self.name.as_deref(), PersonName::parse);
-        let password =
-            fields.required("password", self.password.as_deref(), |raw| Password::parse_new(raw, email.as_ref()));
+        let password = fields.required("password", self.password.as_deref(), |raw| {
+            Password::parse_new(raw, email.as_ref(), name.as_ref())
+        });
         let role = match self.role.as_deref() {
             None => Some(Role::Waiter),
             Some(raw) => fields.check("role", Role::parse(raw)),

@@ -53,18 +53,18 @@ fn created(location: String, replayed: bool) -> HttpResponseBuilder {
 )]
 pub async fn create_order(
     state: web::Data<AppState>,
-    SignedIn(actor): SignedIn,
+    SignedIn(caller): SignedIn,
     key: Idempotency,
     body: web::Json<CreateOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (new, key) = key.with(body.into_inner().parse())?;
     // The insert goes through the batching order writer: no blocking thread waits for it. Only
     // a retried key needs one, to read the first answer.
-    let (order, replayed) = match state.orders.place(&actor, new, key).await? {
+    let (order, replayed) = match state.orders.place(&caller, new, key).await? {
         PlaceOutcome::Created(order) => (order, false),
         PlaceOutcome::Retried(retry) => {
             let orders = state.orders.clone();
-            (blocking(&state, move || orders.replay(&actor, retry)).await?, true)
+            (blocking(&state, move || orders.replay(&caller, retry)).await?, true)
         }
     };
     Ok(created(format!("/api/v1/orders/{}", order.id()), replayed).json(OrderResponse::from(&order)))
@@ -87,12 +87,12 @@ pub async fn create_order(
 )]
 pub async fn get_order(
     state: web::Data<AppState>,
-    SignedIn(actor): SignedIn,
+    SignedIn(caller): SignedIn,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let orders = state.orders.clone();
     let id = OrderId(id.into_inner());
-    let order = blocking(&state, move || orders.get(&actor, id)).await?;
+    let order = blocking(&state, move || orders.get(&caller, id)).await?;
     Ok(HttpResponse::Ok().json(OrderResponse::from(&order)))
 }
 
@@ -114,13 +114,13 @@ pub async fn get_order(
 )]
 pub async fn list_orders(
     state: web::Data<AppState>,
-    SignedIn(actor): SignedIn,
+    SignedIn(caller): SignedIn,
     query: web::Query<ListOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page_request(query.limit, query.cursor.as_deref(), &state.cursors, query.validate())?;
     let filter = query.filter();
     let orders = state.orders.clone();
-    let page = blocking(&state, move || orders.list(&actor, &filter, page)).await?;
+    let page = blocking(&state, move || orders.list(&caller, &filter, page)).await?;
     Ok(HttpResponse::Ok().json(PageResponse {
         items: page.items.iter().map(OrderResponse::from).collect::<Vec<_>>(),
         next_cursor: page.next.map(|c| state.cursors.encode(&c)),
@@ -146,12 +146,12 @@ pub async fn list_orders(
 )]
 pub async fn cancel_order(
     state: web::Data<AppState>,
-    SignedIn(actor): SignedIn,
+    SignedIn(caller): SignedIn,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let orders = state.orders.clone();
     let id = OrderId(id.into_inner());
-    let order = blocking(&state, move || orders.cancel(&actor, id)).await?;
+    let order = blocking(&state, move || orders.cancel(&caller, id)).await?;
     Ok(HttpResponse::Ok().json(OrderResponse::from(&order)))
 }
 
@@ -184,7 +184,7 @@ pub async fn cancel_order(
 )]
 pub async fn create_payment(
     state: web::Data<AppState>,
-    SignedIn(actor): SignedIn,
+    SignedIn(caller): SignedIn,
     id: web::Path<Uuid>,
     key: Idempotency,
     body: web::Json<CreatePaymentRequest>,
@@ -192,7 +192,7 @@ pub async fn create_payment(
     let ((amount, method), key) = key.with(body.into_inner().parse())?;
     let orders = state.orders.clone();
     let order_id = OrderId(id.into_inner());
-    let outcome = blocking(&state, move || orders.pay(&actor, order_id, amount, method, key)).await?;
+    let outcome = blocking(&state, move || orders.pay(&caller, order_id, amount, method, key)).await?;
     let (payment, replayed) = match outcome {
         PaymentOutcome::Recorded(p) => (p, false),
         PaymentOutcome::Replayed(p) => (p, true),
@@ -217,11 +217,11 @@ pub async fn create_payment(
 )]
 pub async fn list_payments(
     state: web::Data<AppState>,
-    SignedIn(actor): SignedIn,
+    SignedIn(caller): SignedIn,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let orders = state.orders.clone();
     let order_id = OrderId(id.into_inner());
-    let payments = blocking(&state, move || orders.payments(&actor, order_id)).await?;
+    let payments = blocking(&state, move || orders.payments(&caller, order_id)).await?;
     Ok(HttpResponse::Ok().json(payments.iter().map(PaymentResponse::from).collect::<Vec<_>>()))
 }

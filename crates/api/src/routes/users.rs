@@ -10,7 +10,7 @@ use domain::UserId;
 use crate::dto::users::{CreateUserRequest, UserResponse};
 use crate::dto::{PageQuery, PageResponse, page_request};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Admin, SignedIn};
+use crate::extract::SignedIn;
 use crate::routes::blocking;
 use crate::state::AppState;
 
@@ -36,13 +36,13 @@ use crate::state::AppState;
 )]
 pub async fn create_user(
     state: web::Data<AppState>,
-    Admin(actor): Admin,
+    SignedIn(caller): SignedIn,
     body: web::Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner().parse().map_err(ApiError::validation)?;
     let users = state.users.clone();
     // Hashing the password is Argon2id work: the bounded pool, not a blocking thread.
-    let user = state.hash_pool.run(move || users.create(&actor, new)).await??;
+    let user = state.hash_pool.run(move || users.create(&caller, new)).await??;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id())))
         .json(UserResponse::from(&user)))
@@ -61,9 +61,9 @@ pub async fn create_user(
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn me(state: web::Data<AppState>, SignedIn(actor): SignedIn) -> Result<HttpResponse, ApiError> {
+pub async fn me(state: web::Data<AppState>, SignedIn(caller): SignedIn) -> Result<HttpResponse, ApiError> {
     let users = state.users.clone();
-    let user = blocking(&state, move || users.me(&actor)).await?;
+    let user = blocking(&state, move || users.me(&caller)).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
 }
 
@@ -85,12 +85,12 @@ pub async fn me(state: web::Data<AppState>, SignedIn(actor): SignedIn) -> Result
 )]
 pub async fn get_user(
     state: web::Data<AppState>,
-    SignedIn(actor): SignedIn,
+    SignedIn(caller): SignedIn,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let users = state.users.clone();
     let id = UserId(id.into_inner());
-    let user = blocking(&state, move || users.get(&actor, id)).await?;
+    let user = blocking(&state, move || users.get(&caller, id)).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
 }
 
@@ -113,12 +113,12 @@ pub async fn get_user(
 )]
 pub async fn list_users(
     state: web::Data<AppState>,
-    Admin(actor): Admin,
+    SignedIn(caller): SignedIn,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page_request(query.limit, query.cursor.as_deref(), &state.cursors, query.validate())?;
     let users = state.users.clone();
-    let page = blocking(&state, move || users.list(&actor, page)).await?;
+    let page = blocking(&state, move || users.list(&caller, page)).await?;
     Ok(HttpResponse::Ok().json(PageResponse {
         items: page.items.iter().map(UserResponse::from).collect::<Vec<_>>(),
         next_cursor: page.next.map(|c| state.cursors.encode(&c)),
