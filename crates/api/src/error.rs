@@ -96,6 +96,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     HeadersTooLarge(String),
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("the request has invalid fields")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
@@ -124,6 +126,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::HeadersTooLarge(_) => "headers-too-large",
+            Self::RequestTimeout(_) => "request-timeout",
             Self::Validation(_) => "validation",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -143,6 +146,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -178,6 +182,10 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            Self::RequestTimeout(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

@@ -56,6 +56,22 @@ pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[I
     Some(client)
 }
 
+/// Whom a limit counts: an IPv4 address, or the /64 network of an IPv6 address (one host, or
+/// one home or office, is given a whole /64 and can pick any address in it; counting single
+/// IPv6 addresses would give each client 2^64 allowances).
+pub fn limit_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let network = u128::from(v6) & (u128::MAX << 64);
+                format!("{}/64", std::net::Ipv6Addr::from(network))
+            }
+        },
+    }
+}
+
 fn set_headers(map: &mut HeaderMap, output: &SimpleOutput) {
     map.insert(RATELIMIT_LIMIT, HeaderValue::from(output.limit()));
     map.insert(RATELIMIT_REMAINING, HeaderValue::from(output.remaining()));
@@ -213,7 +229,7 @@ pub fn limiter(
         let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let ip = client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &trusted);
         let key = match ip {
-            Some(ip) => format!("{scope}:{ip}"),
+            Some(ip) => format!("{scope}:{}", limit_key(ip)),
             None => format!("{scope}:unknown"),
         };
         ready(Ok(SimpleInput { interval: Duration::from_secs(60), max_requests: u64::from(per_minute), key }))
@@ -266,5 +282,15 @@ mod tests {
         assert_eq!(client_ip(Some(ip("10.0.0.5")), None, &trusted), Some(ip("10.0.0.5")));
         assert_eq!(client_ip(Some(ip("10.0.0.5")), Some("garbage"), &trusted), Some(ip("10.0.0.5")));
         assert_eq!(client_ip(Some(ip("127.0.0.1")), Some("1.2.3.4"), &[]), Some(ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_network() {
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(limit_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), limit_key(ip("2001:db8:1:2::7")));
+        assert_ne!(limit_key(ip("2001:db8:1:3::1")), limit_key(ip("2001:db8:1:2::1")));
+        assert_eq!(limit_key(ip("::ffff:198.51.100.7")), "198.51.100.7");
+        assert_eq!(limit_key(ip("198.51.100.7")), "198.51.100.7");
+        assert_eq!(limit_key(ip("::1")), "::/64");
     }
 }

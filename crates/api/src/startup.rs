@@ -22,6 +22,7 @@ use infrastructure::{
 };
 
 use crate::dto::cursor::CursorCodec;
+use crate::dto::unreadable;
 use crate::error::ApiError;
 use crate::routes::{auth, health, not_allowed, orders, reports, users};
 use crate::state::AppState;
@@ -42,6 +43,7 @@ pub struct Shared {
     per_minute: u32,
     trusted_proxies: Arc<Vec<IpNet>>,
     cors_allowed_origins: Arc<Vec<String>>,
+    body_read_timeout: Duration,
     audit: Option<crate::audit::Audit>,
 }
 
@@ -64,6 +66,7 @@ impl Shared {
             per_minute: settings.rate_limit_per_minute,
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             cors_allowed_origins: Arc::new(settings.cors_allowed_origins.clone()),
+            body_read_timeout: settings.body_read_timeout,
         })
     }
 }
@@ -135,7 +138,9 @@ pub fn app(
 > {
     let json = web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|e, _| json_error(e).into());
     let query = web::QueryConfig::default()
-        .error_handler(|e, _| ApiError::BadRequest(format!("the query string could not be read: {e}")).into());
+        .error_handler(|e, _| {
+            ApiError::BadRequest(format!("the query string could not be read: {}", unreadable(&e.to_string()))).into()
+        });
     // A path segment that is not an id names no resource.
     let path = web::PathConfig::default().error_handler(|_, _| ApiError::NotFound("no such resource".into()).into());
     // Per worker: its own Redis connection (made on first use), or the process's counters.
@@ -164,7 +169,8 @@ pub fn app(
         .app_data(query)
         .app_data(path)
         .app_data(web::PayloadConfig::new(BODY_LIMIT))
-        .wrap(from_fn(crate::header_limit::middleware))
+        .app_data(web::Data::new(crate::request_limits::BodyReadTimeout(limits.body_read_timeout)))
+        .wrap(from_fn(crate::request_limits::head))
         .wrap(
             DefaultHeaders::new()
                 .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -187,6 +193,8 @@ pub fn app(
         )
         .service(
             web::scope("/api/v1")
+                // Innermost: after the rate limits, so that a refused request is not read.
+                .wrap(from_fn(crate::request_limits::body))
                 .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
                 .wrap(Condition::new(limits.per_minute > 0, general))
                 .wrap(NormalizePath::trim())
@@ -283,8 +291,8 @@ fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
         E::Payload(actix_web::error::PayloadError::Overflow) => {
             ApiError::PayloadTooLarge(format!("the body is larger than {} KiB", BODY_LIMIT / 1024))
         }
-        E::Deserialize(e) => ApiError::BadRequest(format!("the JSON body could not be read: {e}")),
-        other => ApiError::BadRequest(format!("the body could not be read: {other}")),
+        E::Deserialize(e) => ApiError::BadRequest(format!("the JSON body could not be read: {}", unreadable(&e.to_string()))),
+        other => ApiError::BadRequest(format!("the body could not be read: {}", unreadable(&other.to_string()))),
     }
 }
 

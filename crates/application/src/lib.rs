@@ -22,7 +22,8 @@ pub use orders::{
 };
 pub use page::{Cursor, Page, PageRequest, budget_cut};
 pub use reports::{
-    ProductSales, ReportError, ReportRange, ReportRepository, ReportService, RollupProgress, SalesReport, rollup_lag,
+    ProductSales, ReportBound, ReportError, ReportRange, ReportRepository, ReportService, RollupProgress, SalesReport,
+    StartAfterEnd, rollup_lag,
 };
 pub use store::StoreError;
 pub use users::{NewUser, UserError, UserRepository, UserService};

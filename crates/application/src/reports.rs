@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
 use domain::UserId;
@@ -16,6 +16,54 @@ use crate::users::{UserRepository, actor_of};
 pub struct ReportRange {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+}
+
+/// A bound of a report as the client gives it: a whole day (UTC) or an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportBound {
+    Day(NaiveDate),
+    Instant(DateTime<Utc>),
+}
+
+/// A range that ends before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must not be after end_date")]
+pub struct StartAfterEnd;
+
+impl ReportRange {
+    /// How long a report covers when no start is given.
+    pub const DEFAULT_DAYS: i64 = 30;
+
+    /// The range of the bounds: a day as start begins at its first instant; a day as end
+    /// includes that whole day; an instant as end is included (timestamps have microsecond
+    /// precision, so the range ends one microsecond after it). Without an end the range ends
+    /// now (included); without a start it begins [`Self::DEFAULT_DAYS`] days before its end.
+    /// The arithmetic saturates, so no bound can overflow it.
+    pub fn from_bounds(
+        start: Option<ReportBound>,
+        end: Option<ReportBound>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StartAfterEnd> {
+        let micro = TimeDelta::microseconds(1);
+        let after = |t: DateTime<Utc>| t.checked_add_signed(micro).unwrap_or(t);
+        let end = match end {
+            None => after(now),
+            Some(ReportBound::Day(day)) => day.succ_opt().unwrap_or(day).and_time(NaiveTime::MIN).and_utc(),
+            Some(ReportBound::Instant(t)) => after(t),
+        };
+        let start = match start {
+            None => {
+                let last = end.checked_sub_signed(micro).unwrap_or(end);
+                last.checked_sub_signed(TimeDelta::days(Self::DEFAULT_DAYS)).unwrap_or(last)
+            }
+            Some(ReportBound::Day(day)) => day.and_time(NaiveTime::MIN).and_utc(),
+            Some(ReportBound::Instant(t)) => t,
+        };
+        if start >= end {
+            return Err(StartAfterEnd);
+        }
+        Ok(Self { start, end })
+    }
 }
 
 /// One product's sales: one spelling of its name (the same one every time), the units sold and

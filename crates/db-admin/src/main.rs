@@ -118,6 +118,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(infrastructure::settings::log_colour())
         .with_target(false)
         .init();
     match run(cli.command, &settings) {

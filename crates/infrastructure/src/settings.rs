@@ -110,6 +110,8 @@ pub struct Settings {
     pub order_writers: usize,
     pub blocking_threads: usize,
     pub shutdown_timeout: Duration,
+    /// How long a request's body may take to arrive (else 408).
+    pub body_read_timeout: Duration,
     pub idempotency_ttl_hours: u32,
     pub report_rollup_interval: Duration,
     pub admin_email: String,
@@ -121,6 +123,14 @@ pub struct Settings {
     /// Testing aid: every response body is also appended to a file in this folder, so that a
     /// check can search the whole suite's answers for leaked secrets. Refused in production.
     pub response_audit_dir: Option<PathBuf>,
+}
+
+/// Whether human-readable logs on standard error get colours: only for a person at a terminal
+/// (never into a file, a pipe or journald), and never when `NO_COLOR` is set to anything but
+/// the empty string (https://no-color.org).
+pub fn log_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// A setting that is wrong, with the sentence that says so.
@@ -279,6 +289,7 @@ impl Settings {
             order_writers: number("ORDER_WRITERS", 4, 1, 256)? as usize,
             blocking_threads: number("BLOCKING_THREADS", u64::from(pool_size).max(4), 1, 1024)? as usize,
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECONDS", 10, 0, 600)?),
+            body_read_timeout: Duration::from_millis(number("BODY_READ_TIMEOUT_MS", 5_000, 100, 600_000)?),
             idempotency_ttl_hours: number("IDEMPOTENCY_TTL_HOURS", 24, 24, 24 * 365)? as u32,
             report_rollup_interval: Duration::from_secs(number("REPORT_ROLLUP_INTERVAL_SECONDS", 60, 0, 86_400)?),
             admin_email: get("ADMIN_EMAIL").unwrap_or_else(|| "admin@comanda.local".into()),

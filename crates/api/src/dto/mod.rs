@@ -3,9 +3,14 @@
 
 pub mod cursor;
 pub mod orders;
+pub mod time;
 pub mod timestamp;
 pub mod users;
 
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -29,6 +34,67 @@ impl<'de> Deserialize<'de> for NumberInput {
             _ => Self::Invalid,
         })
     }
+}
+
+/// A request body (or a part of one) that must be a JSON object. serde's derived structs also
+/// take a JSON array of their fields in order (`["Mesa 1", [...]]`), which the contract does
+/// not allow: this reads only a map and hands it to `T`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object<T>(pub T);
+
+impl<T> Object<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor(PhantomData))
+    }
+}
+
+/// What a client learns of a body or query that could not be read: serde's message without
+/// the names of our Rust types (`expected struct CreateOrderRequest`, `expected u32`), which
+/// are nobody's business outside.
+pub fn unreadable(message: &str) -> String {
+    const RUST_NUMBERS: [&str; 14] =
+        ["u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64"];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("expected ") {
+        let (before, after) = rest.split_at(at + "expected ".len());
+        out.push_str(before);
+        let word_end = after.find([' ', ',', ')']).unwrap_or(after.len());
+        let word = &after[..word_end];
+        rest = match word {
+            "struct" | "enum" | "tuple" | "unit" => {
+                // `struct Name` or `tuple struct Name`: drop the kind and the name.
+                let tail = &after[word_end..];
+                let tail = tail.strip_prefix(" struct").unwrap_or(tail);
+                let name_end = tail.trim_start().find([' ', ',']).map_or(tail.len(), |i| i + tail.len() - tail.trim_start().len());
+                out.push_str(if word == "enum" { "one of the allowed values" } else { "a JSON object" });
+                &tail[name_end..]
+            }
+            w if RUST_NUMBERS.contains(&w) => {
+                out.push_str(if w.starts_with('f') { "a number" } else { "a whole number" });
+                &after[word_end..]
+            }
+            _ => after,
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Collects the field errors of a request while its fields are parsed one by one.
@@ -133,4 +199,51 @@ pub fn page_request(
         Some(raw) => Some(codec.decode(raw).map_err(|e| crate::error::ApiError::BadRequest(e.to_string()))?),
     };
     Ok(application::PageRequest { limit: limit.unwrap_or(application::PageRequest::DEFAULT_LIMIT), after })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dto::orders::{CreateOrderRequest, CreatePaymentRequest};
+    use crate::dto::users::{CreateUserRequest, LoginRequest};
+
+    fn refused<T: for<'de> Deserialize<'de> + std::fmt::Debug>(json: &str) -> String {
+        unreadable(&serde_json::from_str::<Object<T>>(json).unwrap_err().to_string())
+    }
+
+    #[test]
+    fn bodies_must_be_objects_at_every_level() {
+        for message in [
+            refused::<CreateOrderRequest>(r#"["a",[["b","1.00",1]]]"#),
+            refused::<CreateOrderRequest>(r#"{"customer_name":"a","items":[["b","1.00",1]]}"#),
+            refused::<LoginRequest>(r#"["a@b.co","password"]"#),
+            refused::<CreateUserRequest>(r#"["a@b.co","Ana","a long password","waiter"]"#),
+            refused::<CreatePaymentRequest>(r#"["1.00","cash"]"#),
+        ] {
+            assert!(message.starts_with("invalid type: sequence, expected a JSON object"), "{message}");
+        }
+        assert!(serde_json::from_str::<Object<CreatePaymentRequest>>(r#"{"amount":"1.00","method":"cash"}"#).is_ok());
+    }
+
+    #[test]
+    fn no_rust_type_names_reach_a_client() {
+        let messages = [
+            refused::<CreateOrderRequest>(r#"{"customer_name":5}"#),
+            refused::<CreateOrderRequest>(r#"{"customer_name":"a","customer_name":"b"}"#),
+            refused::<CreateOrderRequest>(r#"{"items":{}}"#),
+            unreadable("invalid type: string \"x\", expected u32 at line 1 column 3"),
+            unreadable("invalid type: map, expected struct CreateOrderRequest at line 1 column 1"),
+            unreadable("invalid type: sequence, expected tuple struct Pair"),
+            unreadable("unknown variant `x`, expected enum OrderStatusDto"),
+            unreadable("invalid type: floating point `1.5`, expected i64"),
+        ];
+        for message in &messages {
+            for leak in ["struct", "u32", "i64", "OrderStatusDto", "Pair", "Request", "Option", "enum "] {
+                assert!(!message.contains(leak), "{message:?} names {leak}");
+            }
+        }
+        assert_eq!(messages[3], "invalid type: string \"x\", expected a whole number at line 1 column 3");
+        assert_eq!(messages[4], "invalid type: map, expected a JSON object at line 1 column 1");
+        assert!(messages[1].contains("duplicate field `customer_name`"), "{}", messages[1]);
+    }
 }

@@ -1,6 +1,6 @@
 //! Bodies of the order, payment and report endpoints.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
@@ -8,14 +8,16 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use application::{OrderFilter, ReportRange, SalesReport};
+use application::{OrderFilter, PageRequest, ReportBound, ReportRange, SalesReport};
 use domain::{
     CustomerName, Money, NewOrder, NewOrderLine, Order, OrderStatus, Payment, PaymentMethod, PlacementError,
     ProductName, Quantity, QuantityError,
 };
 
-use super::{Fields, NumberInput};
-use crate::error::FieldError;
+use super::cursor::CursorCodec;
+use super::time::{OUT_OF_RANGE, parse_date, parse_instant};
+use super::{Fields, NumberInput, Object, page_request};
+use crate::error::{ApiError, FieldError};
 
 /// Schema of a money input up to `max` (integer digits `max_digits`): a decimal string
 /// (preferred) or a JSON number, positive, at most two decimals, written without exponent.
@@ -103,7 +105,7 @@ pub struct CreateOrderRequest {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 120, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", example = "Mesa 4")]
     pub customer_name: Option<String>,
     #[schema(value_type = Vec<OrderItemRequest>, required = true, min_items = 1, max_items = 100)]
-    pub items: Option<Vec<OrderItemRequest>>,
+    pub items: Option<Vec<Object<OrderItemRequest>>>,
 }
 
 impl CreateOrderRequest {
@@ -122,7 +124,7 @@ impl CreateOrderRequest {
             }
             Some(items) => {
                 let mut lines = Vec::with_capacity(items.len());
-                for (i, item) in items.into_iter().enumerate() {
+                for (i, Object(item)) in items.into_iter().enumerate() {
                     let name = fields.required(
                         format!("items[{i}].product_name"),
                         item.product_name.as_deref(),
@@ -276,20 +278,32 @@ pub struct ListOrdersQuery {
     pub cursor: Option<String>,
     pub status: Option<OrderStatusDto>,
     pub waiter_id: Option<Uuid>,
-    /// Orders created at or after this instant (RFC 3339).
-    pub created_from: Option<DateTime<Utc>>,
-    /// Orders created at or before this instant (RFC 3339).
-    pub created_to: Option<DateTime<Utc>>,
+    /// Orders created at or after this instant (RFC 3339, years 0000 to 9999).
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub created_from: Option<String>,
+    /// Orders created at or before this instant (RFC 3339, years 0000 to 9999).
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub created_to: Option<String>,
 }
 
 impl ListOrdersQuery {
-    pub fn filter(&self) -> OrderFilter {
-        OrderFilter {
+    /// The filter and the page: every failing field in one 422, a garbled cursor a 400.
+    pub fn parse(&self, cursors: &CursorCodec) -> Result<(OrderFilter, PageRequest), ApiError> {
+        let mut fields = Fields::default();
+        fields.validated(self.validate());
+        let mut instant = |field: &str, raw: Option<&str>| raw.and_then(|raw| fields.check(field, parse_instant(raw)));
+        let created_from = instant("created_from", self.created_from.as_deref());
+        let created_to = instant("created_to", self.created_to.as_deref());
+        if !fields.is_empty() {
+            return Err(ApiError::Validation(fields.errors));
+        }
+        let filter = OrderFilter {
             status: self.status.map(Into::into),
             waiter_id: self.waiter_id.map(domain::UserId),
-            created_from: self.created_from,
-            created_to: self.created_to,
-        }
+            created_from,
+            created_to,
+        };
+        Ok((filter, page_request(self.limit, self.cursor.as_deref(), cursors, Ok(()))?))
     }
 }
 
@@ -390,47 +404,29 @@ pub fn date_or_date_time() -> impl Into<RefOr<Schema>> {
         )
 }
 
-/// A bound of the report: a whole day or an instant.
-enum Bound {
-    Day(NaiveDate),
-    Instant(DateTime<Utc>),
-}
-
-fn parse_bound(raw: &str) -> Result<Bound, &'static str> {
-    if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        return Ok(Bound::Day(day));
+/// A bound of the report as written: a date (`YYYY-MM-DD`) or an RFC 3339 date-time.
+fn parse_bound(raw: &str) -> Result<ReportBound, &'static str> {
+    if raw.len() <= 11 && !raw.contains('T') && !raw.contains('t') {
+        return parse_date(raw).map(ReportBound::Day).map_err(|e| {
+            if e == OUT_OF_RANGE { e } else { "must be a date (YYYY-MM-DD) or an RFC 3339 date-time" }
+        });
     }
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| Bound::Instant(t.with_timezone(&Utc)))
-        .map_err(|_| "must be a date (YYYY-MM-DD) or an RFC 3339 date-time")
+    parse_instant(raw).map(ReportBound::Instant).map_err(|e| {
+        if e == OUT_OF_RANGE { e } else { "must be a date (YYYY-MM-DD) or an RFC 3339 date-time" }
+    })
 }
 
 impl ReportQuery {
-    /// The half-open range `[start, end)`: a date-only end includes its whole day, a date-time
-    /// end includes that instant (timestamps have microsecond precision).
+    /// The range the report covers (see `ReportRange::from_bounds` for the rules).
     pub fn range(&self, now: DateTime<Utc>) -> Result<ReportRange, Vec<FieldError>> {
-        let micro = TimeDelta::microseconds(1);
         let mut fields = Fields::default();
-        let end = match self.end_date.as_deref() {
-            None => Some(now + micro),
-            Some(raw) => fields.check("end_date", parse_bound(raw)).map(|b| match b {
-                Bound::Day(day) => day.succ_opt().unwrap_or(day).and_time(NaiveTime::MIN).and_utc(),
-                Bound::Instant(t) => t + micro,
-            }),
-        };
-        let start = match self.start_date.as_deref() {
-            None => end.map(|e| e - micro - TimeDelta::days(30)),
-            Some(raw) => fields.check("start_date", parse_bound(raw)).map(|b| match b {
-                Bound::Day(day) => day.and_time(NaiveTime::MIN).and_utc(),
-                Bound::Instant(t) => t,
-            }),
-        };
-        if let (Some(start), Some(end)) = (start, end)
-            && start >= end
-        {
-            fields.push(FieldError::new("start_date", "must not be after end_date"));
+        let end = self.end_date.as_deref().map(|raw| fields.check("end_date", parse_bound(raw)));
+        let start = self.start_date.as_deref().map(|raw| fields.check("start_date", parse_bound(raw)));
+        if !fields.is_empty() {
+            return Err(fields.errors);
         }
-        fields.finish(start.zip(end).map(|(start, end)| ReportRange { start, end }))
+        ReportRange::from_bounds(start.flatten(), end.flatten(), now)
+            .map_err(|e| vec![FieldError::new("start_date", e)])
     }
 }
 
@@ -479,17 +475,22 @@ impl From<&SalesReport> for ReportResponse {
     }
 }
 
+/// Whether a spreadsheet would run this cell as a formula: its first visible character (after
+/// white space and invisible characters, which spreadsheets skip) is `=`, `+`, `-` or `@`, or
+/// it starts with a tab or carriage return (OWASP's CSV injection list).
+fn looks_like_formula(cell: &str) -> bool {
+    cell.starts_with(['\t', '\r'])
+        || cell.chars().find(|c| !domain::text::is_invisible(*c)).is_some_and(|c| matches!(c, '=' | '+' | '-' | '@'))
+}
+
 /// The report as CSV: a header row, then one row per product (RFC 4180 quoting). A name that a
-/// spreadsheet would run as a formula (starting with `=`, `+`, `-` or `@`) is prefixed with an
-/// apostrophe, as OWASP advises against CSV injection.
+/// spreadsheet would run as a formula is prefixed with an apostrophe, as OWASP advises against
+/// CSV injection.
 pub fn report_csv(report: &SalesReport) -> String {
     let mut out = String::from("product_name,total_quantity,total_price\r\n");
     for p in &report.products {
-        let name = if p.product_name.starts_with(['=', '+', '-', '@']) {
-            format!("'{}", p.product_name)
-        } else {
-            p.product_name.clone()
-        };
+        let name =
+            if looks_like_formula(&p.product_name) { format!("'{}", p.product_name) } else { p.product_name.clone() };
         let name = if name.contains([',', '"']) { format!("\"{}\"", name.replace('"', "\"\"")) } else { name };
         out.push_str(&format!("{name},{},{:.2}\r\n", p.total_quantity, p.total_price));
     }
@@ -501,7 +502,7 @@ mod tests {
     use super::*;
 
     fn order(json: &str) -> Result<NewOrder, Vec<FieldError>> {
-        serde_json::from_str::<CreateOrderRequest>(json).unwrap().parse()
+        serde_json::from_str::<Object<CreateOrderRequest>>(json).unwrap().0.parse()
     }
 
     #[test]
@@ -592,5 +593,15 @@ mod tests {
             report_csv(&report),
             "product_name,total_quantity,total_price\r\n\"Vino \"\"tinto\"\", copa\",3,10.50\r\n"
         );
+    }
+
+    #[test]
+    fn csv_defuses_formulas_behind_invisible_characters() {
+        for name in ["=1+1", "+SUM(A1)", "-2", "@cmd", "\u{200b}=HYPERLINK(\"x\")", "\u{feff}\u{2060}+1", "\u{3164}-1"] {
+            assert!(looks_like_formula(name), "{name:?}");
+        }
+        for name in ["Café", "1+1", "Vino = bueno", "a-b"] {
+            assert!(!looks_like_formula(name), "{name:?}");
+        }
     }
 }

@@ -5,6 +5,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::dto::users::{LoginForm, LoginRequest, TokenResponse};
+use crate::dto::{Object, unreadable};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -40,11 +41,12 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Bytes) ->
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase());
     let parsed = match content_type.as_deref() {
-        Some("application/json") => serde_json::from_slice::<LoginRequest>(&body)
-            .map_err(|e| ApiError::BadRequest(format!("the JSON body could not be read: {e}")))?
+        Some("application/json") => serde_json::from_slice::<Object<LoginRequest>>(&body)
+            .map_err(|e| ApiError::BadRequest(format!("the JSON body could not be read: {}", unreadable(&e.to_string()))))?
+            .0
             .parse(),
         Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes::<LoginForm>(&body)
-            .map_err(|e| ApiError::BadRequest(format!("the form could not be read: {e}")))?
+            .map_err(|e| ApiError::BadRequest(format!("the form could not be read: {}", unreadable(&e.to_string()))))?
             .parse(),
         _ => {
             return Err(ApiError::UnsupportedMediaType(

@@ -3,13 +3,12 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, HttpResponseBuilder, web};
 use uuid::Uuid;
-use validator::Validate;
 
 use application::{PaymentOutcome, PlaceOutcome};
 use domain::OrderId;
 
 use crate::dto::orders::{CreateOrderRequest, CreatePaymentRequest, ListOrdersQuery, OrderResponse, PaymentResponse};
-use crate::dto::{PageResponse, page_request};
+use crate::dto::{Object, PageResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Idempotency, SignedIn};
 use crate::routes::blocking;
@@ -55,9 +54,9 @@ pub async fn create_order(
     state: web::Data<AppState>,
     SignedIn(caller): SignedIn,
     key: Idempotency,
-    body: web::Json<CreateOrderRequest>,
+    body: web::Json<Object<CreateOrderRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (new, key) = key.with(body.into_inner().parse())?;
+    let (new, key) = key.with(body.into_inner().0.parse())?;
     // The insert goes through the batching order writer: no blocking thread waits for it. Only
     // a retried key needs one, to read the first answer.
     let (order, replayed) = match state.orders.place(&caller, new, key).await? {
@@ -117,8 +116,7 @@ pub async fn list_orders(
     SignedIn(caller): SignedIn,
     query: web::Query<ListOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page_request(query.limit, query.cursor.as_deref(), &state.cursors, query.validate())?;
-    let filter = query.filter();
+    let (filter, page) = query.parse(&state.cursors)?;
     let orders = state.orders.clone();
     let page = blocking(&state, move || orders.list(&caller, &filter, page)).await?;
     Ok(HttpResponse::Ok().json(PageResponse {
@@ -187,9 +185,9 @@ pub async fn create_payment(
     SignedIn(caller): SignedIn,
     id: web::Path<Uuid>,
     key: Idempotency,
-    body: web::Json<CreatePaymentRequest>,
+    body: web::Json<Object<CreatePaymentRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let ((amount, method), key) = key.with(body.into_inner().parse())?;
+    let ((amount, method), key) = key.with(body.into_inner().0.parse())?;
     let orders = state.orders.clone();
     let order_id = OrderId(id.into_inner());
     let outcome = blocking(&state, move || orders.pay(&caller, order_id, amount, method, key)).await?;

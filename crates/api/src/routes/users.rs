@@ -8,7 +8,7 @@ use validator::Validate;
 use domain::UserId;
 
 use crate::dto::users::{CreateUserRequest, UserResponse};
-use crate::dto::{PageQuery, PageResponse, page_request};
+use crate::dto::{Object, PageQuery, PageResponse, page_request};
 use crate::error::{ApiError, Problem};
 use crate::extract::SignedIn;
 use crate::routes::blocking;
@@ -37,9 +37,9 @@ use crate::state::AppState;
 pub async fn create_user(
     state: web::Data<AppState>,
     SignedIn(caller): SignedIn,
-    body: web::Json<CreateUserRequest>,
+    body: web::Json<Object<CreateUserRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner().parse().map_err(ApiError::validation)?;
+    let new = body.into_inner().0.parse().map_err(ApiError::validation)?;
     let users = state.users.clone();
     // Hashing the password is Argon2id work: the bounded pool, not a blocking thread.
     let user = state.hash_pool.run(move || users.create(&caller, new)).await??;
