@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::HttpMessage;
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
@@ -45,11 +45,8 @@ pub async fn body<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     let announced = |name| req.headers().get(name).is_some();
-    let empty = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() == "0");
+    let empty =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "0");
     if empty || !(announced(header::CONTENT_LENGTH) || announced(header::TRANSFER_ENCODING)) {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }

@@ -137,10 +137,9 @@ pub fn app(
     >,
 > {
     let json = web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|e, _| json_error(e).into());
-    let query = web::QueryConfig::default()
-        .error_handler(|e, _| {
-            ApiError::BadRequest(format!("the query string could not be read: {}", unreadable(&e.to_string()))).into()
-        });
+    let query = web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::BadRequest(format!("the query string could not be read: {}", unreadable(&e.to_string()))).into()
+    });
     // A path segment that is not an id names no resource.
     let path = web::PathConfig::default().error_handler(|_, _| ApiError::NotFound("no such resource".into()).into());
     // Per worker: its own Redis connection (made on first use), or the process's counters.
@@ -291,7 +290,9 @@ fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
         E::Payload(actix_web::error::PayloadError::Overflow) => {
             ApiError::PayloadTooLarge(format!("the body is larger than {} KiB", BODY_LIMIT / 1024))
         }
-        E::Deserialize(e) => ApiError::BadRequest(format!("the JSON body could not be read: {}", unreadable(&e.to_string()))),
+        E::Deserialize(e) => {
+            ApiError::BadRequest(format!("the JSON body could not be read: {}", unreadable(&e.to_string())))
+        }
         other => ApiError::BadRequest(format!("the body could not be read: {}", unreadable(&other.to_string()))),
     }
 }

@@ -34,7 +34,8 @@ impl Telemetry {
 /// Installs the subscriber (a second call, in tests, keeps the first one).
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(infrastructure::settings::log_colour());
+    let fmt =
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(infrastructure::settings::log_colour());
     let fmt = match format {
         LogFormat::Pretty => fmt.with_target(false).boxed(),
         LogFormat::Json => fmt.json().flatten_event(true).with_current_span(true).with_span_list(false).boxed(),

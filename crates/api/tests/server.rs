@@ -232,6 +232,7 @@ async fn no_log_line_or_response_contains_a_password_or_a_hash() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut logs).unwrap();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut logs).unwrap();
     assert!(logs.contains("request finished"), "the logs were not captured");
+    assert!(!logs.contains('\x1b'), "human-readable logs into a pipe carry colour codes:\n{logs}");
     for secret in
         ["first admin secret", "a wrong secret!", "ghost secret 123", "the new one's secret", "tiny", "$argon2", &token]
     {

@@ -17,8 +17,8 @@ pub use auth::{AccessToken, AuthError, AuthService, HashError, PasswordHasher, T
 pub use clock::{Clock, SystemClock};
 pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, Replay};
 pub use orders::{
-    InsertOrder, MAX_PAGE_LINES, OrderFilter, OrderRepository, OrderService, OrderServiceError, OrderWriter, PaymentInsert,
-    PaymentOutcome, PendingInsert, PlaceOutcome, Retry,
+    InsertOrder, MAX_PAGE_LINES, OrderFilter, OrderRepository, OrderService, OrderServiceError, OrderWriter,
+    PaymentInsert, PaymentOutcome, PendingInsert, PlaceOutcome, Retry,
 };
 pub use page::{Cursor, Page, PageRequest, budget_cut};
 pub use reports::{

@@ -157,7 +157,12 @@ impl ReportService {
     }
 
     /// The report: products by total quantity, then total price, both descending, then name.
-    pub fn sales(&self, caller: &Caller, range: ReportRange, waiter: Option<UserId>) -> Result<SalesReport, ReportError> {
+    pub fn sales(
+        &self,
+        caller: &Caller,
+        range: ReportRange,
+        waiter: Option<UserId>,
+    ) -> Result<SalesReport, ReportError> {
         let actor = actor_of(self.users.as_ref(), caller)?.ok_or(ReportError::ActorGone)?;
         if !actor.is_admin() {
             return Err(ReportError::Forbidden);

@@ -397,7 +397,8 @@ fn ensure_waiters(
     }
     let mut checked = None;
     for email in &emails {
-        checked = Some(Password::parse_new(password, Some(email), None).map_err(|e| anyhow::anyhow!("--password {e}"))?);
+        checked =
+            Some(Password::parse_new(password, Some(email), None).map_err(|e| anyhow::anyhow!("--password {e}"))?);
     }
     let password = checked.context("at least one waiter is needed")?;
     let keys: Vec<String> = emails.iter().map(Email::key).collect();

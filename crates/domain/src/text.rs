@@ -121,7 +121,9 @@ pub fn loose_key(text: &str) -> String {
     let folded = case_key(text);
     folded
         .nfd()
-        .filter(|c| !c.is_whitespace() && CodePointMapData::<GeneralCategory>::new().get(*c) != GeneralCategory::NonspacingMark)
+        .filter(|c| {
+            !c.is_whitespace() && CodePointMapData::<GeneralCategory>::new().get(*c) != GeneralCategory::NonspacingMark
+        })
         .collect()
 }
 
@@ -175,8 +177,8 @@ mod tests {
             "\u{2800}",         // braille blank
             "\u{feff}",         // byte order mark
             "\u{200b} \u{2060}\u{180e}",
-            "\u{fe0f}",    // variation selector
-            "\u{e0020}",   // tag space
+            "\u{fe0f}",  // variation selector
+            "\u{e0020}", // tag space
             "\u{115f}\u{1160}",
         ] {
             assert_eq!(normalize(raw, 1, 120), Err(TextError::Invisible), "{raw:?}");

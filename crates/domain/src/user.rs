@@ -56,10 +56,7 @@ impl Email {
             && !local.ends_with('.')
             && !local.contains("..")
             && local.chars().all(|c| {
-                !c.is_control()
-                    && !text::is_invisible(c)
-                    && !text::is_bidi_control(c)
-                    && !"@\"(),:;<>[\\]".contains(c)
+                !c.is_control() && !text::is_invisible(c) && !text::is_bidi_control(c) && !"@\"(),:;<>[\\]".contains(c)
             });
         let domain = domain.to_lowercase();
         let labels: Vec<&str> = domain.split('.').collect();
@@ -179,7 +176,9 @@ pub enum PasswordError {
     EqualsEmail,
     #[error("is one of the most common passwords; choose a longer phrase")]
     Common,
-    #[error("must not be the email, its name part, the user's name or the product's name, even with digits or symbols added")]
+    #[error(
+        "must not be the email, its name part, the user's name or the product's name, even with digits or symbols added"
+    )]
     ContextSpecific,
 }
 
@@ -354,7 +353,11 @@ mod tests {
 
     #[test]
     fn passwords_that_look_empty_are_refused() {
-        for raw in ["        ", "\u{200b}".repeat(8).as_str(), "\u{3164}\u{2800}\u{feff}\u{200b}\u{3164}\u{2800}\u{feff}\u{200b}"] {
+        for raw in [
+            "        ",
+            "\u{200b}".repeat(8).as_str(),
+            "\u{3164}\u{2800}\u{feff}\u{200b}\u{3164}\u{2800}\u{feff}\u{200b}",
+        ] {
             assert_eq!(Password::parse_new(raw, None, None).map(drop), Err(PasswordError::Invisible), "{raw:?}");
         }
         // Spaces inside a passphrase are fine.
@@ -364,7 +367,16 @@ mod tests {
     #[test]
     fn common_passwords_are_refused_whatever_their_case_or_width() {
         assert!(common_passwords().len() >= 10_000);
-        for raw in ["password", "12345678", "PassWord", "Password1", "qwertyuiop", "ｐａｓｓｗｏｒｄ", "iloveyou!", "pass word"] {
+        for raw in [
+            "password",
+            "12345678",
+            "PassWord",
+            "Password1",
+            "qwertyuiop",
+            "ｐａｓｓｗｏｒｄ",
+            "iloveyou!",
+            "pass word",
+        ] {
             assert_eq!(Password::parse_new(raw, None, None).map(drop), Err(PasswordError::Common), "{raw:?}");
         }
     }
@@ -373,7 +385,8 @@ mod tests {
     fn context_specific_passwords_are_refused() {
         let email = Email::parse("maria.garcia@example.com").unwrap();
         let name = PersonName::parse("Lucía Fernández").unwrap();
-        for raw in ["comanda2026", "Comanda!!", "maria.garcia", "MARIA.GARCIA99", "Lucía Fernández", "luciafernandez#1"] {
+        for raw in ["comanda2026", "Comanda!!", "maria.garcia", "MARIA.GARCIA99", "Lucía Fernández", "luciafernandez#1"]
+        {
             assert_eq!(
                 Password::parse_new(raw, Some(&email), Some(&name)).map(drop),
                 Err(PasswordError::ContextSpecific),

@@ -237,7 +237,12 @@ pub fn stop_cluster_of(base_dir: &Path) -> Result<bool, LocalPgError> {
     }
     let bin_dir = find_bin_dir().ok_or(LocalPgError::NoBinaries)?;
     let run_as_postgres = nix::unistd::geteuid().is_root();
-    pg_command(&bin_dir, run_as_postgres, "pg_ctl", &["stop", "-D", path_str(&data_dir), "-m", "fast", "-w", "-t", "60"])?;
+    pg_command(
+        &bin_dir,
+        run_as_postgres,
+        "pg_ctl",
+        &["stop", "-D", path_str(&data_dir), "-m", "fast", "-w", "-t", "60"],
+    )?;
     Ok(true)
 }
 

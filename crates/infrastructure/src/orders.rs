@@ -219,11 +219,8 @@ impl OrderRepository for PgOrderRepository {
         let mut conn = self.conn()?;
         // Each order with its number of lines (an index-only count on the lines' key), so that
         // only the lines of the orders that fit in the page are read.
-        let line_count = order_items::table
-            .filter(order_items::order_id.eq(orders::id))
-            .count()
-            .single_value()
-            .assume_not_null();
+        let line_count =
+            order_items::table.filter(order_items::order_id.eq(orders::id)).count().single_value().assume_not_null();
         let mut query = orders::table
             .select((OrderRow::as_select(), line_count))
             .order((orders::created_at.desc(), orders::id.desc()))

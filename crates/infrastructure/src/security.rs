@@ -96,8 +96,7 @@ fn hash_with(algorithm: Algorithm, version: Version, params: &Params, password: 
 /// The algorithm, version and parameters of a stored PHC string.
 fn parse_stored(hash: &str) -> Result<(PasswordHash, Algorithm, Version, Params), HashError> {
     let parsed = PasswordHash::new(hash).map_err(|e| HashError(format!("unreadable stored hash: {e}")))?;
-    let params =
-        Params::try_from(&parsed).map_err(|e| HashError(format!("unreadable stored hash parameters: {e}")))?;
+    let params = Params::try_from(&parsed).map_err(|e| HashError(format!("unreadable stored hash parameters: {e}")))?;
     let algorithm = Algorithm::try_from(parsed.algorithm.as_str())
         .map_err(|e| HashError(format!("unreadable stored hash algorithm: {e}")))?;
     let version = parsed

@@ -40,8 +40,7 @@ pub fn stored_version(conn: &mut PgConnection) -> QueryResult<Option<i32>> {
     if found.version.is_none() {
         return Ok(None);
     }
-    let row: Option<Version> =
-        diesel::sql_query("SELECT version FROM text_keys").get_result(conn).optional()?;
+    let row: Option<Version> = diesel::sql_query("SELECT version FROM text_keys").get_result(conn).optional()?;
     Ok(row.and_then(|r| r.version))
 }
 

@@ -103,8 +103,10 @@ impl UserRepository for PgUserRepository {
         let mut conn = self.db.conn()?;
         let role: Option<String> =
             users::table.find(id.0).select(users::role).first(&mut conn).optional().map_err(store_error)?;
-        role.map(|r| Role::parse(&r).map_err(|e| StoreError::other(CorruptUser { id: id.0, reason: format!("role {e}") })))
-            .transpose()
+        role.map(|r| {
+            Role::parse(&r).map_err(|e| StoreError::other(CorruptUser { id: id.0, reason: format!("role {e}") }))
+        })
+        .transpose()
     }
 
     fn typical_password_hash(&self) -> Result<Option<String>, StoreError> {

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod fakes;
+
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::{Hash, Hasher};

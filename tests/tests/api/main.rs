@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod defects;
 mod faults;
 mod framework;
 mod health;

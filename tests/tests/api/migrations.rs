@@ -93,3 +93,74 @@ async fn a_role_without_create_rights_can_serve() {
     let mut admin = PgConnection::establish(test_support::server_url()).unwrap();
     let _ = diesel::sql_query(format!("DROP ROLE IF EXISTS {role}")).execute(&mut admin);
 }
+
+#[derive(QueryableByName, Debug, PartialEq, Eq)]
+struct Line {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    product_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    product_key: String,
+}
+
+/// A database whose stored keys were made by the old key function (lower-casing) gets them
+/// rewritten by the new one when migrated: look-alike names of separate orders become one
+/// product, two look-alike lines of one order stay two lines, the rollup is emptied (the
+/// background job rebuilds it), and email keys are case folded.
+#[test]
+fn stored_keys_of_an_older_version_are_rewritten() {
+    use diesel::connection::SimpleConnection;
+    let test_db = TestDb::new();
+    let mut conn = test_db.conn();
+    conn.batch_execute(
+        "UPDATE text_keys SET version = 1;
+         INSERT INTO users (id, email, email_key, name, role, password_hash, created_at) VALUES
+           ('01900000-0000-7000-8000-000000000001', 'STRAßE@example.com', 'straße@example.com', 'Ana López', 'waiter', '$argon2id$x', now());
+         INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) VALUES
+           ('01900000-0000-7000-8000-0000000000a1', 'Mesa 1', '01900000-0000-7000-8000-000000000001', 'open', 3.00, 0, now(), now()),
+           ('01900000-0000-7000-8000-0000000000a2', 'Mesa 2', '01900000-0000-7000-8000-000000000001', 'open', 5.00, 0, now(), now());
+         INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) VALUES
+           ('01900000-0000-7000-8000-0000000000a1', 1, 'café', 'Café', 1.00, 1, 1.00),
+           ('01900000-0000-7000-8000-0000000000a1', 2, 'сafé', 'Сafé', 2.00, 1, 2.00),
+           ('01900000-0000-7000-8000-0000000000a2', 1, 'сafé', 'Сafé', 5.00, 1, 5.00);
+         INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price) VALUES
+           ('day', '2026-01-01', 'café', 'Café', 1, 1.00);
+         UPDATE sales_rollup_state SET minutes_until = '2026-01-02', hours_until = '2026-01-02', days_until = '2026-01-02';",
+    )
+    .unwrap();
+    let pending = db::pending_migrations(&mut conn).unwrap();
+    assert_eq!(pending, ["text keys version 1 to 2"]);
+    let applied = db::run_pending_migrations(&mut conn).unwrap();
+    assert_eq!(applied, ["text keys version 1 to 2 (2 order line(s) and 1 email(s) rekeyed)"]);
+    assert!(db::pending_migrations(&mut conn).unwrap().is_empty());
+
+    let key = |name: &str| domain::ProductName::parse(name).unwrap().key().as_ref().to_owned();
+    assert_eq!(key("Café"), key("Сafé"));
+    let lines: Vec<Line> =
+        diesel::sql_query("SELECT product_name, product_key FROM order_items ORDER BY order_id, line_no")
+            .load(&mut conn)
+            .unwrap();
+    assert_eq!(
+        lines,
+        [
+            Line { product_name: "Café".into(), product_key: key("Café") },
+            Line { product_name: "Сafé".into(), product_key: format!("{} #2", key("Café")) },
+            Line { product_name: "Сafé".into(), product_key: key("Café") },
+        ]
+    );
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let rollup: Count = diesel::sql_query("SELECT count(*) AS n FROM sales_rollup").get_result(&mut conn).unwrap();
+    assert_eq!(rollup.n, 0);
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        email_key: String,
+    }
+    let email: Key = diesel::sql_query("SELECT email_key FROM users").get_result(&mut conn).unwrap();
+    assert_eq!(email.email_key, "strasse@example.com");
+    // Running it again changes nothing.
+    assert!(db::run_pending_migrations(&mut conn).unwrap().is_empty());
+}

@@ -271,7 +271,7 @@ async fn cancel_rules_and_roles() {
     assert_eq!(cancel(&uuid::Uuid::now_v7().to_string(), &admin).await.unwrap().status(), 404);
 }
 
-async fn walk(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+pub async fn walk(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

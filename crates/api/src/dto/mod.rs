@@ -82,7 +82,8 @@ pub fn unreadable(message: &str) -> String {
                 // `struct Name` or `tuple struct Name`: drop the kind and the name.
                 let tail = &after[word_end..];
                 let tail = tail.strip_prefix(" struct").unwrap_or(tail);
-                let name_end = tail.trim_start().find([' ', ',']).map_or(tail.len(), |i| i + tail.len() - tail.trim_start().len());
+                let name_end =
+                    tail.trim_start().find([' ', ',']).map_or(tail.len(), |i| i + tail.len() - tail.trim_start().len());
                 out.push_str(if word == "enum" { "one of the allowed values" } else { "a JSON object" });
                 &tail[name_end..]
             }

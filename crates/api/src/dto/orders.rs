@@ -407,13 +407,13 @@ pub fn date_or_date_time() -> impl Into<RefOr<Schema>> {
 /// A bound of the report as written: a date (`YYYY-MM-DD`) or an RFC 3339 date-time.
 fn parse_bound(raw: &str) -> Result<ReportBound, &'static str> {
     if raw.len() <= 11 && !raw.contains('T') && !raw.contains('t') {
-        return parse_date(raw).map(ReportBound::Day).map_err(|e| {
-            if e == OUT_OF_RANGE { e } else { "must be a date (YYYY-MM-DD) or an RFC 3339 date-time" }
-        });
+        return parse_date(raw)
+            .map(ReportBound::Day)
+            .map_err(|e| if e == OUT_OF_RANGE { e } else { "must be a date (YYYY-MM-DD) or an RFC 3339 date-time" });
     }
-    parse_instant(raw).map(ReportBound::Instant).map_err(|e| {
-        if e == OUT_OF_RANGE { e } else { "must be a date (YYYY-MM-DD) or an RFC 3339 date-time" }
-    })
+    parse_instant(raw)
+        .map(ReportBound::Instant)
+        .map_err(|e| if e == OUT_OF_RANGE { e } else { "must be a date (YYYY-MM-DD) or an RFC 3339 date-time" })
 }
 
 impl ReportQuery {
@@ -597,7 +597,8 @@ mod tests {
 
     #[test]
     fn csv_defuses_formulas_behind_invisible_characters() {
-        for name in ["=1+1", "+SUM(A1)", "-2", "@cmd", "\u{200b}=HYPERLINK(\"x\")", "\u{feff}\u{2060}+1", "\u{3164}-1"] {
+        for name in ["=1+1", "+SUM(A1)", "-2", "@cmd", "\u{200b}=HYPERLINK(\"x\")", "\u{feff}\u{2060}+1", "\u{3164}-1"]
+        {
             assert!(looks_like_formula(name), "{name:?}");
         }
         for name in ["Café", "1+1", "Vino = bueno", "a-b"] {

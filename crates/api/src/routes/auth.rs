@@ -42,7 +42,9 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Bytes) ->
         .map(|v| v.trim().to_ascii_lowercase());
     let parsed = match content_type.as_deref() {
         Some("application/json") => serde_json::from_slice::<Object<LoginRequest>>(&body)
-            .map_err(|e| ApiError::BadRequest(format!("the JSON body could not be read: {}", unreadable(&e.to_string()))))?
+            .map_err(|e| {
+                ApiError::BadRequest(format!("the JSON body could not be read: {}", unreadable(&e.to_string())))
+            })?
             .0
             .parse(),
         Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes::<LoginForm>(&body)

@@ -48,7 +48,10 @@ pub async fn sales_report(
     if wants_csv(&req) {
         return Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")))
-            .insert_header((header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"sales-report.csv\"")))
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"sales-report.csv\""),
+            ))
             .body(report_csv(&report)));
     }
     Ok(HttpResponse::Ok().json(ReportResponse::from(&report)))
