@@ -55,7 +55,7 @@ cleanup() {
     stop_cluster "$work/data"
 }
 trap cleanup EXIT
-stop_cluster "$work/data"
+remove_cluster "$work/data"
 rm -rf "$work"
 mkdir -p "$work"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

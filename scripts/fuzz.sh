@@ -23,6 +23,8 @@ if [ ! -x "$venv/bin/st" ] || ! "$venv/bin/st" --version 2>/dev/null | grep -q "
 fi
 
 cargo build --quiet --bin comanda-api --bin db-admin
+# The last run's cluster, wherever it lives (as root it may live outside target/), then its files.
+remove_cluster "$work/data"
 rm -rf "$work"
 mkdir -p "$work"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -54,14 +54,17 @@ ensure_rust_components() {
     fi
 }
 
-# Stops a local cluster under $1 (a DATA_DIR-like folder holding postgres/) if one runs there.
+# Stops the local cluster of $1 (a DATA_DIR-like folder) if one runs, wherever it lives: db-admin
+# knows where (as root, a folder the postgres user cannot reach has its cluster elsewhere).
 stop_cluster() {
-    local data="$1/postgres" bin
-    bin="$(pg_bin_dir)"
-    [ -n "$bin" ] && [ -f "$data/postmaster.pid" ] || return 0
-    if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$bin/pg_ctl" stop -D "$data" -m fast -w >/dev/null 2>&1 || true
-    else
-        "$bin/pg_ctl" stop -D "$data" -m fast -w >/dev/null 2>&1 || true
-    fi
+    local admin="${CARGO_TARGET_DIR:-target}/debug/db-admin"
+    [ -x "$admin" ] || return 0
+    "$admin" local-postgres stop "$1" >/dev/null 2>&1 || true
+}
+
+# Stops and deletes the local cluster of $1, wherever it lives.
+remove_cluster() {
+    local admin="${CARGO_TARGET_DIR:-target}/debug/db-admin"
+    [ -x "$admin" ] || return 0
+    "$admin" local-postgres remove "$1" >/dev/null 2>&1 || true
 }

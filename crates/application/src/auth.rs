@@ -119,7 +119,7 @@ impl AuthService {
     #[instrument(skip_all)]
     pub fn login(&self, email: &str, password: &str) -> Result<AccessToken, AuthError> {
         let candidate = Password::candidate(password);
-        let found = match Email::parse(email) {
+        let found = match Email::parse_existing(email) {
             Ok(email) => self.users.find_credentials(&email)?,
             Err(_) => None,
         };

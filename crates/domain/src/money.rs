@@ -53,7 +53,12 @@ impl Money {
             // Far beyond every limit; refuse before the decimal type could overflow.
             return if raw.starts_with('-') { Err(MoneyError::NotPositive) } else { Err(MoneyError::TooLarge { max }) };
         }
-        let mut value = Decimal::from_str(unsigned).map_err(|_| MoneyError::NotANumber)?;
+        // Leading zeros carry nothing and would only overflow the decimal type's 28 digits.
+        let unsigned = match frac_part {
+            Some(frac) => format!("{}.{frac}", if significant.is_empty() { "0" } else { significant }),
+            None => (if significant.is_empty() { "0" } else { significant }).to_owned(),
+        };
+        let mut value = Decimal::from_str(&unsigned).map_err(|_| MoneyError::NotANumber)?;
         value.rescale(2);
         if raw.starts_with('-') || value.is_zero() {
             return Err(MoneyError::NotPositive);
@@ -149,14 +154,25 @@ impl Quantity {
         }
     }
 
-    /// Parses a whole number written in decimal digits (a JSON integer's text).
+    /// Parses a JSON number's text whose value is a whole number: `2`, and also `2.0` or
+    /// `2e0`, which JSON Schema counts as integers too.
     pub fn parse(raw: &str) -> Result<Self, QuantityError> {
         let unsigned = raw.strip_prefix('-').unwrap_or(raw);
-        if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit() || b".eE+-".contains(&b)) {
             return Err(QuantityError::NotAnInteger);
         }
-        match raw.parse::<i64>() {
-            Ok(value) => Self::new(value),
+        if unsigned.bytes().all(|b| b.is_ascii_digit()) {
+            return match raw.parse::<i64>() {
+                Ok(value) => Self::new(value),
+                Err(_) => Err(QuantityError::OutOfRange),
+            };
+        }
+        let value = if unsigned.contains(['e', 'E']) { Decimal::from_scientific(raw) } else { Decimal::from_str(raw) };
+        match value {
+            Ok(value) if !value.fract().is_zero() => Err(QuantityError::NotAnInteger),
+            Ok(value) => Self::new(i64::try_from(value).unwrap_or(i64::MAX)),
+            // Too many digits or too large an exponent for the decimal type: far out of range,
+            // or a fraction too small to tell from zero (also not a quantity).
             Err(_) => Err(QuantityError::OutOfRange),
         }
     }
@@ -197,6 +213,8 @@ mod tests {
         assert_eq!(price("12.5").unwrap().to_string(), "12.50");
         assert_eq!(price("0.01").unwrap().to_string(), "0.01");
         assert_eq!(price("007.10").unwrap().to_string(), "7.10");
+        assert_eq!(price(&format!("{}12.50", "0".repeat(60))).unwrap().to_string(), "12.50");
+        assert_eq!(price(&format!("{}.05", "0".repeat(60))).unwrap().to_string(), "0.05");
     }
 
     #[test]
@@ -243,6 +261,15 @@ mod tests {
         assert_eq!(Quantity::parse("1.5"), Err(QuantityError::NotAnInteger));
         assert_eq!(Quantity::parse("99999999999999999999999"), Err(QuantityError::OutOfRange));
         assert_eq!(Quantity::parse("-3"), Err(QuantityError::OutOfRange));
+        // JSON Schema's integers: a number whose value is whole.
+        assert_eq!(Quantity::parse("205.0").unwrap().get(), 205);
+        assert_eq!(Quantity::parse("2.05e2").unwrap().get(), 205);
+        assert_eq!(Quantity::parse("1E3").unwrap().get(), 1000);
+        assert_eq!(Quantity::parse("2.5"), Err(QuantityError::NotAnInteger));
+        assert_eq!(Quantity::parse("1e400"), Err(QuantityError::OutOfRange));
+        assert_eq!(Quantity::parse("1e5"), Err(QuantityError::OutOfRange));
+        assert_eq!(Quantity::parse("0.0"), Err(QuantityError::OutOfRange));
+        assert_eq!(Quantity::parse("1.2.3"), Err(QuantityError::OutOfRange));
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! `CAFÉ` and `Сafé` with a Cyrillic `С` are one product. The character data comes from the
 //! Unicode crates (`unicode-normalization`, `caseless`, `unicode-security`, `icu_properties`).
 
-use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint, GeneralCategory};
+use std::ops::RangeInclusive;
+
+use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint, GeneralCategory, WhiteSpace};
 use icu_properties::{CodePointMapData, CodePointSetData};
 use unicode_normalization::UnicodeNormalization;
 
@@ -43,7 +45,7 @@ const BRAILLE_BLANK: char = '\u{2800}';
 /// space and joiners, the byte order mark, Hangul fillers, variation selectors), a format
 /// character (gc=Cf), or the braille blank.
 pub fn is_invisible(c: char) -> bool {
-    c.is_whitespace()
+    CodePointSetData::new::<WhiteSpace>().contains(c)
         || c == BRAILLE_BLANK
         || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
         || CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
@@ -106,6 +108,56 @@ pub fn fold_key(text: &str) -> String {
     let capitals: String = text.nfkc().collect::<String>().to_uppercase();
     let skeleton: String = unicode_security::skeleton(&capitals).collect();
     caseless::default_case_fold_str(&skeleton).nfc().collect()
+}
+
+/// The characters the rule refuses anywhere in a name: controls (gc=Cc) and bidirectional
+/// controls, as ranges (for documents that must say the rule, such as the OpenAPI patterns).
+pub fn refused_ranges() -> Vec<RangeInclusive<char>> {
+    let controls = CodePointMapData::<GeneralCategory>::new().iter_ranges_for_value(GeneralCategory::Control);
+    merge(controls.chain(CodePointSetData::new::<BidiControl>().iter_ranges()))
+}
+
+/// The characters that draw nothing ([`is_invisible`]), as ranges.
+pub fn invisible_ranges() -> Vec<RangeInclusive<char>> {
+    let format = CodePointMapData::<GeneralCategory>::new().iter_ranges_for_value(GeneralCategory::Format);
+    let braille = std::iter::once(BRAILLE_BLANK as u32..=BRAILLE_BLANK as u32);
+    merge(
+        CodePointSetData::new::<WhiteSpace>()
+            .iter_ranges()
+            .chain(CodePointSetData::new::<DefaultIgnorableCodePoint>().iter_ranges())
+            .chain(format)
+            .chain(braille),
+    )
+}
+
+/// White space (the White_Space property: what trimming removes), as ranges.
+pub fn white_space_ranges() -> Vec<RangeInclusive<char>> {
+    merge(CodePointSetData::new::<WhiteSpace>().iter_ranges())
+}
+
+/// Sorted, merged ranges of scalar values (surrogates are not characters: ranges are cut there).
+fn merge(ranges: impl Iterator<Item = RangeInclusive<u32>>) -> Vec<RangeInclusive<char>> {
+    let mut all: Vec<RangeInclusive<u32>> = ranges.collect();
+    all.sort_by_key(|r| *r.start());
+    let mut merged: Vec<RangeInclusive<u32>> = Vec::new();
+    for range in all {
+        match merged.last_mut() {
+            Some(last) if *range.start() <= last.end() + 1 => {
+                if range.end() > last.end() {
+                    *last = *last.start()..=*range.end();
+                }
+            }
+            _ => merged.push(range),
+        }
+    }
+    merged
+        .into_iter()
+        .flat_map(|r| {
+            // Split around the surrogates, which `char` cannot hold.
+            [(*r.start(), (*r.end()).min(0xD7FF)), ((*r.start()).max(0xE000), *r.end())]
+        })
+        .filter_map(|(a, b)| Some(char::from_u32(a)?..=char::from_u32(b)?).filter(|r| r.start() <= r.end()))
+        .collect()
 }
 
 /// What makes two texts equal ignoring case and compatibility forms (NFKC, case folded,
@@ -192,6 +244,18 @@ mod tests {
         for raw in ["abc\u{202e}fed", "\u{2066}x\u{2069}", "a\u{200f}", "b\u{61c}", "\u{202a}x"] {
             assert_eq!(normalize(raw, 1, 120), Err(TextError::BidiControl), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn the_ranges_say_what_the_checks_do() {
+        let within = |ranges: &[RangeInclusive<char>], c: char| ranges.iter().any(|r| r.contains(&c));
+        let (refused, invisible, white) = (refused_ranges(), invisible_ranges(), white_space_ranges());
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            assert_eq!(within(&refused, c), c.is_control() || is_bidi_control(c), "{c:?}");
+            assert_eq!(within(&invisible, c), is_invisible(c), "{c:?}");
+            assert_eq!(within(&white, c), c.is_whitespace(), "{c:?}");
+        }
+        assert!(refused.windows(2).all(|w| w[0].end() < w[1].start()));
     }
 
     #[test]

@@ -37,10 +37,24 @@ pub struct Email(String);
 impl Email {
     pub const MAX_LEN: usize = 254;
 
-    /// Parses an address with a deliberately plain check: one `@`, a local part of visible
-    /// characters without spaces, and a domain of dot-separated labels of letters, digits and
-    /// hyphens with at least one dot.
+    /// Parses a new address with a deliberately plain check: one `@`; a local part of up to 64
+    /// visible characters (no white space, controls, invisible or bidirectional characters, nor
+    /// `"(),:;<>[\]`; no leading, trailing or doubled dot); and a domain of at least two
+    /// dot-separated labels of ASCII letters, digits and inner hyphens (an internationalized
+    /// domain in its `xn--` form, as DNS holds it: a look-alike Cyrillic `а` in a domain is
+    /// refused). The address is composed (NFC) and trimmed, its domain lower-cased.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        Self::parse_with(raw, |c| c.is_ascii_alphanumeric())
+    }
+
+    /// Parses an address that may already be stored: the rule of [`Email::parse`], except that
+    /// domain labels may hold any letters and digits (version 1 allowed them), so that an
+    /// account made then still reads back and logs in.
+    pub fn parse_existing(raw: &str) -> Result<Self, EmailError> {
+        Self::parse_with(raw, char::is_alphanumeric)
+    }
+
+    fn parse_with(raw: &str, label_char: impl Fn(char) -> bool) -> Result<Self, EmailError> {
         let composed = text::compose(raw);
         let trimmed = composed.trim();
         if trimmed.is_empty() {
@@ -55,9 +69,7 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| {
-                !c.is_control() && !text::is_invisible(c) && !text::is_bidi_control(c) && !"@\"(),:;<>[\\]".contains(c)
-            });
+            && local.chars().all(Self::local_char);
         let domain = domain.to_lowercase();
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
@@ -66,13 +78,21 @@ impl Email {
                     && label.chars().count() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                    && label.chars().all(|c| label_char(c) || c == '-')
             });
         if !local_ok || !domain_ok {
             return Err(EmailError::Syntax);
         }
         Ok(Self(format!("{local}@{domain}")))
     }
+
+    /// Whether `c` may appear in a local part.
+    pub fn local_char(c: char) -> bool {
+        !c.is_control() && !text::is_invisible(c) && !text::is_bidi_control(c) && !Self::SPECIALS.contains(c)
+    }
+
+    /// The characters a local part may not hold besides controls and invisible ones.
+    pub const SPECIALS: &str = "@\"(),:;<>[\\]";
 
     /// The key that makes addresses unique: the whole address case folded after compatibility
     /// normalization (see [`text::case_key`]).
@@ -331,6 +351,11 @@ mod tests {
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
         assert!(Email::parse("o'brien+tag@sub.example.co.uk").is_ok());
+        // New addresses have ASCII domains (look-alike letters refused); stored ones read back.
+        assert_eq!(Email::parse("ana@ex\u{430}mple.com"), Err(EmailError::Syntax));
+        assert_eq!(Email::parse("ana@españa.es"), Err(EmailError::Syntax));
+        assert!(Email::parse("ana@xn--espaa-rta.es").is_ok());
+        assert!(Email::parse_existing("ana@españa.es").is_ok());
         // Stored composed; keyed without case or compatibility forms.
         let decomposed = Email::parse("jose\u{301}@example.com").unwrap();
         assert_eq!(decomposed.as_ref(), "jos\u{e9}@example.com");

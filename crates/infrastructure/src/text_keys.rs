@@ -143,7 +143,7 @@ fn rekey_emails(conn: &mut PgConnection) -> QueryResult<usize> {
     let users: Vec<StoredEmail> = diesel::sql_query("SELECT id, email, email_key FROM users").load(conn)?;
     let mut rekeyed = 0;
     for user in users {
-        let key = Email::parse(&user.email).map_or_else(|_| text::case_key(&user.email), |e| e.key());
+        let key = Email::parse_existing(&user.email).map_or_else(|_| text::case_key(&user.email), |e| e.key());
         if key == user.email_key {
             continue;
         }

@@ -50,7 +50,7 @@ impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(row: UserRow) -> Result<Self, StoreError> {
         let corrupt = |reason: String| StoreError::other(CorruptUser { id: row.id, reason });
-        let email = Email::parse(&row.email).map_err(|e| corrupt(format!("email {e}")))?;
+        let email = Email::parse_existing(&row.email).map_err(|e| corrupt(format!("email {e}")))?;
         let name = PersonName::parse(&row.name).map_err(|e| corrupt(format!("name {e}")))?;
         let role = Role::parse(&row.role).map_err(|e| corrupt(format!("role {e}")))?;
         Ok(User::new(UserId(row.id), email, name, role, row.created_at))

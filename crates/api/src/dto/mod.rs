@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod orders;
+pub mod patterns;
 pub mod time;
 pub mod timestamp;
 pub mod users;

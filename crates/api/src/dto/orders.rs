@@ -90,7 +90,7 @@ fn parse_quantity(input: &NumberInput) -> Result<Quantity, QuantityError> {
 pub struct OrderItemRequest {
     /// Lines naming the same product (ignoring case and extra spaces) merge when their unit
     /// prices are equal; at different prices the order is refused.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 120, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", example = "Café con leche")]
+    #[schema(schema_with = super::patterns::product_name_schema, required = true)]
     pub product_name: Option<String>,
     /// At most 1000000.00.
     #[schema(schema_with = money_input_schema, required = true)]
@@ -102,7 +102,7 @@ pub struct OrderItemRequest {
 /// A new order. The waiter is the signed-in user.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrderRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 120, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", example = "Mesa 4")]
+    #[schema(schema_with = super::patterns::customer_name_schema, required = true)]
     pub customer_name: Option<String>,
     #[schema(value_type = Vec<OrderItemRequest>, required = true, min_items = 1, max_items = 100)]
     pub items: Option<Vec<Object<OrderItemRequest>>>,

@@ -98,12 +98,11 @@ impl From<Role> for RoleDto {
 /// A new staff user.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
-    #[schema(value_type = String, required = true, max_length = 254, pattern = r#"^\s*[^@\s"(),:;<>\[\\\]]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+\s*$"#, example = "ana@example.com")]
+    #[schema(schema_with = super::patterns::email_schema, required = true)]
     pub email: Option<String>,
-    #[schema(value_type = String, required = true, min_length = 2, max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", example = "Ana López")]
+    #[schema(schema_with = super::patterns::person_name_schema, required = true)]
     pub name: Option<String>,
-    /// 8 to 128 characters, not the email.
-    #[schema(value_type = String, required = true, format = Password, min_length = 8, max_length = 128)]
+    #[schema(schema_with = super::patterns::password_schema, required = true)]
     pub password: Option<String>,
     /// `waiter` when absent.
     #[schema(value_type = RoleDto)]
