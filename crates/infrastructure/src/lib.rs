@@ -16,7 +16,7 @@ pub mod users;
 pub use cpu_pool::{CpuPool, CpuPoolError, CpuPoolStats, PoolPriority};
 pub use db::{Database, NotReady, PoolSettings, PoolStats};
 pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
-pub use order_writer::{PgOrderWriter, WriterStats};
+pub use order_writer::{InsertOrders, PgOrderWriter, WriterStats};
 pub use orders::PgOrderRepository;
 pub use reports::PgReportRepository;
 pub use security::{Argon2Hasher, JwtTokenService, random_jwt_secret, release_hash_memory};

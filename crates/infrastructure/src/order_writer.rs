@@ -32,13 +32,16 @@ const MAX_BATCH_LINES: usize = 2_000;
 
 /// The insert of several orders as one data-modifying statement. A `QueryFragment` with a static
 /// query id, so diesel prepares it once per connection whatever the number of orders and lines
-/// (they travel as arrays).
+/// (they travel as arrays). Every column is bound from the order as the domain made it (its
+/// status and amounts included): the statement states the entity, it does not restate rules.
 #[derive(Debug, Default)]
-struct InsertOrders<'a> {
+pub struct InsertOrders<'a> {
     ids: Vec<Uuid>,
     customer_names: Vec<&'a str>,
     waiter_ids: Vec<Uuid>,
+    statuses: Vec<&'static str>,
     totals: Vec<Decimal>,
+    amounts_paid: Vec<Decimal>,
     created_at: Vec<DateTime<Utc>>,
     keys: Vec<Option<&'a str>>,
     fingerprints: Vec<Option<&'a [u8]>>,
@@ -52,11 +55,49 @@ struct InsertOrders<'a> {
 }
 
 impl<'a> InsertOrders<'a> {
+    /// The statement's bind parameters, in order (`$1` is the first): what a copy of the
+    /// statement with other values in their place (the benchmark's baseline) must supply.
+    pub const PARAMETERS: [&'static str; 16] = [
+        "ids",
+        "customer_names",
+        "waiter_ids",
+        "statuses",
+        "totals",
+        "amounts_paid",
+        "created_at",
+        "keys",
+        "fingerprints",
+        "line_orders",
+        "line_numbers",
+        "line_keys",
+        "line_names",
+        "line_prices",
+        "line_quantities",
+        "line_subtotals",
+    ];
+
+    /// The statement for these orders.
+    pub fn new(orders: &[(&'a Order, Option<&'a IdempotencyClaim>)]) -> Self {
+        let mut statement = Self::default();
+        for (order, claim) in orders {
+            statement.push(order, *claim);
+        }
+        statement
+    }
+
+    /// The SQL text with `$1`..`$16` for [`Self::PARAMETERS`], as PostgreSQL receives it.
+    pub fn sql() -> String {
+        let text = diesel::debug_query::<Pg, _>(&Self::default()).to_string();
+        text.split(" -- binds:").next().unwrap_or_default().to_owned()
+    }
+
     fn push(&mut self, order: &'a Order, claim: Option<&'a IdempotencyClaim>) {
         self.ids.push(order.id().0);
         self.customer_names.push(order.customer_name().as_ref());
         self.waiter_ids.push(order.waiter_id().0);
+        self.statuses.push(order.status().as_str());
         self.totals.push(order.total_price().amount());
+        self.amounts_paid.push(order.amount_paid().amount());
         self.created_at.push(order.created_at());
         self.keys.push(claim.map(|c| c.key.as_ref()));
         self.fingerprints.push(claim.map(|c| c.fingerprint.0.as_slice()));
@@ -86,7 +127,11 @@ impl QueryFragment<Pg> for InsertOrders<'_> {
         out.push_sql("::text[], ");
         out.push_bind_param::<Array<SqlUuid>, _>(&self.waiter_ids)?;
         out.push_sql("::uuid[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.statuses)?;
+        out.push_sql("::text[], ");
         out.push_bind_param::<Array<Numeric>, _>(&self.totals)?;
+        out.push_sql("::numeric[], ");
+        out.push_bind_param::<Array<Numeric>, _>(&self.amounts_paid)?;
         out.push_sql("::numeric[], ");
         out.push_bind_param::<Array<Timestamptz>, _>(&self.created_at)?;
         out.push_sql("::timestamptz[], ");
@@ -94,13 +139,13 @@ impl QueryFragment<Pg> for InsertOrders<'_> {
         out.push_sql("::text[], ");
         out.push_bind_param::<Array<Nullable<Bytea>>, _>(&self.fingerprints)?;
         out.push_sql(
-            "::bytea[]) AS t (id, customer_name, waiter_id, total_price, created_at, key, fingerprint)), \
+            "::bytea[]) AS t (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, key, fingerprint)), \
              allowed AS (SELECT input.* FROM input WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = input.waiter_id)), \
              claims AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, resource_id, created_at) \
                  SELECT waiter_id, key, fingerprint, id, created_at FROM allowed WHERE key IS NOT NULL \
                  ORDER BY waiter_id, key ON CONFLICT (user_id, key) DO NOTHING RETURNING resource_id), \
              new_orders AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) \
-                 SELECT id, customer_name, waiter_id, 'open', total_price, 0, created_at, created_at FROM allowed \
+                 SELECT id, customer_name, waiter_id, status, total_price, amount_paid, created_at, created_at FROM allowed \
                  WHERE key IS NULL OR id IN (SELECT resource_id FROM claims) RETURNING id), \
              new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) \
                  SELECT l.order_id, l.line_no, l.product_key, l.product_name, l.unit_price, l.quantity, l.subtotal FROM unnest(",
@@ -138,11 +183,7 @@ pub(crate) fn insert_orders(
     conn: &mut PgConnection,
     orders: &[(&Order, Option<&IdempotencyClaim>)],
 ) -> QueryResult<Vec<InsertOrder>> {
-    let mut statement = InsertOrders::default();
-    for (order, claim) in orders {
-        statement.push(order, *claim);
-    }
-    let rows: Vec<(Uuid, bool, bool)> = statement.load(conn)?;
+    let rows: Vec<(Uuid, bool, bool)> = InsertOrders::new(orders).load(conn)?;
     let outcomes: HashMap<Uuid, InsertOrder> = rows
         .into_iter()
         .map(|(id, actor_exists, inserted)| {
@@ -346,5 +387,21 @@ fn write_batch(db: &Database, batch: Vec<Job>, stats: &Counters) {
                 let _ = job.reply.send(Err(StoreError::other(std::io::Error::other(error.to_string()))));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text others copy (the benchmark's baseline) names every parameter once, in order.
+    #[test]
+    fn the_sql_has_one_placeholder_per_parameter() {
+        let sql = InsertOrders::sql();
+        for n in 1..=InsertOrders::PARAMETERS.len() {
+            assert!(sql.contains(&format!("${n}::")), "${n} missing from {sql}");
+        }
+        assert!(!sql.contains(&format!("${}", InsertOrders::PARAMETERS.len() + 1)), "{sql}");
+        assert!(sql.starts_with("WITH input AS"), "{sql}");
     }
 }

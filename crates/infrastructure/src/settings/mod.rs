@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod catalog;
+
+pub use catalog::{ReadBy, SETTINGS, Setting, Table};
+
 /// Where the process runs: development allows conveniences that production refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
