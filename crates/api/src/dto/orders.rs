@@ -541,9 +541,13 @@ mod tests {
             order(r#"{"customer_name":"M","items":[{"product_name":"Pan","unit_price":12.345,"quantity":1}]}"#)
                 .unwrap_err();
         assert_eq!(errors[0].message, "must have at most two decimal places");
-        let errors = order(r#"{"customer_name":"M","items":[{"product_name":"P","unit_price":1e400,"quantity":1e3}]}"#)
+        let errors = order(r#"{"customer_name":"M","items":[{"product_name":"P","unit_price":1e400,"quantity":1e5}]}"#)
             .unwrap_err();
         assert_eq!(errors.len(), 2);
+        // A whole number written as JSON Schema allows integers (`1e3`, `205.0`) is a quantity.
+        let new = order(r#"{"customer_name":"M","items":[{"product_name":"P","unit_price":"1.00","quantity":1e3}]}"#)
+            .unwrap();
+        assert_eq!(new.lines[0].quantity.get(), 1000);
     }
 
     #[test]
