@@ -10,10 +10,9 @@ use serde::Serialize;
 use tracing::{error, warn};
 use utoipa::ToSchema;
 
-use application::{AuthError, OrderServiceError, ReportError, StoreError, UserError};
-use infrastructure::CpuPoolError;
-
+use crate::hashing_pool::HashingPoolError;
 use crate::request_id;
+use application::{AuthError, OrderServiceError, ReportError, StoreError, UserError};
 
 /// One failing field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -213,11 +212,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<CpuPoolError> for ApiError {
-    fn from(error: CpuPoolError) -> Self {
+impl From<HashingPoolError> for ApiError {
+    fn from(error: HashingPoolError) -> Self {
         match error {
-            CpuPoolError::Busy(_) => Self::Unavailable(error.to_string()),
-            CpuPoolError::Panicked(_) => Self::internal(error),
+            HashingPoolError::Busy => Self::Unavailable(error.to_string()),
+            HashingPoolError::Panicked => Self::internal(error),
         }
     }
 }

@@ -5,14 +5,17 @@ pub mod audit;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod hashing_pool;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod request_limits;
 pub mod routes;
+pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 
+pub use settings::{Config, ServerSettings};
 pub use startup::{Application, BODY_LIMIT, app, build_state};

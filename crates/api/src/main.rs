@@ -4,28 +4,27 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use api::{Application, telemetry};
-use infrastructure::Settings;
+use api::{Application, Config, telemetry};
 use infrastructure::local_pg::resolve_database;
 
 fn main() -> ExitCode {
     return_large_blocks_to_the_system();
     trim_the_heap_every(std::time::Duration::from_secs(5));
-    let settings = match Settings::load().and_then(|s| s.check_server().map(|()| s)) {
-        Ok(settings) => settings,
+    let config = match Config::load().and_then(|c| c.settings.check_server().map(|()| c)) {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("comanda-api: {e}");
             return ExitCode::from(2);
         }
     };
-    let telemetry = match telemetry::init(settings.log_format, settings.otel_endpoint.as_deref()) {
+    let telemetry = match telemetry::init(config.settings.log_format, config.server.otel_endpoint.as_deref()) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("comanda-api: OTEL_EXPORTER_OTLP_ENDPOINT could not be used: {e:#}");
             return ExitCode::from(2);
         }
     };
-    let code = match run(&settings) {
+    let code = match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "comanda-api stopped");
@@ -37,16 +36,15 @@ fn main() -> ExitCode {
     code
 }
 
-fn run(settings: &Settings) -> anyhow::Result<()> {
+fn run(config: &Config) -> anyhow::Result<()> {
     // Kept alive until the server has stopped; dropping it stops the local cluster.
-    let (url, local) = resolve_database(settings)?;
+    let (url, local) = resolve_database(&config.settings)?;
     let applied = infrastructure::db::prepare(&url, local.is_some())?;
     if !applied.is_empty() {
         tracing::info!(migrations = %applied.join(", "), "applied pending migrations");
     }
-    actix_web::rt::System::new().block_on(async {
-        Application::build(settings, &url)?.run_until_stopped().await.context("the server failed")
-    })?;
+    actix_web::rt::System::new()
+        .block_on(async { Application::build(config, &url)?.run_until_stopped().await.context("the server failed") })?;
     tracing::info!("stopped");
     drop(local);
     Ok(())

@@ -66,14 +66,14 @@ pub fn record_rate_limited(limiter: &'static str) {
     responses((status = 200, description = "the Prometheus text format", content_type = "text/plain", body = String))
 )]
 pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
-    let pool = state.db.stats();
-    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.max_size));
-    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
-    metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(pool.connections - pool.idle));
-    metrics::gauge!("db_pool_waiting").set(pool.waiting as f64);
-    let writer = state.order_writer.stats();
-    metrics::counter!("order_writer_statements_total").absolute(writer.statements);
-    metrics::counter!("order_writer_orders_total").absolute(writer.orders);
+    let gauges = state.probes.gauges();
+    metrics::gauge!("db_pool_max_connections").set(f64::from(gauges.pool_max_size));
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(gauges.pool_idle));
+    metrics::gauge!("db_pool_connections", "state" => "in_use")
+        .set(f64::from(gauges.pool_connections.saturating_sub(gauges.pool_idle)));
+    metrics::gauge!("db_pool_waiting").set(gauges.pool_waiting as f64);
+    metrics::counter!("order_writer_statements_total").absolute(gauges.writer_statements);
+    metrics::counter!("order_writer_orders_total").absolute(gauges.writer_orders);
     let hashing = state.hash_pool.stats();
     metrics::gauge!("hash_pool_workers").set(hashing.workers as f64);
     metrics::gauge!("hash_pool_queue_capacity").set(hashing.capacity as f64);

@@ -20,7 +20,7 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
-use infrastructure::settings::IpNet;
+use ipnet::IpNet;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::problem_response;
@@ -33,7 +33,7 @@ pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset
 /// the right-most address of `X-Forwarded-For` that is not itself a trusted proxy.
 pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = peer?;
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip));
     if !is_trusted(peer) {
         return Some(peer);
     }

@@ -15,26 +15,29 @@ use tracing::{info, warn};
 use utoipa_swagger_ui::SwaggerUi;
 
 use application::{AuthService, Clock, OrderService, ReportService, SystemClock, UserService};
-use infrastructure::settings::IpNet;
 use infrastructure::{
-    Argon2Hasher, CpuPool, Database, JwtTokenService, PgOrderRepository, PgOrderWriter, PgReportRepository,
-    PgUserRepository, PoolSettings, Settings, random_jwt_secret,
+    Argon2Hasher, Database, JwtTokenService, PgOrderRepository, PgOrderWriter, PgReportRepository, PgUserRepository,
+    PoolSettings, random_jwt_secret,
 };
+use ipnet::IpNet;
 
 use crate::dto::cursor::CursorCodec;
 use crate::dto::unreadable;
 use crate::error::ApiError;
+use crate::hashing_pool::HashingPool;
 use crate::routes::{auth, health, not_allowed, orders, reports, users};
-use crate::state::AppState;
+use crate::settings::{Config, ServerSettings};
+use crate::state::{AppState, Gauges, NotReady, Probes};
 use crate::{openapi, rate_limit, request_id};
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// What every worker's app shares: the rate limits (their counters live in one backend), CORS,
-/// and the response audit of tests.
+/// What every HTTP worker's app is built with: where the rate limits count (one backend for
+/// the process, or the Redis every replica shares), the limits, the trusted proxies, CORS, the
+/// time a body may take, and the response audit of tests.
 #[derive(Clone)]
-pub struct Shared {
+pub struct HttpConfig {
     /// Counters in this process (shared by its workers), or the Redis every replica shares.
     backend: InMemoryBackend,
     redis: Option<redis::Client>,
@@ -47,32 +50,63 @@ pub struct Shared {
     audit: Option<crate::audit::Audit>,
 }
 
-impl Shared {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let audit = match &settings.response_audit_dir {
+impl HttpConfig {
+    pub fn new(server: &ServerSettings) -> anyhow::Result<Self> {
+        let audit = match &server.response_audit_dir {
             Some(dir) => Some(crate::audit::Audit::open(dir)?),
             None => None,
         };
-        let redis = match &settings.redis_url {
+        let redis = match &server.redis_url {
             Some(url) => Some(redis::Client::open(url.expose_secret())?),
             None => None,
         };
         Ok(Self {
             redis,
-            fail_open: settings.rate_limit_fail_open,
+            fail_open: server.rate_limit_fail_open,
             audit,
             backend: InMemoryBackend::builder().build(),
-            login_per_minute: settings.rate_limit_login_per_minute,
-            per_minute: settings.rate_limit_per_minute,
-            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
-            cors_allowed_origins: Arc::new(settings.cors_allowed_origins.clone()),
-            body_read_timeout: settings.body_read_timeout,
+            login_per_minute: server.rate_limit_login_per_minute,
+            per_minute: server.rate_limit_per_minute,
+            trusted_proxies: Arc::new(server.trusted_proxies.clone()),
+            cors_allowed_origins: Arc::new(server.cors_allowed_origins.clone()),
+            body_read_timeout: server.body_read_timeout,
         })
     }
 }
 
-/// Builds the services over a database URL.
-pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<AppState> {
+/// The adapters health and metrics look at: the pool and the order writers.
+#[derive(Debug)]
+struct Adapters {
+    db: Database,
+    writer: Arc<PgOrderWriter>,
+}
+
+impl Probes for Adapters {
+    fn readiness(&self, timeout: Duration) -> Result<(), NotReady> {
+        self.db.readiness(timeout).map_err(|not_ready| match not_ready {
+            infrastructure::NotReady::Database(cause) => NotReady::Unreachable(cause),
+            infrastructure::NotReady::MigrationsPending(n) => NotReady::MigrationsPending(n),
+        })
+    }
+
+    fn gauges(&self) -> Gauges {
+        let pool = self.db.stats();
+        let writer = self.writer.stats();
+        Gauges {
+            pool_max_size: pool.max_size,
+            pool_connections: pool.connections,
+            pool_idle: pool.idle,
+            pool_waiting: pool.waiting,
+            writer_statements: writer.statements,
+            writer_orders: writer.orders,
+        }
+    }
+}
+
+/// Builds the services over a database URL: the composition root, the one place that names
+/// the concrete adapters.
+pub fn build_state(config: &Config, database_url: &str) -> anyhow::Result<AppState> {
+    let (settings, server) = (&config.settings, &config.server);
     crate::metrics::handle();
     let db = Database::new(
         database_url,
@@ -107,26 +141,24 @@ pub fn build_state(settings: &Settings, database_url: &str) -> anyhow::Result<Ap
             clock.clone(),
             application::rollup_lag(settings.database_timeout, settings.database_statement_timeout),
         )),
-        order_writer,
         clock,
-        hash_pool: CpuPool::new(
-            "argon2",
-            settings.hash_workers,
-            settings.hash_queue,
-            settings.hash_priority,
-            infrastructure::release_hash_memory,
+        hash_pool: HashingPool::new(
+            server.hash_workers,
+            server.hash_queue,
+            server.hash_priority,
+            infrastructure::keep_hash_memory,
         ),
         cursors: CursorCodec::new(secret.expose_secret()),
         ready_timeout: settings.database_timeout.min(Duration::from_millis(1000)),
         queue_timeout: settings.database_timeout,
-        db,
+        probes: Arc::new(Adapters { db, writer: order_writer }),
     })
 }
 
 /// The whole HTTP application.
 pub fn app(
     state: web::Data<AppState>,
-    limits: Shared,
+    limits: HttpConfig,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -308,23 +340,24 @@ pub struct Application {
 
 impl Application {
     /// Builds the services, binds `HOST:PORT` (port 0: any free port) and prepares the server.
-    pub fn build(settings: &Settings, database_url: &str) -> anyhow::Result<Self> {
-        let state = web::Data::new(build_state(settings, database_url)?);
-        let limits = Shared::new(settings)?;
+    pub fn build(config: &Config, database_url: &str) -> anyhow::Result<Self> {
+        let (settings, server) = (&config.settings, &config.server);
+        let state = web::Data::new(build_state(config, database_url)?);
+        let limits = HttpConfig::new(server)?;
         let app_state = state.clone();
-        let server = HttpServer::new(move || app(app_state.clone(), limits.clone()))
-            .workers(settings.http_workers)
-            .worker_max_blocking_threads(settings.blocking_threads)
-            .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        let http = HttpServer::new(move || app(app_state.clone(), limits.clone()))
+            .workers(server.http_workers)
+            .worker_max_blocking_threads(server.blocking_threads)
+            .shutdown_timeout(server.shutdown_timeout.as_secs())
             // A thousand clients may connect at once: room for them in the accept queue.
             .backlog(2048)
             // SIGTERM and Ctrl-C both stop gracefully (actix would stop at once on Ctrl-C).
             .disable_signals()
-            .bind((settings.host.as_str(), settings.port))?;
+            .bind((server.host.as_str(), server.port))?;
         let port =
-            server.addrs().first().map(|a| a.port()).ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;
-        let server = server.run();
-        info!(address = %format!("http://{}:{port}", settings.host), docs = %format!("http://{}:{port}/docs/", settings.host), "listening");
+            http.addrs().first().map(|a| a.port()).ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;
+        info!(address = %format!("http://{}:{port}", server.host), docs = %format!("http://{}:{port}/docs/", server.host), "listening");
+        let server = http.run();
         Ok(Self {
             port,
             server,

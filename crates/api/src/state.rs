@@ -1,28 +1,55 @@
-//! What every handler can reach: the services, wired once at start.
+//! What every handler can reach: the services, wired once at start, and the probes of the
+//! adapters that health and metrics read. Only the wiring (`startup`) knows the concrete types.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use application::{AuthService, Clock, OrderService, ReportService, UserService};
-use infrastructure::{CpuPool, Database, PgOrderWriter};
 
 use crate::dto::cursor::CursorCodec;
+use crate::hashing_pool::HashingPool;
 
 #[derive(Debug)]
 pub struct AppState {
     pub auth: Arc<AuthService>,
     pub users: Arc<UserService>,
     pub orders: Arc<OrderService>,
-    /// The batching writer behind `orders` (kept for its statistics).
-    pub order_writer: Arc<PgOrderWriter>,
     pub reports: Arc<ReportService>,
     pub clock: Arc<dyn Clock>,
-    pub db: Database,
+    /// What health and metrics ask of the adapters.
+    pub probes: Arc<dyn Probes>,
     /// Argon2id work: logins and user creation.
-    pub hash_pool: CpuPool,
+    pub hash_pool: HashingPool,
     pub cursors: CursorCodec,
     /// How long the readiness probe waits for a connection.
     pub ready_timeout: Duration,
     /// How long a request may wait for a blocking thread before it is answered 503.
     pub queue_timeout: Duration,
+}
+
+/// Why the service is not ready.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database does not answer: {0}")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("{0} migrations are pending; run `db-admin migrate`")]
+    MigrationsPending(usize),
+}
+
+/// The adapters' figures that `/metrics` shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    pub pool_max_size: u32,
+    pub pool_connections: u32,
+    pub pool_idle: u32,
+    pub pool_waiting: usize,
+    pub writer_statements: u64,
+    pub writer_orders: u64,
+}
+
+/// What health and metrics ask of the adapters (implemented by the wiring).
+pub trait Probes: Send + Sync + std::fmt::Debug {
+    /// Ready means: a database connection within `timeout`, and no migration pending. Blocks.
+    fn readiness(&self, timeout: Duration) -> Result<(), NotReady>;
+    fn gauges(&self) -> Gauges;
 }

@@ -434,7 +434,7 @@ async fn traces_are_exported_over_otlp_when_configured() {
         "/api/v1/orders",
         "route",
         "status",
-        "cpu_pool_work",
+        "hashing_work",
         "database_work",
         "comanda-api",
     ] {

@@ -169,10 +169,10 @@ impl Database {
     pub fn readiness(&self, timeout: Duration) -> Result<(), NotReady> {
         let unwatched = AtomicUsize::new(0);
         let mut conn = Self::checked_out_of(&self.health, &unwatched, Some(timeout))
-            .map_err(|e| NotReady::Database(e.to_string()))?;
+            .map_err(|e| NotReady::Database(Box::new(e)))?;
         let pending = pending_migrations(&mut conn).map_err(|e| {
             suspect_outage();
-            NotReady::Database(e.to_string())
+            NotReady::Database(e)
         })?;
         if pending.is_empty() { Ok(()) } else { Err(NotReady::MigrationsPending(pending.len())) }
     }
@@ -187,10 +187,10 @@ pub enum CheckoutError {
     AllDead,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum NotReady {
-    #[error("the database does not answer: {0}")]
-    Database(String),
+    #[error("the database does not answer")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{0} migrations are pending; run `db-admin migrate`")]
     MigrationsPending(usize),
 }

@@ -1,7 +1,6 @@
 //! Adapters for Comanda's ports: PostgreSQL through diesel, Argon2id, JWT; plus the settings,
 //! the local PostgreSQL cluster used when no `DATABASE_URL` is given, and the bounded CPU pool.
 
-pub mod cpu_pool;
 pub mod db;
 pub mod local_pg;
 pub mod order_writer;
@@ -13,12 +12,11 @@ pub mod settings;
 pub mod text_keys;
 pub mod users;
 
-pub use cpu_pool::{CpuPool, CpuPoolError, CpuPoolStats, PoolPriority};
 pub use db::{Database, NotReady, PoolSettings, PoolStats};
 pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
 pub use order_writer::{InsertOrders, PgOrderWriter, WriterStats};
 pub use orders::PgOrderRepository;
 pub use reports::PgReportRepository;
-pub use security::{Argon2Hasher, JwtTokenService, random_jwt_secret, release_hash_memory};
+pub use security::{Argon2Hasher, JwtTokenService, keep_hash_memory, random_jwt_secret};
 pub use settings::{AppEnv, LogFormat, Settings, SettingsError};
 pub use users::PgUserRepository;

@@ -53,10 +53,10 @@ thread_local! {
     static MEMORY: RefCell<Option<Vec<Block>>> = const { RefCell::new(None) };
 }
 
-/// Frees this thread's Argon2 memory, and from then on keeps it between hashes until the next
-/// call. For threads that call it whenever they run out of work: the hashing pool calls it at
+/// Makes this thread keep its Argon2 memory from one hash to the next, and frees what it kept so
+/// far. For threads that call it whenever they run out of work: the hashing pool calls it at
 /// start and each time its queue is empty, so that an idle service holds no hashing memory.
-pub fn release_hash_memory() {
+pub fn keep_hash_memory() {
     MEMORY.with_borrow_mut(|memory| *memory = Some(Vec::new()));
 }
 
@@ -267,7 +267,7 @@ mod tests {
         let wrong = Password::parse_new("wrong horse", None, None).unwrap();
         // Keep memory on this thread, as a hashing thread does, and leave a bigger, dirty
         // buffer behind first.
-        release_hash_memory();
+        keep_hash_memory();
         hasher(4096, 1).hash(&wrong).unwrap();
         let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(1024, 2, 1, None).unwrap());
         let theirs = reference.hash_password(password.expose().as_bytes()).unwrap().to_string();
@@ -280,11 +280,11 @@ mod tests {
         assert!(reference.verify_password(password.expose().as_bytes(), ours.as_str()).is_ok());
         assert!(reference.verify_password(wrong.expose().as_bytes(), ours.as_str()).is_err());
         // Memory released in between changes nothing.
-        release_hash_memory();
+        keep_hash_memory();
         assert!(hasher(1024, 2).verify(&password, &ours).unwrap().matches);
     }
 
-    /// Only a thread that called `release_hash_memory` keeps memory after a hash; any other
+    /// Only a thread that called `keep_hash_memory` keeps memory after a hash; any other
     /// thread (the startup dummy hash, db-admin) holds none afterwards.
     #[test]
     fn only_threads_that_release_keep_memory() {
@@ -299,10 +299,10 @@ mod tests {
         });
         assert_eq!(other.join().unwrap(), None);
         let pool_like = std::thread::spawn(move || {
-            release_hash_memory();
+            keep_hash_memory();
             hasher(1024, 1).hash(&password).unwrap();
             let after_hash = kept();
-            release_hash_memory();
+            keep_hash_memory();
             (after_hash, kept())
         });
         assert_eq!(pool_like.join().unwrap(), (Some(1024), Some(0)));

@@ -21,10 +21,11 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use api::Config;
 use application::{NewUser, SystemClock, UserService};
 use domain::{Email, Password, PersonName, Role, User};
 use infrastructure::local_pg::{LocalPgOptions, LocalPostgres, ensure_database};
-use infrastructure::{Argon2Hasher, Database, PgUserRepository, PoolSettings, Settings, db};
+use infrastructure::{Argon2Hasher, Database, PgUserRepository, PoolSettings, db};
 
 /// Where the throwaway cluster lives.
 fn target_dir() -> PathBuf {
@@ -160,22 +161,23 @@ impl Drop for TestDb {
     }
 }
 
-/// The settings tests start from: any free port, limits off, cheap hashing, a fixed secret.
-pub fn test_settings() -> Settings {
-    let mut settings = Settings::from_lookup(|_| None).unwrap();
-    settings.port = 0;
-    settings.rate_limit_login_per_minute = 0;
-    settings.rate_limit_per_minute = 0;
+/// The configuration tests start from: any free port, limits off, cheap hashing, a fixed secret.
+pub fn test_config() -> Config {
+    let mut config = Config::from_lookup(|_| None).unwrap();
+    let (settings, server) = (&mut config.settings, &mut config.server);
+    server.port = 0;
+    server.rate_limit_login_per_minute = 0;
+    server.rate_limit_per_minute = 0;
     settings.argon2.memory_kib = 1024;
     settings.argon2.iterations = 1;
-    settings.http_workers = 2;
+    server.http_workers = 2;
     settings.database_timeout = std::time::Duration::from_secs(2);
     // Tests place orders in the past; they run the roll-up themselves when they test it.
     settings.report_rollup_interval = std::time::Duration::ZERO;
     // scripts/test.sh collects every answer of the suite to search them for leaks.
-    settings.response_audit_dir = std::env::var_os("RESPONSE_AUDIT_DIR").map(PathBuf::from);
+    server.response_audit_dir = std::env::var_os("RESPONSE_AUDIT_DIR").map(PathBuf::from);
     settings.jwt_secret = Some("test-secret-test-secret-test-secret-0123456789".to_owned().into());
-    settings
+    config
 }
 
 /// Logs once per process when `TEST_LOG` is set; quiet otherwise.
@@ -190,13 +192,13 @@ fn init_logs() {
 
 /// Builds and runs the real app on a thread of its own with its own actix system (as `main`
 /// does), whatever runtime the test uses; returns its port and a handle to stop it.
-pub fn serve(settings: &Settings, database_url: &str) -> (u16, actix_web::dev::ServerHandle) {
+pub fn serve(config: &Config, database_url: &str) -> (u16, actix_web::dev::ServerHandle) {
     let (tx, rx) = std::sync::mpsc::channel();
-    let settings = settings.clone();
+    let config = config.clone();
     let url = database_url.to_owned();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let app = api::Application::build(&settings, &url).unwrap();
+            let app = api::Application::build(&config, &url).unwrap();
             tx.send((app.port(), app.handle())).unwrap();
             let _ = app.run_until_stopped().await;
         });
@@ -238,7 +240,7 @@ pub fn create_user(
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub settings: Settings,
+    pub config: Config,
     handle: actix_web::dev::ServerHandle,
     // Dropped last: the server stops before its database goes.
     pub db: TestDb,
@@ -249,16 +251,16 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    /// Starts the app with settings changed by `configure`.
-    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+    /// Starts the app with its configuration changed by `configure`.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
         init_logs();
         let db = TestDb::new();
-        let mut settings = test_settings();
-        configure(&mut settings);
-        let (port, handle) = serve(&settings, &db.url);
+        let mut config = test_config();
+        configure(&mut config);
+        let (port, handle) = serve(&config, &db.url);
         let address = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { address, client, settings, handle, db }
+        Self { address, client, config, handle, db }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -267,7 +269,7 @@ impl TestApp {
 
     /// Creates a user directly (no HTTP), with [`PASSWORD`].
     pub fn create_user(&self, email: &str, role: Role) -> User {
-        create_user(&self.db.url, self.settings.argon2, email, PASSWORD, role)
+        create_user(&self.db.url, self.config.settings.argon2, email, PASSWORD, role)
     }
 
     /// Logs in over HTTP and returns the bearer token.

@@ -224,7 +224,7 @@ async fn roles_are_checked_on_every_protected_route() {
 
 #[tokio::test]
 async fn login_rate_limit_is_429_with_headers() {
-    let app = TestApp::spawn_with(|s| s.rate_limit_login_per_minute = 5).await;
+    let app = TestApp::spawn_with(|s| s.server.rate_limit_login_per_minute = 5).await;
     let attempt = || {
         app.client
             .post(app.url("/api/v1/auth/login"))
@@ -252,7 +252,7 @@ async fn login_rate_limit_is_429_with_headers() {
 
 #[tokio::test]
 async fn general_rate_limit_applies_to_everything_else_but_health() {
-    let app = TestApp::spawn_with(|s| s.rate_limit_per_minute = 3).await;
+    let app = TestApp::spawn_with(|s| s.server.rate_limit_per_minute = 3).await;
     for _ in 0..3 {
         assert_eq!(app.client.get(app.url("/api/v1/orders")).send().await.unwrap().status(), 401);
     }
@@ -269,10 +269,10 @@ async fn general_rate_limit_applies_to_everything_else_but_health() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_hashing_queue_answers_503_and_starves_nothing() {
     let app = TestApp::spawn_with(|s| {
-        s.hash_workers = 1;
-        s.hash_queue = 1;
-        s.argon2.memory_kib = 32 * 1024;
-        s.argon2.iterations = 8;
+        s.server.hash_workers = 1;
+        s.server.hash_queue = 1;
+        s.settings.argon2.memory_kib = 32 * 1024;
+        s.settings.argon2.iterations = 8;
     })
     .await;
     app.create_user("busy@example.com", Role::Waiter);

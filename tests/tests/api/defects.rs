@@ -163,7 +163,7 @@ async fn weak_passwords_are_refused_when_set_but_never_lock_anyone_out() {
 
     // An account whose password predates the rule keeps working.
     let old = app.create_user("old@example.com", domain::Role::Waiter);
-    let hasher = infrastructure::Argon2Hasher::new(app.settings.argon2).unwrap();
+    let hasher = infrastructure::Argon2Hasher::new(app.config.settings.argon2).unwrap();
     let hash = application::PasswordHasher::hash(&hasher, &domain::Password::candidate("12345678").unwrap()).unwrap();
     sql(&app, &format!("UPDATE users SET password_hash = '{hash}' WHERE id = '{}'", old.id()));
     app.login("old@example.com", "12345678").await;
@@ -174,8 +174,8 @@ async fn weak_passwords_are_refused_when_set_but_never_lock_anyone_out() {
 #[tokio::test]
 async fn ipv6_clients_share_the_limit_of_their_64() {
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit_login_per_minute = 2;
-        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.server.rate_limit_login_per_minute = 2;
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let login = |from: &'static str| {
@@ -197,7 +197,7 @@ async fn ipv6_clients_share_the_limit_of_their_64() {
 /// read a body has passed, and the connection is closed.
 #[tokio::test]
 async fn a_body_that_trickles_in_is_cut_off_with_408() {
-    let app = TestApp::spawn_with(|s| s.body_read_timeout = Duration::from_millis(600)).await;
+    let app = TestApp::spawn_with(|s| s.server.body_read_timeout = Duration::from_millis(600)).await;
     for path in ["/api/v1/auth/login", "/api/v1/orders"] {
         let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
         let head = format!(

@@ -67,11 +67,11 @@ fn load(
 #[tokio::test(flavor = "multi_thread")]
 async fn the_database_stopping_under_load_fails_fast_and_recovers() {
     let (pg, url, dir) = test_support::own_cluster("fault");
-    let mut settings = test_support::test_settings();
-    settings.database_timeout = Duration::from_millis(1000);
-    settings.database_statement_timeout = Duration::from_secs(2);
-    test_support::create_user(&url, settings.argon2, "load@example.com", PASSWORD, domain::Role::Waiter);
-    let (port, handle) = test_support::serve(&settings, &url);
+    let mut config = test_support::test_config();
+    config.settings.database_timeout = Duration::from_millis(1000);
+    config.settings.database_statement_timeout = Duration::from_secs(2);
+    test_support::create_user(&url, config.settings.argon2, "load@example.com", PASSWORD, domain::Role::Waiter);
+    let (port, handle) = test_support::serve(&config, &url);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let token = test_support::login(&client, &base, "load@example.com", PASSWORD).await;
@@ -126,11 +126,11 @@ async fn the_database_stopping_under_load_fails_fast_and_recovers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_exhausted_pool_answers_503_quickly_and_health_stays_live() {
     let app = TestApp::spawn_with(|s| {
-        s.database_pool_size = 2;
-        s.database_timeout = Duration::from_millis(500);
-        s.database_statement_timeout = Duration::from_secs(2);
-        s.http_workers = 1;
-        s.blocking_threads = 3;
+        s.settings.database_pool_size = 2;
+        s.settings.database_timeout = Duration::from_millis(500);
+        s.settings.database_statement_timeout = Duration::from_secs(2);
+        s.server.http_workers = 1;
+        s.server.blocking_threads = 3;
     })
     .await;
     let (_, token) = app.waiter().await;

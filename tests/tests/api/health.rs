@@ -34,9 +34,9 @@ async fn ready_is_503_while_migrations_are_pending() {
 #[tokio::test]
 async fn ready_follows_a_database_outage_and_recovers_by_itself() {
     let (pg, url, dir) = test_support::own_cluster("outage");
-    let mut settings = test_support::test_settings();
-    settings.database_timeout = Duration::from_millis(1000);
-    let (port, handle) = test_support::serve(&settings, &url);
+    let mut config = test_support::test_config();
+    config.settings.database_timeout = Duration::from_millis(1000);
+    let (port, handle) = test_support::serve(&config, &url);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let ready = |client: reqwest::Client, base: String| async move {
@@ -130,7 +130,7 @@ async fn metrics_count_requests_by_route_template_and_show_the_pools() {
 
 #[tokio::test]
 async fn rate_limit_rejections_are_counted() {
-    let app = TestApp::spawn_with(|s| s.rate_limit_per_minute = 1).await;
+    let app = TestApp::spawn_with(|s| s.server.rate_limit_per_minute = 1).await;
     app.client.get(app.url("/api/v1/orders")).send().await.unwrap();
     assert_eq!(app.client.get(app.url("/api/v1/orders")).send().await.unwrap().status(), 429);
     let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();

@@ -122,7 +122,7 @@ async fn oversized_headers_are_refused() {
 
 #[tokio::test]
 async fn a_flood_without_a_token_is_401_then_rate_limited() {
-    let app = TestApp::spawn_with(|s| s.rate_limit_per_minute = 50).await;
+    let app = TestApp::spawn_with(|s| s.server.rate_limit_per_minute = 50).await;
     let mut statuses = Vec::new();
     for _ in 0..60 {
         statuses
@@ -159,7 +159,7 @@ async fn every_response_carries_the_security_headers() {
 
 #[tokio::test]
 async fn cors_answers_only_the_configured_origins() {
-    let app = TestApp::spawn_with(|s| s.cors_allowed_origins = vec!["https://caja.example".into()]).await;
+    let app = TestApp::spawn_with(|s| s.server.cors_allowed_origins = vec!["https://caja.example".into()]).await;
     let (_, token) = app.waiter().await;
     let preflight = app
         .client

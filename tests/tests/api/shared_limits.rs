@@ -55,14 +55,14 @@ async fn replicas_share_the_login_limit_through_redis_and_survive_its_loss() {
     let mut redis = Redis::start();
     let url = redis.url.clone();
     let open = TestApp::spawn_with(|s| {
-        s.rate_limit_login_per_minute = 5;
-        s.redis_url = Some(url.clone().into());
+        s.server.rate_limit_login_per_minute = 5;
+        s.server.redis_url = Some(url.clone().into());
     })
     .await;
     let closed = TestApp::spawn_with(|s| {
-        s.rate_limit_login_per_minute = 5;
-        s.redis_url = Some(url.clone().into());
-        s.rate_limit_fail_open = false;
+        s.server.rate_limit_login_per_minute = 5;
+        s.server.redis_url = Some(url.clone().into());
+        s.server.rate_limit_fail_open = false;
     })
     .await;
     let mut statuses = Vec::new();
@@ -100,8 +100,8 @@ async fn a_silent_redis_costs_at_most_the_bound() {
         connections
     });
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit_login_per_minute = 5;
-        s.redis_url = Some(url.clone().into());
+        s.server.rate_limit_login_per_minute = 5;
+        s.server.redis_url = Some(url.clone().into());
     })
     .await;
     for _ in 0..3 {
@@ -118,8 +118,8 @@ async fn a_silent_redis_costs_at_most_the_bound() {
 #[tokio::test]
 async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let behind_proxy = TestApp::spawn_with(|s| {
-        s.rate_limit_login_per_minute = 3;
-        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.server.rate_limit_login_per_minute = 3;
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let attempt = |app: &TestApp, forwarded: String| {
@@ -135,7 +135,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     // Another real client behind the same proxy has its own budget.
     assert_eq!(attempt(&behind_proxy, "203.0.113.8".to_owned()).await.unwrap().status(), 401);
 
-    let direct = TestApp::spawn_with(|s| s.rate_limit_login_per_minute = 3).await;
+    let direct = TestApp::spawn_with(|s| s.server.rate_limit_login_per_minute = 3).await;
     let mut statuses = Vec::new();
     for i in 0..5 {
         statuses.push(attempt(&direct, format!("198.51.100.{i}")).await.unwrap().status().as_u16());

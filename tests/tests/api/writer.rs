@@ -150,7 +150,7 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
 /// lines its client sent, under its client's waiter.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_orders_are_neither_lost_duplicated_nor_mixed() {
-    let app = TestApp::spawn_with(|s| s.order_writers = 2).await;
+    let app = TestApp::spawn_with(|s| s.settings.order_writers = 2).await;
     let mut waiters = Vec::new();
     for _ in 0..4 {
         waiters.push(app.waiter().await);

@@ -69,12 +69,8 @@ pub fn name(min: usize) -> String {
 /// A new email address as `Email::parse` reads it (surrounding white space allowed).
 pub fn email() -> String {
     let white = class(&text::white_space_ranges());
-    let not_local = class(&union(&[
-        &text::refused_ranges(),
-        &text::invisible_ranges(),
-        &chars(Email::SPECIALS),
-        &chars("."),
-    ]));
+    let not_local =
+        class(&union(&[&text::refused_ranges(), &text::invisible_ranges(), &chars(Email::SPECIALS), &chars(".")]));
     let atom = format!("[^{not_local}]+");
     let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     format!("^[{white}]*(?=[^@]{{1,64}}@){atom}(?:\\.{atom})*@{label}(?:\\.{label})+[{white}]*$")
@@ -147,7 +143,19 @@ mod tests {
         let product = fancy_regex::Regex::new(&PRODUCT_NAME).unwrap();
         let person = fancy_regex::Regex::new(&PERSON_NAME).unwrap();
         let email = fancy_regex::Regex::new(&EMAIL).unwrap();
-        for raw in ["Café", " a ", "a\u{200b}", "\u{200b}", "\u{3164}", "a\u{202e}b", "a\u{7}b", "\u{2800}", "ñ", "  ", "Ｔｅａ"] {
+        for raw in [
+            "Café",
+            " a ",
+            "a\u{200b}",
+            "\u{200b}",
+            "\u{3164}",
+            "a\u{202e}b",
+            "a\u{7}b",
+            "\u{2800}",
+            "ñ",
+            "  ",
+            "Ｔｅａ",
+        ] {
             assert_eq!(product.is_match(raw).unwrap(), domain::ProductName::parse(raw).is_ok(), "{raw:?}");
             assert_eq!(person.is_match(raw).unwrap(), domain::PersonName::parse(raw).is_ok(), "{raw:?}");
         }

@@ -5,10 +5,8 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use infrastructure::NotReady;
-
 use crate::error::RETRY_AFTER_SECONDS;
-use crate::state::AppState;
+use crate::state::{AppState, NotReady};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Live {
@@ -44,15 +42,15 @@ pub async fn live() -> HttpResponse {
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let db = state.db.clone();
+    let probes = state.probes.clone();
     let timeout = state.ready_timeout;
-    match web::block(move || db.readiness(timeout)).await {
+    match web::block(move || probes.readiness(timeout)).await {
         Ok(Ok(())) => HttpResponse::Ok().json(Ready { status: "ok", database: "ok".into() }),
         Ok(Err(not_ready)) => {
             tracing::warn!(reason = %not_ready, "not ready");
             // The connection error names hosts and ports: it goes to the log, not to the caller.
             let database = match not_ready {
-                NotReady::Database(_) => "the database does not answer".to_owned(),
+                NotReady::Unreachable(_) => "the database does not answer".to_owned(),
                 pending @ NotReady::MigrationsPending(_) => pending.to_string(),
             };
             HttpResponse::ServiceUnavailable()

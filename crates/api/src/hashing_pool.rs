@@ -1,86 +1,54 @@
-//! A bounded pool of threads for CPU-heavy work (Argon2id): as many threads as cores, a queue of
-//! fixed length, and an immediate refusal when the queue is full, so that a storm of logins
-//! cannot pile up and starve everything else.
+//! The hashing pool: a bounded pool of threads for the password hashing (Argon2id) of logins
+//! and user creation. As many threads as cores, a queue of fixed length, and an immediate
+//! refusal when the queue is full, so that a storm of logins cannot pile up and starve
+//! everything else. The queue is a bounded `crossbeam-channel`, the one queue mechanism of the
+//! code base.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Why work did not come back from the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum CpuPoolError {
+pub enum HashingPoolError {
     /// The queue is full: answer 503 and let the client retry.
-    #[error("the queue of the {0} pool is full")]
-    Busy(&'static str),
+    #[error("the hashing queue is full")]
+    Busy,
     /// The work panicked (a bug); the worker survives it.
-    #[error("work on the {0} pool panicked")]
-    Panicked(&'static str),
+    #[error("work on the hashing pool panicked")]
+    Panicked,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
-    queued: AtomicUsize,
     running: AtomicUsize,
     rejected: AtomicUsize,
 }
 
-/// What the workers and the submitters share. Workers wait on the condition variable, which
-/// releases the lock, so a waiting worker never keeps another from finding the queue empty.
-#[derive(Default)]
-struct Shared {
-    queue: Mutex<Queue>,
-    work: Condvar,
-    counters: Counters,
-}
-
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
-    /// Every `CpuPool` handle is gone: the workers finish what is queued and stop.
-    closed: bool,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // Jobs run outside the lock, so nothing can poison it halfway through a change.
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Closes the queue when the last `CpuPool` clone is dropped.
-struct Closer(Arc<Shared>);
-
-impl Drop for Closer {
-    fn drop(&mut self) {
-        self.0.lock().closed = true;
-        self.0.work.notify_all();
-    }
-}
-
-/// The bounded pool. Cloning shares it.
+/// The bounded pool. Cloning shares it; when the last clone is gone, the workers finish what
+/// is queued and stop.
 #[derive(Clone)]
-pub struct CpuPool {
-    name: &'static str,
-    shared: Arc<Shared>,
-    _closer: Arc<Closer>,
+pub struct HashingPool {
+    jobs: Sender<Job>,
+    counters: Arc<Counters>,
     workers: usize,
     capacity: usize,
 }
 
-impl std::fmt::Debug for CpuPool {
+impl std::fmt::Debug for HashingPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CpuPool").field("name", &self.name).field("stats", &self.stats()).finish()
+        f.debug_struct("HashingPool").field("stats", &self.stats()).finish()
     }
 }
 
 /// What the pool is doing right now (for metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CpuPoolStats {
+pub struct HashingPoolStats {
     pub workers: usize,
     pub capacity: usize,
     pub queued: usize,
@@ -88,9 +56,10 @@ pub struct CpuPoolStats {
     pub rejected: usize,
 }
 
-impl CpuPool {
+impl HashingPool {
     /// `workers` threads and room for `queue` jobs waiting beyond those the idle workers take
-    /// at once (0: only as many as there are idle workers are taken).
+    /// at once (0: only as many as there are idle workers are taken): the channel holds `queue`
+    /// jobs, and a worker waiting on it takes a job as it comes.
     ///
     /// `priority` lowers the workers' scheduling priority: when the cores are contended, the
     /// threads answering requests run first, and the pool still gets every idle cycle.
@@ -98,92 +67,76 @@ impl CpuPool {
     /// A worker calls `on_idle` when it finds the queue empty after a job (and once at start),
     /// before it waits: the place to free what the work keeps from one job to the next. Between
     /// queued jobs it is not called.
-    pub fn new(name: &'static str, workers: usize, queue: usize, priority: PoolPriority, on_idle: fn()) -> Self {
-        let shared = Arc::new(Shared::default());
+    pub fn new(workers: usize, queue: usize, priority: PoolPriority, on_idle: fn()) -> Self {
+        let (jobs, receiver) = crossbeam_channel::bounded::<Job>(queue);
+        let counters = Arc::new(Counters::default());
         let workers = workers.max(1);
         for i in 0..workers {
-            let shared = Arc::clone(&shared);
+            let (receiver, counters) = (receiver.clone(), Arc::clone(&counters));
             thread::Builder::new()
-                .name(format!("{name}-{i}"))
+                .name(format!("hashing-{i}"))
                 .spawn(move || {
                     lower_priority(priority);
-                    work(&shared, on_idle);
+                    work(&receiver, &counters, on_idle);
                 })
                 .expect("spawning a hashing thread");
         }
-        let closer = Arc::new(Closer(Arc::clone(&shared)));
-        Self { name, shared, _closer: closer, workers, capacity: queue }
+        Self { jobs, counters, workers, capacity: queue }
     }
 
     /// Runs `work` on the pool and waits for it without blocking the caller's thread, or
     /// refuses at once when the queue is full.
-    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CpuPoolError> {
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashingPoolError> {
         let (tx, rx) = oneshot::channel();
-        let name = self.name;
-        let span = tracing::info_span!("cpu_pool_work", pool = name);
+        let span = tracing::info_span!("hashing_work");
         let job: Job = Box::new(move || {
             let _entered = span.enter();
             let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
         });
-        let counters = &self.shared.counters;
-        {
-            let mut queue = self.shared.lock();
-            // A worker counts as running from the moment it takes a job (under this lock).
-            let idle = self.workers.saturating_sub(counters.running.load(Ordering::Relaxed));
-            if queue.jobs.len() >= self.capacity + idle {
-                counters.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(CpuPoolError::Busy(self.name));
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(HashingPoolError::Busy);
             }
-            queue.jobs.push_back(job);
-            counters.queued.fetch_add(1, Ordering::Relaxed);
         }
-        self.shared.work.notify_one();
         match rx.await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(_)) | Err(_) => Err(CpuPoolError::Panicked(self.name)),
+            Ok(Err(_)) | Err(_) => Err(HashingPoolError::Panicked),
         }
     }
 
-    pub fn stats(&self) -> CpuPoolStats {
-        let counters = &self.shared.counters;
-        CpuPoolStats {
+    pub fn stats(&self) -> HashingPoolStats {
+        HashingPoolStats {
             workers: self.workers,
             capacity: self.capacity,
-            queued: counters.queued.load(Ordering::Relaxed),
-            running: counters.running.load(Ordering::Relaxed),
-            rejected: counters.rejected.load(Ordering::Relaxed),
+            queued: self.jobs.len(),
+            running: self.counters.running.load(Ordering::Relaxed),
+            rejected: self.counters.rejected.load(Ordering::Relaxed),
         }
     }
 }
 
-/// A worker: takes jobs until the pool is closed and empty; calls `on_idle` once each time it
-/// finds the queue empty, then waits.
-fn work(shared: &Shared, on_idle: fn()) {
-    let counters = &shared.counters;
-    let mut idle = false;
+/// A worker: takes jobs until every sender is gone and the queue is empty; calls `on_idle` once
+/// each time it finds the queue empty, then waits. Each worker looks at the queue itself, so
+/// each one frees its memory when the queue runs dry.
+fn work(jobs: &Receiver<Job>, counters: &Counters, on_idle: fn()) {
     loop {
-        let job = {
-            let mut queue = shared.lock();
-            loop {
-                if let Some(job) = queue.jobs.pop_front() {
-                    counters.queued.fetch_sub(1, Ordering::Relaxed);
-                    counters.running.fetch_add(1, Ordering::Relaxed);
-                    break job;
-                }
-                if queue.closed {
-                    return;
-                }
-                if idle {
-                    queue = shared.work.wait(queue).unwrap_or_else(PoisonError::into_inner);
-                } else {
-                    drop(queue);
-                    on_idle();
-                    idle = true;
-                    queue = shared.lock();
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                on_idle();
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
                 }
             }
         };
-        idle = false;
+        counters.running.fetch_add(1, Ordering::Relaxed);
         job();
         counters.running.fetch_sub(1, Ordering::Relaxed);
     }
@@ -232,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_when_full_and_runs_otherwise() {
-        let pool = CpuPool::new("test", 1, 1, PoolPriority::Normal, || {});
+        let pool = HashingPool::new(1, 1, PoolPriority::Normal, || {});
         let gate = Arc::new(Barrier::new(2));
         let g = Arc::clone(&gate);
         let running = {
@@ -256,7 +209,7 @@ mod tests {
         while pool.stats().queued == 0 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(pool.run(|| 3).await, Err(CpuPoolError::Busy("test")));
+        assert_eq!(pool.run(|| 3).await, Err(HashingPoolError::Busy));
         assert_eq!(pool.stats().rejected, 1);
         gate.wait();
         assert_eq!(running.await.unwrap(), Ok(1));
@@ -268,7 +221,7 @@ mod tests {
 
     #[tokio::test]
     async fn idle_is_called_when_the_queue_is_empty_not_between_queued_jobs() {
-        let pool = CpuPool::new("idle-hook", 1, 4, PoolPriority::Normal, || {
+        let pool = HashingPool::new(1, 4, PoolPriority::Normal, || {
             IDLE_CALLS.fetch_add(1, Ordering::SeqCst);
         });
         // The worker starts with an empty queue.
@@ -312,7 +265,7 @@ mod tests {
     /// held by the first, blocked in `recv`, and kept its memory until the next job).
     #[tokio::test]
     async fn every_worker_idles_when_the_queue_runs_dry() {
-        let pool = CpuPool::new("idle-two", 2, 4, PoolPriority::Normal, || {
+        let pool = HashingPool::new(2, 4, PoolPriority::Normal, || {
             IDLE_CALLS_2.fetch_add(1, Ordering::SeqCst);
         });
         let wait_for = |calls: usize| async move {
@@ -346,9 +299,9 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_last_handle_stops_the_workers_after_their_queue() {
-        let pool = CpuPool::new("closing", 1, 2, PoolPriority::Normal, || {});
+        let pool = HashingPool::new(1, 2, PoolPriority::Normal, || {});
         assert_eq!(pool.run(|| 7).await, Ok(7));
-        let weak = Arc::downgrade(&pool.shared);
+        let weak = Arc::downgrade(&pool.counters);
         drop(pool);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while weak.strong_count() > 0 {
@@ -367,9 +320,9 @@ mod tests {
 
     #[tokio::test]
     async fn workers_run_at_the_lower_priority() {
-        let low = CpuPool::new("low", 1, 1, PoolPriority::Low, || {}).run(scheduling).await.unwrap();
+        let low = HashingPool::new(1, 1, PoolPriority::Low, || {}).run(scheduling).await.unwrap();
         assert_eq!(low, (10, 0));
-        let idle = CpuPool::new("idle", 1, 1, PoolPriority::Idle, || {}).run(scheduling).await.unwrap();
+        let idle = HashingPool::new(1, 1, PoolPriority::Idle, || {}).run(scheduling).await.unwrap();
         assert_eq!(idle.1, 5, "SCHED_IDLE is policy 5");
     }
 }
