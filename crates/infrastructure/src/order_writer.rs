@@ -7,11 +7,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use crossbeam_channel::{Receiver, Sender};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -242,11 +242,12 @@ impl PgOrderWriter {
     /// `patience`: an order that waited longer than this in the queue is answered
     /// `Unavailable` without being written (the queue stays bounded in time under overload).
     pub fn new(db: Database, writers: usize, patience: Duration) -> Self {
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        // Unbounded in size, bounded in time: an order that waited longer than `patience` is
+        // answered 503 without being written.
+        let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
         let stats = Arc::new(Counters::default());
         for i in 0..writers.max(1) {
-            let receiver = Arc::clone(&receiver);
+            let receiver = receiver.clone();
             let db = db.clone();
             let stats = Arc::clone(&stats);
             std::thread::Builder::new()
@@ -304,7 +305,7 @@ impl Forming {
     }
 }
 
-fn write_loop(db: &Database, receiver: &Mutex<Receiver<Job>>, patience: Duration, stats: &Counters) {
+fn write_loop(db: &Database, queue: &Receiver<Job>, patience: Duration, stats: &Counters) {
     // Orders whose idempotency key is already in the batch being formed wait for the next one.
     let mut deferred: VecDeque<Job> = VecDeque::new();
     loop {
@@ -317,28 +318,17 @@ fn write_loop(db: &Database, receiver: &Mutex<Receiver<Job>>, patience: Duration
                 forming.take(job, &mut deferred);
             }
         }
-        // With work in hand, only look at the queue if no other writer is waiting on it (that
-        // writer holds the lock while it waits, and would hold this batch back).
-        let queue = if forming.jobs.is_empty() {
-            match receiver.lock() {
-                Ok(queue) => Some(queue),
+        // Wait for an order only with nothing in hand; then take whatever else is queued.
+        if forming.jobs.is_empty() {
+            match queue.recv() {
+                Ok(job) => forming.take(job, &mut deferred),
                 Err(_) => return,
             }
-        } else {
-            receiver.try_lock().ok()
-        };
-        if let Some(queue) = queue {
-            if forming.jobs.is_empty() {
-                match queue.recv() {
-                    Ok(job) => forming.take(job, &mut deferred),
-                    Err(_) => return,
-                }
-            }
-            while !forming.full() {
-                match queue.try_recv() {
-                    Ok(job) => forming.take(job, &mut deferred),
-                    Err(_) => break,
-                }
+        }
+        while !forming.full() {
+            match queue.try_recv() {
+                Ok(job) => forming.take(job, &mut deferred),
+                Err(_) => break,
             }
         }
         let (late, batch): (Vec<Job>, Vec<Job>) =
