@@ -58,6 +58,12 @@ pub struct IdempotencyClaim {
     pub resource_id: Uuid,
 }
 
+/// A key reported as used whose record is gone (purged between the claim and the read, or a
+/// bug): the same internal error on every path that meets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an idempotency key was reported as used but its record is missing")]
+pub struct MissingClaim;
+
 /// A key found already used: what the first request asked for and what it created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Replay {

@@ -15,10 +15,10 @@ pub mod users;
 pub use actor::{Actor, Caller};
 pub use auth::{AccessToken, AuthError, AuthService, HashError, PasswordHasher, TokenError, TokenService, Verified};
 pub use clock::{Clock, SystemClock};
-pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, Replay};
+pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, MissingClaim, Replay};
 pub use orders::{
-    InsertOrder, MAX_PAGE_LINES, OrderFilter, OrderRepository, OrderService, OrderServiceError, OrderWriter,
-    PaymentInsert, PaymentOutcome, PendingInsert, PlaceOutcome, Retry,
+    MAX_PAGE_LINES, OrderChangeError, OrderFilter, OrderRepository, OrderService, OrderServiceError, OrderWriter,
+    PaymentInsert, PaymentOutcome, PendingWrite, PlaceOutcome, Refused, WriteOutcome,
 };
 pub use page::{Cursor, Page, PageRequest, budget_cut};
 pub use reports::{

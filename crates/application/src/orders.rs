@@ -33,25 +33,31 @@ pub struct OrderFilter {
     pub created_to: Option<DateTime<Utc>>,
 }
 
-/// What the single atomic insert of an order did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InsertOrder {
-    Inserted,
-    /// The idempotency key was already claimed (by a first request, or one racing this one).
-    KeyUsed,
+/// What writing a new order did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written,
+    /// The idempotency key was already claimed (by a first request, or one racing this one):
+    /// nothing was written; here is what the first request asked for and the order it made.
+    KeyUsed {
+        replay: Replay,
+        first: Option<Order>,
+    },
     /// The waiter in the token no longer exists; nothing was written.
     ActorGone,
 }
 
-/// An insert under way: resolves once the order's statement has committed (or failed).
-pub type PendingInsert = Pin<Box<dyn Future<Output = Result<InsertOrder, StoreError>> + Send>>;
+/// A write under way: resolves once the order's statement has committed (or failed).
+pub type PendingWrite = Pin<Box<dyn Future<Output = Result<WriteOutcome, StoreError>> + Send>>;
 
-/// Writes new orders. Unlike the repository it is asynchronous: an implementation may put the
-/// orders that arrive at the same moment into one statement (one round trip, one commit), each
-/// order still all-or-nothing and unaffected by its neighbours.
+/// Writes new orders. Asynchronous: an implementation may put the orders that arrive at the
+/// same moment into one statement (one round trip, one commit), each order still all-or-nothing
+/// and unaffected by its neighbours.
 pub trait OrderWriter: Send + Sync {
-    /// The same contract as [`OrderRepository::insert`].
-    fn insert(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>) -> PendingInsert;
+    /// Inserts the order with all its lines and claims the idempotency key, as one atomic step,
+    /// but only if the waiter exists and the key is unclaimed (else it reads back the claim and
+    /// the first order).
+    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>) -> PendingWrite;
 }
 
 /// What recording a payment did.
@@ -61,13 +67,25 @@ pub enum PaymentInsert {
     KeyUsed(Replay),
 }
 
+/// A change function's refusal: the change is rolled back. Why it refused stays with the
+/// caller (the use case keeps its own error), so the storage port never builds one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
+
+/// Why a change to a stored order did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderChangeError {
+    #[error("no such order")]
+    NotFound,
+    #[error("the change was refused")]
+    Refused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Storage of orders and their payments.
 pub trait OrderRepository: Send + Sync {
-    /// Inserts the order with all its lines and claims the idempotency key, as one atomic step,
-    /// but only if the waiter exists and the key is unclaimed.
-    fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<InsertOrder, StoreError>;
     fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
-    fn find_claim(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Replay>, StoreError>;
     /// Orders newest first after the cursor: up to `page.limit` of them, fewer when their lines
     /// would pass [`MAX_PAGE_LINES`] (the first one always comes), and then one more if there
     /// is one, which only says that there is more (see [`Page::within_budget`]).
@@ -76,16 +94,16 @@ pub trait OrderRepository: Send + Sync {
     fn cancel(
         &self,
         id: OrderId,
-        cancel: &mut dyn FnMut(&mut Order) -> Result<(), OrderServiceError>,
-    ) -> Result<Order, OrderServiceError>;
+        cancel: &mut dyn FnMut(&mut Order) -> Result<(), Refused>,
+    ) -> Result<Order, OrderChangeError>;
     /// In one transaction: claims the key (if any), locks the order, lets `pay` apply the
     /// payment to it, and saves the payment and the order.
     fn record_payment(
         &self,
         order_id: OrderId,
         claim: Option<&IdempotencyClaim>,
-        pay: &mut dyn FnMut(&mut Order) -> Result<Payment, OrderServiceError>,
-    ) -> Result<PaymentInsert, OrderServiceError>;
+        pay: &mut dyn FnMut(&mut Order) -> Result<Payment, Refused>,
+    ) -> Result<PaymentInsert, OrderChangeError>;
     fn find_payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError>;
     /// The order's payments, oldest first.
     fn payments(&self, order_id: OrderId) -> Result<Vec<Payment>, StoreError>;
@@ -117,18 +135,38 @@ impl From<CorruptOrder> for OrderServiceError {
     }
 }
 
-/// A placed order, or a retried request whose first answer [`OrderService::replay`] gives.
+/// Runs a change through the port, keeping the change function's own error: the port only
+/// learns that it refused.
+fn change<C, T>(
+    run: impl FnOnce(&mut dyn FnMut(&mut Order) -> Result<C, Refused>) -> Result<T, OrderChangeError>,
+    mut decide: impl FnMut(&mut Order) -> Result<C, OrderServiceError>,
+) -> Result<T, OrderServiceError> {
+    let mut refusal = None;
+    let result = run(&mut |order| {
+        decide(order).map_err(|e| {
+            refusal = Some(e);
+            Refused
+        })
+    });
+    match result {
+        Ok(value) => Ok(value),
+        Err(OrderChangeError::NotFound) => Err(OrderServiceError::NotFound),
+        Err(OrderChangeError::Store(e)) => Err(e.into()),
+        Err(OrderChangeError::Refused) => {
+            Err(refusal.unwrap_or_else(|| StoreError::other(RefusedWithoutReason).into()))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("storage reported a refusal that the change function did not make")]
+struct RefusedWithoutReason;
+
+/// A placed order, or the first answer to a retried request: the order as it was placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaceOutcome {
     Created(Order),
-    Retried(Retry),
-}
-
-/// A request whose idempotency key was used before: what it asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Retry {
-    key: IdempotencyKey,
-    fingerprint: Fingerprint,
+    Replayed(Order),
 }
 
 /// A recorded payment and the order after it, or the first answer to a retried request.
@@ -162,8 +200,9 @@ impl OrderService {
     }
 
     /// Places an order for the signed-in waiter: validation and the merge rule here, then one
-    /// insert through the writer (no blocking thread is held meanwhile). When the idempotency
-    /// key was used before, the outcome is a [`Retry`] for [`Self::replay`].
+    /// write through the writer (no blocking thread is held meanwhile). When the idempotency
+    /// key was used before, the answer is the first order as it was placed if the request is
+    /// the same, a conflict if not.
     #[instrument(skip_all, fields(lines = new.lines.len()))]
     pub async fn place(
         &self,
@@ -177,26 +216,19 @@ impl OrderService {
         let id = OrderId(Uuid::now_v7());
         let order = Order::place(id, caller.user_id, new, self.clock.now()).map_err(OrderServiceError::Invalid)?;
         let claim = key.map(|key| IdempotencyClaim { user_id: caller.user_id, key, fingerprint, resource_id: id.0 });
-        let retry = claim.as_ref().map(|c| Retry { key: c.key.clone(), fingerprint });
         // Shared with the writer, not copied: a thousand orders in flight cost their size once.
         let order = Arc::new(order);
-        match self.writer.insert(Arc::clone(&order), claim).await? {
-            InsertOrder::Inserted => Ok(PlaceOutcome::Created(Arc::unwrap_or_clone(order))),
-            InsertOrder::ActorGone => Err(OrderServiceError::ActorGone),
-            InsertOrder::KeyUsed => Ok(PlaceOutcome::Retried(retry.ok_or_else(|| StoreError::other(MissingClaim))?)),
+        match self.writer.write(Arc::clone(&order), claim).await? {
+            WriteOutcome::Written => Ok(PlaceOutcome::Created(Arc::unwrap_or_clone(order))),
+            WriteOutcome::ActorGone => Err(OrderServiceError::ActorGone),
+            WriteOutcome::KeyUsed { replay, first } => {
+                if replay.fingerprint != fingerprint {
+                    return Err(OrderServiceError::IdempotencyMismatch);
+                }
+                let first = first.ok_or(OrderServiceError::IdempotencyMismatch)?;
+                Ok(PlaceOutcome::Replayed(first.as_placed()))
+            }
         }
-    }
-
-    /// The first answer to a retried request: the order as it was placed, if the retry asks for
-    /// the same thing; a conflict otherwise.
-    pub fn replay(&self, caller: &Caller, retry: Retry) -> Result<Order, OrderServiceError> {
-        let replay =
-            self.orders.find_claim(caller.user_id, &retry.key)?.ok_or_else(|| StoreError::other(MissingClaim))?;
-        if replay.fingerprint != retry.fingerprint {
-            return Err(OrderServiceError::IdempotencyMismatch);
-        }
-        let first = self.orders.find(OrderId(replay.resource_id))?.ok_or(OrderServiceError::IdempotencyMismatch)?;
-        Ok(first.as_placed())
     }
 
     pub fn get(&self, caller: &Caller, id: OrderId) -> Result<Order, OrderServiceError> {
@@ -226,12 +258,15 @@ impl OrderService {
     pub fn cancel(&self, caller: &Caller, id: OrderId) -> Result<Order, OrderServiceError> {
         let actor = self.actor(caller)?;
         let now = self.clock.now();
-        self.orders.cancel(id, &mut |order| {
-            if !actor.is_admin() && order.waiter_id() != actor.user_id {
-                return Err(OrderServiceError::Forbidden);
-            }
-            Ok(order.cancel(now)?)
-        })
+        change(
+            |cancel| self.orders.cancel(id, cancel),
+            |order| {
+                if !actor.is_admin() && order.waiter_id() != actor.user_id {
+                    return Err(OrderServiceError::Forbidden);
+                }
+                Ok(order.cancel(now)?)
+            },
+        )
     }
 
     /// Records a payment; concurrent payments on one order serialize on that order only.
@@ -252,10 +287,13 @@ impl OrderService {
         let claim =
             key.map(|key| IdempotencyClaim { user_id: actor.user_id, key, fingerprint, resource_id: payment_id.0 });
         let now = self.clock.now();
-        let outcome = self.orders.record_payment(order_id, claim.as_ref(), &mut |order| {
-            order.record_payment(amount, now)?;
-            Ok(Payment { id: payment_id, order_id, amount, method, recorded_by: actor.user_id, created_at: now })
-        })?;
+        let outcome = change(
+            |pay| self.orders.record_payment(order_id, claim.as_ref(), pay),
+            |order| {
+                order.record_payment(amount, now)?;
+                Ok(Payment { id: payment_id, order_id, amount, method, recorded_by: actor.user_id, created_at: now })
+            },
+        )?;
         match outcome {
             PaymentInsert::Inserted { payment, .. } => Ok(PaymentOutcome::Recorded(payment)),
             PaymentInsert::KeyUsed(replay) => {
@@ -297,7 +335,3 @@ fn order_fingerprint(new: &NewOrder) -> Fingerprint {
         .collect();
     Fingerprint::of(["order", new.customer_name.as_ref()].into_iter().chain(texts.iter().map(String::as_str)))
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("an idempotency key was reported as used but its record is missing")]
-struct MissingClaim;

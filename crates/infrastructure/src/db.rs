@@ -161,10 +161,6 @@ impl Database {
         Err(CheckoutError::AllDead)
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Ready means: a connection within `timeout`, and no pending migration.
     pub fn readiness(&self, timeout: Duration) -> Result<(), NotReady> {
         let unwatched = AtomicUsize::new(0);

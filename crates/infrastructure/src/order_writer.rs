@@ -6,8 +6,8 @@
 //! fails as a whole its orders are written again one by one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use application::{IdempotencyClaim, InsertOrder, OrderWriter, PendingInsert, StoreError};
+use application::{IdempotencyClaim, MissingClaim, OrderWriter, PendingWrite, StoreError, WriteOutcome};
 use domain::Order;
 
 use crate::db::{Database, store_error};
@@ -178,19 +178,27 @@ impl Query for InsertOrders<'_> {
 
 impl RunQueryDsl<PgConnection> for InsertOrders<'_> {}
 
+/// What the statement did with one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inserted {
+    Yes,
+    KeyUsed,
+    ActorGone,
+}
+
 /// Inserts the orders in one statement; returns each order's outcome, in the given order.
-pub(crate) fn insert_orders(
+fn insert_orders(
     conn: &mut PgConnection,
     orders: &[(&Order, Option<&IdempotencyClaim>)],
-) -> QueryResult<Vec<InsertOrder>> {
+) -> QueryResult<Vec<Inserted>> {
     let rows: Vec<(Uuid, bool, bool)> = InsertOrders::new(orders).load(conn)?;
-    let outcomes: HashMap<Uuid, InsertOrder> = rows
+    let outcomes: HashMap<Uuid, Inserted> = rows
         .into_iter()
         .map(|(id, actor_exists, inserted)| {
             let outcome = match (actor_exists, inserted) {
-                (false, _) => InsertOrder::ActorGone,
-                (true, true) => InsertOrder::Inserted,
-                (true, false) => InsertOrder::KeyUsed,
+                (false, _) => Inserted::ActorGone,
+                (true, true) => Inserted::Yes,
+                (true, false) => Inserted::KeyUsed,
             };
             (id, outcome)
         })
@@ -201,11 +209,44 @@ pub(crate) fn insert_orders(
         .collect()
 }
 
+/// The answer to one order: for a used key, what the first request asked for and the order it
+/// made, read on the writer's connection (the request holds no thread meanwhile).
+fn answer(conn: &mut PgConnection, job: &Job, inserted: Inserted) -> Result<WriteOutcome, StoreError> {
+    match inserted {
+        Inserted::Yes => Ok(WriteOutcome::Written),
+        Inserted::ActorGone => Ok(WriteOutcome::ActorGone),
+        Inserted::KeyUsed => {
+            let claim = job.claim.as_ref().ok_or_else(|| StoreError::other(MissingClaim))?;
+            let replay = crate::orders::find_claim(conn, claim.user_id, claim.key.as_ref())
+                .map_err(store_error)?
+                .ok_or_else(|| StoreError::other(MissingClaim))?;
+            let first = crate::orders::find_order(conn, replay.resource_id, false)?;
+            Ok(WriteOutcome::KeyUsed { replay, first })
+        }
+    }
+}
+
+/// One failure told to every order of a batch, each answer keeping the whole cause.
+#[derive(Debug, Clone)]
+struct SharedCause(Arc<StoreError>);
+
+impl std::fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
+}
+
 struct Job {
     order: Arc<Order>,
     claim: Option<IdempotencyClaim>,
     queued: Instant,
-    reply: oneshot::Sender<Result<InsertOrder, StoreError>>,
+    reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
 }
 
 impl Job {
@@ -267,7 +308,7 @@ impl PgOrderWriter {
 }
 
 impl OrderWriter for PgOrderWriter {
-    fn insert(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>) -> PendingInsert {
+    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>) -> PendingWrite {
         let (reply, answer) = oneshot::channel();
         let sent = self.sender.send(Job { order, claim, queued: Instant::now(), reply });
         Box::pin(async move {
@@ -347,21 +388,22 @@ fn write_batch(db: &Database, batch: Vec<Job>, stats: &Counters) {
     let outcome = db.conn().and_then(|mut conn| {
         let orders: Vec<(&Order, Option<&IdempotencyClaim>)> =
             batch.iter().map(|j| (&*j.order, j.claim.as_ref())).collect();
-        insert_orders(&mut conn, &orders).map_err(store_error)
+        insert_orders(&mut conn, &orders).map(|outcomes| (conn, outcomes)).map_err(store_error)
     });
     match outcome {
-        Ok(outcomes) => {
+        Ok((mut conn, outcomes)) => {
             debug!(orders = batch.len(), "wrote a batch of orders");
             stats.statements.fetch_add(1, Ordering::Relaxed);
             stats.orders.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            for (job, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = job.reply.send(Ok(outcome));
+            for (job, inserted) in batch.into_iter().zip(outcomes) {
+                let answer = answer(&mut conn, &job, inserted);
+                let _ = job.reply.send(answer);
             }
         }
         Err(StoreError::Unavailable(e)) => {
-            let reason = e.to_string();
+            let cause = SharedCause(Arc::new(StoreError::Unavailable(e)));
             for job in batch {
-                let _ = job.reply.send(Err(unavailable(&reason)));
+                let _ = job.reply.send(Err(StoreError::Unavailable(Box::new(cause.clone()))));
             }
         }
         // Something in the batch broke the statement: write each order on its own so that the
@@ -373,8 +415,9 @@ fn write_batch(db: &Database, batch: Vec<Job>, stats: &Counters) {
             }
         }
         Err(error) => {
-            for job in batch {
-                let _ = job.reply.send(Err(StoreError::other(std::io::Error::other(error.to_string()))));
+            // A batch of one: its order gets the error itself.
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.reply.send(Err(error));
             }
         }
     }

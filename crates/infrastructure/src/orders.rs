@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use application::{
-    Fingerprint, IdempotencyClaim, IdempotencyKey, InsertOrder, MAX_PAGE_LINES, OrderFilter, OrderRepository,
-    OrderServiceError, PageRequest, PaymentInsert, Replay, StoreError, budget_cut,
+    Fingerprint, IdempotencyClaim, MAX_PAGE_LINES, MissingClaim, OrderChangeError, OrderFilter, OrderRepository,
+    PageRequest, PaymentInsert, Refused, Replay, StoreError, budget_cut,
 };
 use domain::{
     CustomerName, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductKey, ProductName,
@@ -110,11 +110,11 @@ fn to_payment(row: PaymentRow) -> Result<Payment, StoreError> {
     })
 }
 
-/// Errors inside a transaction: the database's, or the use case's own decision.
+/// Why a transaction ends without committing: the database's error, or the port's own outcome.
 #[derive(Debug)]
 enum TxError {
     Db(diesel::result::Error),
-    Refused(OrderServiceError),
+    Change(OrderChangeError),
 }
 
 impl From<diesel::result::Error> for TxError {
@@ -125,15 +125,21 @@ impl From<diesel::result::Error> for TxError {
 
 impl From<StoreError> for TxError {
     fn from(error: StoreError) -> Self {
-        Self::Refused(OrderServiceError::Store(error))
+        Self::Change(OrderChangeError::Store(error))
     }
 }
 
-impl From<TxError> for OrderServiceError {
+impl From<Refused> for TxError {
+    fn from(Refused: Refused) -> Self {
+        Self::Change(OrderChangeError::Refused)
+    }
+}
+
+impl From<TxError> for OrderChangeError {
     fn from(error: TxError) -> Self {
         match error {
-            TxError::Db(e) => OrderServiceError::Store(store_error(e)),
-            TxError::Refused(e) => e,
+            TxError::Db(e) => OrderChangeError::Store(store_error(e)),
+            TxError::Change(e) => e,
         }
     }
 }
@@ -164,15 +170,15 @@ fn load_items(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid
     Ok(by_order)
 }
 
-fn find_order(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Order>, TxError> {
+pub(crate) fn find_order(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Order>, StoreError> {
     let query = orders::table.find(id).select(OrderRow::as_select());
-    let row = if lock { query.for_update().first(conn).optional()? } else { query.first(conn).optional()? };
-    let Some(row) = row else { return Ok(None) };
-    let items = load_items(conn, &[id])?.remove(&id).unwrap_or_default();
+    let row = if lock { query.for_update().first(conn).optional() } else { query.first(conn).optional() };
+    let Some(row) = row.map_err(store_error)? else { return Ok(None) };
+    let items = load_items(conn, &[id]).map_err(store_error)?.remove(&id).unwrap_or_default();
     Ok(Some(to_order(row, items)?))
 }
 
-fn find_claim(conn: &mut PgConnection, user: UserId, key: &str) -> QueryResult<Option<Replay>> {
+pub(crate) fn find_claim(conn: &mut PgConnection, user: UserId, key: &str) -> QueryResult<Option<Replay>> {
     let found: Option<(Vec<u8>, Uuid)> = idempotency_keys::table
         .find((user.0, key))
         .select((idempotency_keys::fingerprint, idempotency_keys::resource_id))
@@ -195,24 +201,9 @@ fn save_state(conn: &mut PgConnection, order: &Order) -> QueryResult<usize> {
 }
 
 impl OrderRepository for PgOrderRepository {
-    fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<InsertOrder, StoreError> {
-        let mut conn = self.conn()?;
-        let outcomes = crate::order_writer::insert_orders(&mut conn, &[(order, claim)]).map_err(store_error)?;
-        outcomes.into_iter().next().ok_or_else(|| StoreError::other(std::io::Error::other("no outcome for the order")))
-    }
-
     fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let mut conn = self.conn()?;
-        find_order(&mut conn, id.0, false).map_err(|e| match e {
-            TxError::Db(e) => store_error(e),
-            TxError::Refused(OrderServiceError::Store(e)) => e,
-            TxError::Refused(other) => StoreError::other(other),
-        })
-    }
-
-    fn find_claim(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Replay>, StoreError> {
-        let mut conn = self.conn()?;
-        find_claim(&mut conn, user, key.as_ref()).map_err(store_error)
+        find_order(&mut conn, id.0, false)
     }
 
     fn list(&self, filter: &OrderFilter, page: &PageRequest) -> Result<Vec<Order>, StoreError> {
@@ -265,25 +256,25 @@ impl OrderRepository for PgOrderRepository {
     fn cancel(
         &self,
         id: OrderId,
-        cancel: &mut dyn FnMut(&mut Order) -> Result<(), OrderServiceError>,
-    ) -> Result<Order, OrderServiceError> {
+        cancel: &mut dyn FnMut(&mut Order) -> Result<(), Refused>,
+    ) -> Result<Order, OrderChangeError> {
         let mut conn = self.conn()?;
         conn.transaction::<_, TxError, _>(|conn| {
-            let mut order = find_order(conn, id.0, true)?.ok_or(TxError::Refused(OrderServiceError::NotFound))?;
-            cancel(&mut order).map_err(TxError::Refused)?;
+            let mut order = find_order(conn, id.0, true)?.ok_or(TxError::Change(OrderChangeError::NotFound))?;
+            cancel(&mut order)?;
             save_state(conn, &order)?;
             crate::reports::refresh_after_cancel(conn, &order)?;
             Ok(order)
         })
-        .map_err(OrderServiceError::from)
+        .map_err(OrderChangeError::from)
     }
 
     fn record_payment(
         &self,
         order_id: OrderId,
         claim: Option<&IdempotencyClaim>,
-        pay: &mut dyn FnMut(&mut Order) -> Result<Payment, OrderServiceError>,
-    ) -> Result<PaymentInsert, OrderServiceError> {
+        pay: &mut dyn FnMut(&mut Order) -> Result<Payment, Refused>,
+    ) -> Result<PaymentInsert, OrderChangeError> {
         let mut conn = self.conn()?;
         conn.transaction::<_, TxError, _>(|conn| {
             if let Some(claim) = claim {
@@ -299,12 +290,12 @@ impl OrderRepository for PgOrderRepository {
                     .execute(conn)?;
                 if claimed == 0 {
                     let replay = find_claim(conn, claim.user_id, claim.key.as_ref())?
-                        .ok_or_else(|| TxError::Refused(OrderServiceError::IdempotencyMismatch))?;
+                        .ok_or_else(|| StoreError::other(MissingClaim))?;
                     return Ok(PaymentInsert::KeyUsed(replay));
                 }
             }
-            let mut order = find_order(conn, order_id.0, true)?.ok_or(TxError::Refused(OrderServiceError::NotFound))?;
-            let payment = pay(&mut order).map_err(TxError::Refused)?;
+            let mut order = find_order(conn, order_id.0, true)?.ok_or(TxError::Change(OrderChangeError::NotFound))?;
+            let payment = pay(&mut order)?;
             diesel::insert_into(payments::table)
                 .values(PaymentRow {
                     id: payment.id.0,
@@ -318,7 +309,7 @@ impl OrderRepository for PgOrderRepository {
             save_state(conn, &order)?;
             Ok(PaymentInsert::Inserted { payment, order })
         })
-        .map_err(OrderServiceError::from)
+        .map_err(OrderChangeError::from)
     }
 
     fn find_payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError> {

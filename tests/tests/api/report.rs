@@ -10,13 +10,13 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use test_support::{TestApp, json_body};
 
-use application::OrderRepository;
+use application::{OrderWriter, WriteOutcome};
 use domain::{Order, OrderId, UserId};
-use infrastructure::{Database, PgOrderRepository, PgReportRepository, PoolSettings};
+use infrastructure::{Database, PgOrderWriter, PgReportRepository, PoolSettings};
 
-/// Places an order at a chosen instant, through the real repository (the API always uses now).
+/// Places an order at a chosen instant, through the real order writer (the API always uses now).
 pub struct Placer {
-    repo: Arc<PgOrderRepository>,
+    writer: Arc<PgOrderWriter>,
 }
 
 impl Placer {
@@ -29,12 +29,13 @@ impl Placer {
                 statement_timeout: std::time::Duration::from_secs(30),
             },
         );
-        Self { repo: Arc::new(PgOrderRepository::new(db)) }
+        Self { writer: Arc::new(PgOrderWriter::new(db, 1, std::time::Duration::from_secs(30))) }
     }
 
-    pub fn place(&self, waiter: UserId, at: DateTime<Utc>, lines: &[(&str, &str, i64)]) -> Order {
+    pub async fn place(&self, waiter: UserId, at: DateTime<Utc>, lines: &[(&str, &str, i64)]) -> Order {
         let order = crate::writer::placed(OrderId(uuid::Uuid::now_v7()), waiter, "Mesa", at, lines);
-        assert_eq!(self.repo.insert(&order, None).unwrap(), application::InsertOrder::Inserted);
+        let written = self.writer.write(Arc::new(order.clone()), None).await.unwrap();
+        assert_eq!(written, WriteOutcome::Written);
         order
     }
 }
@@ -70,12 +71,12 @@ async fn whole_days_inclusive_bounds_cancelled_orders_and_ordering() {
     let (_, admin) = app.admin().await;
     let placer = Placer::new(&app);
     let w = waiter.id();
-    placer.place(w, at("2026-11-19T23:59:59.999999Z"), &[("Pan", "1.00", 1)]);
-    placer.place(w, at("2026-11-20T00:00:00Z"), &[("Café", "2.00", 3), ("Agua", "1.50", 4)]);
-    placer.place(w, at("2026-11-20T12:00:00Z"), &[("CAFÉ", "2.00", 1), ("Vino", "6.00", 4)]);
-    placer.place(w, at("2026-11-20T23:59:59.999999Z"), &[("agua", "1.00", 1), ("Tarta", "4.00", 1)]);
-    placer.place(w, at("2026-11-21T00:00:00Z"), &[("Pan", "1.00", 50)]);
-    let cancelled = placer.place(w, at("2026-11-20T13:00:00Z"), &[("Vino", "6.00", 100)]);
+    placer.place(w, at("2026-11-19T23:59:59.999999Z"), &[("Pan", "1.00", 1)]).await;
+    placer.place(w, at("2026-11-20T00:00:00Z"), &[("Café", "2.00", 3), ("Agua", "1.50", 4)]).await;
+    placer.place(w, at("2026-11-20T12:00:00Z"), &[("CAFÉ", "2.00", 1), ("Vino", "6.00", 4)]).await;
+    placer.place(w, at("2026-11-20T23:59:59.999999Z"), &[("agua", "1.00", 1), ("Tarta", "4.00", 1)]).await;
+    placer.place(w, at("2026-11-21T00:00:00Z"), &[("Pan", "1.00", 50)]).await;
+    let cancelled = placer.place(w, at("2026-11-20T13:00:00Z"), &[("Vino", "6.00", 100)]).await;
     json_body(app.post(&format!("/api/v1/orders/{}/cancel", cancelled.id()), &token).send().await.unwrap(), 200).await;
 
     let day = report(&app, &admin, "?start_date=2026-11-20&end_date=2026-11-20").await;
@@ -94,7 +95,7 @@ async fn whole_days_inclusive_bounds_cancelled_orders_and_ordering() {
     assert_eq!(names(&offset), ["Vino:4:24.00", "CAFÉ:1:2.00"]);
 
     // Ties on quantity and price fall back to the name.
-    placer.place(w, at("2026-11-22T10:00:00Z"), &[("b", "1.00", 1), ("a", "1.00", 1), ("c", "2.00", 1)]);
+    placer.place(w, at("2026-11-22T10:00:00Z"), &[("b", "1.00", 1), ("a", "1.00", 1), ("c", "2.00", 1)]).await;
     let ties = report(&app, &admin, "?start_date=2026-11-22&end_date=2026-11-22").await;
     assert_eq!(names(&ties), ["c:1:2.00", "a:1:1.00", "b:1:1.00"]);
 
@@ -125,8 +126,8 @@ async fn the_default_range_is_the_last_30_days_and_bad_ranges_are_422() {
     let (_, admin) = app.admin().await;
     let placer = Placer::new(&app);
     let now = Utc::now();
-    placer.place(waiter.id(), now - Duration::days(1), &[("Reciente", "1.00", 1)]);
-    placer.place(waiter.id(), now - Duration::days(31), &[("Antiguo", "1.00", 1)]);
+    placer.place(waiter.id(), now - Duration::days(1), &[("Reciente", "1.00", 1)]).await;
+    placer.place(waiter.id(), now - Duration::days(31), &[("Antiguo", "1.00", 1)]).await;
     let body = report(&app, &admin, "").await;
     assert_eq!(names(&body), ["Reciente:1:1.00"]);
     let start = DateTime::parse_from_rfc3339(body["start_date"].as_str().unwrap()).unwrap();
@@ -248,7 +249,7 @@ async fn the_report_matches_an_independent_computation_on_random_orders() {
             }
         }
         let refs: Vec<(&str, &str, i64)> = lines.iter().map(|(n, p, q)| (n.as_str(), p.as_str(), *q)).collect();
-        let order = placer.place(waiter.id(), when, &refs);
+        let order = placer.place(waiter.id(), when, &refs).await;
         let cancelled = rng.random_bool(0.15);
         if cancelled {
             json_body(app.post(&format!("/api/v1/orders/{}/cancel", order.id()), token).send().await.unwrap(), 200)
@@ -312,7 +313,7 @@ async fn the_rollup_keeps_the_report_exact_through_cancellations() {
     let menu = ["Pan", "pan", "Agua", "AGUA ", "Café", "café", "Vino", "Té"];
     let mut placed = Vec::new();
     let mut ids = Vec::new();
-    let place = |rng: &mut StdRng, when: DateTime<Utc>, placed: &mut Vec<_>, ids: &mut Vec<_>| {
+    let place = async |rng: &mut StdRng, when: DateTime<Utc>, placed: &mut Vec<_>, ids: &mut Vec<_>| {
         let product = menu[rng.random_range(0..menu.len())];
         let other = menu[rng.random_range(0..menu.len())];
         let mut lines = vec![(product.to_owned(), format!("{}.50", rng.random_range(1..9)), rng.random_range(1..4))];
@@ -320,7 +321,7 @@ async fn the_rollup_keeps_the_report_exact_through_cancellations() {
             lines.push((other.to_owned(), "2.00".to_owned(), rng.random_range(1..4)));
         }
         let refs: Vec<(&str, &str, i64)> = lines.iter().map(|(n, p, q)| (n.as_str(), p.as_str(), *q)).collect();
-        let order = placer.place(waiter.id(), when, &refs);
+        let order = placer.place(waiter.id(), when, &refs).await;
         ids.push(order.id());
         placed.push((
             waiter.id(),
@@ -331,7 +332,7 @@ async fn the_rollup_keeps_the_report_exact_through_cancellations() {
     };
     for _ in 0..220 {
         let when = first + Duration::microseconds(rng.random_range(0..(now - first).num_microseconds().unwrap()));
-        place(&mut rng, when, &mut placed, &mut ids);
+        place(&mut rng, when, &mut placed, &mut ids).await;
     }
     let reports = PgReportRepository::new(Database::new(
         &app.db.url,
@@ -358,7 +359,7 @@ async fn the_rollup_keeps_the_report_exact_through_cancellations() {
     // More orders after the marks, and a second roll-up that has nothing new to close.
     for _ in 0..20 {
         let when = hours_until + Duration::seconds(rng.random_range(0..(now - hours_until).num_seconds().max(1)));
-        place(&mut rng, when, &mut placed, &mut ids);
+        place(&mut rng, when, &mut placed, &mut ids).await;
     }
     let again = application::ReportRepository::roll_up(&reports, now - chrono::TimeDelta::minutes(5)).unwrap();
     assert_eq!((again.hours, again.days), (0, 0));

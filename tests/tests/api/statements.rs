@@ -6,9 +6,9 @@ use chrono::Utc;
 use diesel::prelude::*;
 use test_support::TestApp;
 
-use application::OrderRepository;
+use application::{OrderWriter, WriteOutcome};
 use domain::{CustomerName, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, Role};
-use infrastructure::{Database, PgOrderRepository, PoolSettings};
+use infrastructure::{Database, PgOrderWriter, PoolSettings};
 
 #[derive(QueryableByName)]
 struct Prepared {
@@ -29,7 +29,7 @@ async fn the_order_insert_is_prepared_once_and_reused_whatever_the_line_count() 
             statement_timeout: std::time::Duration::from_secs(30),
         },
     );
-    let repo = Arc::new(PgOrderRepository::new(db.clone()));
+    let writer = PgOrderWriter::new(db.clone(), 1, std::time::Duration::from_secs(30));
     for lines in [1, 5, 20, 1, 7] {
         let new = NewOrder {
             customer_name: CustomerName::parse("Mesa").unwrap(),
@@ -42,7 +42,7 @@ async fn the_order_insert_is_prepared_once_and_reused_whatever_the_line_count() 
                 .collect(),
         };
         let order = Order::place(OrderId(uuid::Uuid::now_v7()), waiter.id(), new, Utc::now()).unwrap();
-        assert_eq!(repo.insert(&order, None).unwrap(), application::InsertOrder::Inserted);
+        assert_eq!(writer.write(Arc::new(order), None).await.unwrap(), WriteOutcome::Written);
     }
     let mut conn = db.conn().unwrap();
     let prepared: Prepared = diesel::sql_query(

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use test_support::{TestApp, json_body};
 
-use application::{Fingerprint, IdempotencyClaim, IdempotencyKey, InsertOrder, OrderWriter};
+use application::{Fingerprint, IdempotencyClaim, IdempotencyKey, OrderWriter, WriteOutcome};
 use domain::{CustomerName, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, Role, UserId};
 use infrastructure::{Database, PgOrderWriter, PoolSettings};
 
@@ -69,11 +69,11 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
     let warm: Vec<_> = (0..30)
         .map(|i| {
             writer
-                .insert(order(OrderId(uuid::Uuid::now_v7()), waiter, &format!("Lote {i}"), &[("Pan", "1.00", 1)]), None)
+                .write(order(OrderId(uuid::Uuid::now_v7()), waiter, &format!("Lote {i}"), &[("Pan", "1.00", 1)]), None)
         })
         .collect();
     for outcome in futures_util::future::join_all(warm).await {
-        assert_eq!(outcome.unwrap(), InsertOrder::Inserted);
+        assert_eq!(outcome.unwrap(), WriteOutcome::Written);
     }
     let stats = writer.stats();
     assert!(stats.statements < stats.orders, "the orders were not batched: {stats:?}");
@@ -82,11 +82,24 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
     // statement, and the writer must then write the others one by one.
     let existing_id = OrderId(uuid::Uuid::now_v7());
     assert_eq!(
-        writer.insert(order(existing_id, waiter, "Antes", &[("Pan", "1.00", 1)]), None).await.unwrap(),
-        InsertOrder::Inserted
+        writer.write(order(existing_id, waiter, "Antes", &[("Pan", "1.00", 1)]), None).await.unwrap(),
+        WriteOutcome::Written
     );
 
-    let mut expected: Vec<(OrderId, Result<InsertOrder, ()>)> = Vec::new();
+    /// What the test expects of each order: its outcome, and for a used key the first order.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Want {
+        Written,
+        KeyUsedBy(OrderId),
+        ActorGone,
+    }
+    let tag = |outcome: &WriteOutcome| match outcome {
+        WriteOutcome::Written => Want::Written,
+        WriteOutcome::KeyUsed { first, .. } => Want::KeyUsedBy(first.as_ref().map(|o| o.id()).unwrap()),
+        WriteOutcome::ActorGone => Want::ActorGone,
+    };
+    let mut expected: Vec<(OrderId, Result<Want, ()>)> = Vec::new();
+    let mut first_with_key = None;
     let mut pending = Vec::new();
     for i in 0..40 {
         let id = OrderId(uuid::Uuid::now_v7());
@@ -95,33 +108,36 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
         let refs: Vec<(&str, &str, i64)> = lines.iter().map(|(n, p, q)| (n.as_str(), *p, *q)).collect();
         let (owner, claimed, outcome) = match i {
             // Two orders with one key: the first is written, the second finds the key used.
-            7 => (waiter, Some(claim(waiter, "same-key", id)), Ok(InsertOrder::Inserted)),
-            8 => (waiter, Some(claim(waiter, "same-key", id)), Ok(InsertOrder::KeyUsed)),
+            7 => {
+                first_with_key = Some(id);
+                (waiter, Some(claim(waiter, "same-key", id)), Ok(Want::Written))
+            }
+            8 => (waiter, Some(claim(waiter, "same-key", id)), Ok(Want::KeyUsedBy(first_with_key.unwrap()))),
             // A waiter who does not exist.
-            13 => (UserId(uuid::Uuid::now_v7()), None, Ok(InsertOrder::ActorGone)),
-            _ => (waiter, (i % 3 == 0).then(|| claim(waiter, &format!("key-{i}"), id)), Ok(InsertOrder::Inserted)),
+            13 => (UserId(uuid::Uuid::now_v7()), None, Ok(Want::ActorGone)),
+            _ => (waiter, (i % 3 == 0).then(|| claim(waiter, &format!("key-{i}"), id)), Ok(Want::Written)),
         };
         let placed = order(id, owner, &format!("Cliente {i}"), &refs);
         expected.push((id, outcome));
-        pending.push(writer.insert(placed, claimed));
+        pending.push(writer.write(placed, claimed));
         if i == 20 {
             // The order reusing an existing id: refused, alone.
             let clash = order(existing_id, waiter, "Choque", &[("Pan", "1.00", 1)]);
             expected.push((existing_id, Err(())));
-            pending.push(writer.insert(clash, None));
+            pending.push(writer.write(clash, None));
         }
     }
     let outcomes = futures_util::future::join_all(pending).await;
     for ((id, want), got) in expected.iter().zip(outcomes) {
         match want {
-            Ok(want) => assert_eq!(got.as_ref().ok(), Some(want), "order {id}: {got:?}"),
+            Ok(want) => assert_eq!(got.as_ref().ok().map(tag).as_ref(), Some(want), "order {id}: {got:?}"),
             Err(()) => assert!(got.is_err(), "the clashing order was accepted"),
         }
     }
     // The database holds exactly the inserted ones, each with its own lines.
     assert_eq!(
         count(&app, "orders") as usize,
-        30 + 1 + expected.iter().filter(|(_, o)| *o == Ok(InsertOrder::Inserted)).count()
+        30 + 1 + expected.iter().filter(|(_, o)| *o == Ok(Want::Written)).count()
     );
     #[derive(QueryableByName)]
     struct Line {

@@ -57,14 +57,10 @@ pub async fn create_order(
     body: web::Json<Object<CreateOrderRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let (new, key) = key.with(body.into_inner().0.parse())?;
-    // The insert goes through the batching order writer: no blocking thread waits for it. Only
-    // a retried key needs one, to read the first answer.
+    // The write goes through the batching order writer: no blocking thread waits for it.
     let (order, replayed) = match state.orders.place(&caller, new, key).await? {
         PlaceOutcome::Created(order) => (order, false),
-        PlaceOutcome::Retried(retry) => {
-            let orders = state.orders.clone();
-            (blocking(&state, move || orders.replay(&caller, retry)).await?, true)
-        }
+        PlaceOutcome::Replayed(order) => (order, true),
     };
     Ok(created(format!("/api/v1/orders/{}", order.id()), replayed).json(OrderResponse::from(&order)))
 }
