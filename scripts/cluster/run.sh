@@ -3,7 +3,7 @@
 # cluster), Redis, three comanda-api replicas on free loopback ports and nginx in front, with the
 # service's default settings (Argon2 and rate limits included). Prints nginx's address and the
 # admin's password; Ctrl-C stops everything. Data and logs: target/cluster/run (started afresh
-# each time).
+# each time). The program is `cargo xtask cluster run` (crates/xtask/src/cluster).
 #
 #   scripts/cluster/run.sh [--release] [--port 8080]
 #
@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-ensure_system_packages nginx:nginx redis-server:redis-server python3:python3
+ensure_system_packages nginx:nginx redis-server:redis-server
 target="${CARGO_TARGET_DIR:-target}"
 work="$target/cluster/run"
 if [ "$profile" = release ]; then
@@ -32,6 +32,6 @@ if [ "$profile" = release ]; then
 else
     cargo build --quiet --bin comanda-api --bin db-admin
 fi
-mkdir -p "$work"
-trap 'python3 scripts/cluster/topology.py cleanup --work "$work" || true' EXIT
-python3 scripts/cluster/topology.py run --work "$work" --bin-dir "$target/$profile" "${args[@]}"
+# Whatever happens to the harness (a crash, kill -9), nothing it started stays up.
+trap 'cargo xtask cluster cleanup --work "$work" || true' EXIT
+cargo xtask cluster run --work "$work" --bin-dir "$target/$profile" "${args[@]}"

@@ -2,7 +2,7 @@
 # Tests the container topology without containers: PostgreSQL (its own cluster), Redis, three
 # comanda-api replicas on free loopback ports and nginx in front (Debian's package, foreground,
 # with container/nginx-proxy.conf), all under target/cluster/test and torn down at the end, also
-# on failure. The checks (scripts/cluster/checks.py, Python standard library only):
+# on failure or Ctrl-C. The checks are `cargo xtask cluster test` (crates/xtask/src/cluster):
 #   (a) 5 logins per minute per client hold across the replicas together (shared in Redis);
 #   (b) X-Forwarded-For cannot be spoofed past the limit; it is believed from nginx only;
 #   (c) with Redis frozen and then down, requests are still served within 1 s (fail open), a
@@ -11,15 +11,16 @@
 #       and restarted: every acknowledged order and payment exists exactly once, nothing is
 #       overpaid (checked through the API and in the database);
 #   (e) every replica stops with exit 0 on SIGTERM and logged no ERROR.
-# It also checks container/nginx.conf with nginx -t and container/compose.yaml with
-# check_compose.py (when PyYAML is at hand). Installs nginx and redis-server when
-# missing (as root). Called by scripts/test.sh; takes about 35 s after the build. Options are
-# passed to checks.py (e.g. --duration 30 --clients 16, --only ab).
+# Before them, this script checks container/nginx.conf with nginx -t and container/compose.yaml
+# with check_compose.py (when a python3 with PyYAML is at hand). Installs nginx and
+# redis-server when missing (as root). Called by scripts/test.sh; takes about 40 s after the
+# build. Options go to the checks (e.g. --duration 30 --clients 16, --only ab; see
+# cargo xtask cluster test --help).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib.sh
 
-ensure_system_packages nginx:nginx redis-server:redis-server python3:python3
+ensure_system_packages nginx:nginx redis-server:redis-server
 target="${CARGO_TARGET_DIR:-target}"
 work="$target/cluster/test"
 
@@ -55,6 +56,6 @@ else
     say "skipping the static check of container/compose.yaml: no python3 with PyYAML here"
 fi
 
-# Whatever happens to the checks (failure, Ctrl-C, a crash), nothing they started stays up.
-trap 'python3 scripts/cluster/topology.py cleanup --work "$work" || true' EXIT
-python3 scripts/cluster/checks.py --work "$work" --bin-dir "$target/debug" "$@"
+# Whatever happens to the harness (a crash, kill -9), nothing it started stays up.
+trap 'cargo xtask cluster cleanup --work "$work" || true' EXIT
+cargo xtask cluster test --work "$work" --bin-dir "$target/debug" "$@"
