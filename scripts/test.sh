@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # The tests of shared rate limits start their own Redis.
-ensure_system_packages redis-server:redis-server
+ensure_system_packages redis-server:redis-server localedef:locales
 ensure_rust_components
 
 target="${CARGO_TARGET_DIR:-target}"

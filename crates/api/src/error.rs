@@ -234,7 +234,7 @@ impl From<AuthError> for ApiError {
         match error {
             AuthError::InvalidCredentials => Self::Unauthorized("the email or the password is wrong".into()),
             AuthError::Unauthenticated(reason) => {
-                tracing::debug!(reason = %reason, "token refused");
+                tracing::debug!(reason = %chain(&reason), "token refused");
                 Self::Unauthorized("a valid bearer token is required".into())
             }
             AuthError::Token(e) => Self::internal(e),

@@ -36,20 +36,38 @@ pub trait PasswordHasher: Send + Sync {
     fn dummy_like(&self, stored: &str) -> Result<String, HashError>;
 }
 
-/// A hash that could not be made or read.
+/// A hash that could not be made or read: what failed, and why.
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(pub String);
+#[error("password hashing failed: {what}")]
+pub struct HashError {
+    pub what: &'static str,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl HashError {
+    pub fn new(what: &'static str) -> Self {
+        Self { what, source: None }
+    }
+
+    pub fn caused(what: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { what, source: Some(source.into()) }
+    }
+}
 
 /// Why a token is refused; the detail is for logs, the client only learns that it is invalid.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("the token has expired")]
     Expired,
-    #[error("the token is invalid: {0}")]
-    Invalid(String),
-    #[error("the token could not be signed: {0}")]
-    Signing(String),
+    #[error("the token is invalid: {reason}")]
+    Invalid {
+        reason: &'static str,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    #[error("the token could not be signed")]
+    Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Issuing and checking access tokens (JWT, HS256).
@@ -65,8 +83,8 @@ pub enum AuthError {
     #[error("the email or the password is wrong")]
     InvalidCredentials,
     /// A missing, malformed, expired or forged token, or one whose user no longer exists.
-    #[error("not signed in: {0}")]
-    Unauthenticated(String),
+    #[error("not signed in")]
+    Unauthenticated(#[source] TokenError),
     #[error(transparent)]
     Token(TokenError),
     #[error(transparent)]
@@ -109,7 +127,7 @@ impl AuthService {
         tokens: Arc<dyn TokenService>,
     ) -> Result<Self, HashError> {
         let dummy =
-            Password::candidate(&uuid::Uuid::now_v7().to_string()).ok_or_else(|| HashError("dummy password".into()))?;
+            Password::candidate(&uuid::Uuid::now_v7().to_string()).ok_or_else(|| HashError::new("dummy password"))?;
         let hash = hasher.hash(&dummy)?;
         Ok(Self { users, hasher, tokens, dummy: Mutex::new(DummyHash { hash, made: None }) })
     }
@@ -132,7 +150,7 @@ impl AuthService {
             }
         };
         // Verify even when the outcome is known, so that every failure costs one hash.
-        let fallback = Password::candidate("").ok_or_else(|| HashError("empty password".into()))?;
+        let fallback = Password::candidate("").ok_or_else(|| HashError::new("empty password"))?;
         let verified = self.hasher.verify(candidate.as_ref().unwrap_or(&fallback), hash)?;
         let (Some(user), Some(candidate), true) = (user, candidate.as_ref(), verified.matches) else {
             return Err(AuthError::InvalidCredentials);
@@ -168,6 +186,6 @@ impl AuthService {
     /// Turns a bearer token into the caller it names. Pure CPU: who the caller is now (role,
     /// existence) is looked up by each use case inside its own database work.
     pub fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
-        self.tokens.verify(token).map_err(|e| AuthError::Unauthenticated(e.to_string()))
+        self.tokens.verify(token).map_err(AuthError::Unauthenticated)
     }
 }

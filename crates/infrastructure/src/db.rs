@@ -66,6 +66,8 @@ pub struct Database {
     health: PgPool,
     /// Callers waiting for a connection right now.
     waiting: Arc<AtomicUsize>,
+    /// Every pooled connection's `statement_timeout`.
+    statement_timeout: Duration,
 }
 
 /// The pool's state right now (for metrics).
@@ -106,6 +108,7 @@ impl Database {
         Self {
             pool: build(settings.max_size, settings.max_size.min(2)),
             health: build(1, 0),
+            statement_timeout: settings.statement_timeout,
             waiting: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -122,7 +125,9 @@ impl Database {
 
     /// A connection, or `Unavailable` after the checkout timeout.
     pub fn conn(&self) -> Result<PgPooled, StoreError> {
-        self.checked_out(None).map_err(|e| StoreError::Unavailable(Box::new(e)))
+        let conn = self.checked_out(None).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        CHECKED_OUT.set(Some((std::time::Instant::now(), self.statement_timeout)));
+        Ok(conn)
     }
 
     /// A connection from the pool. Pooled connections are not tested on checkout (a round trip
@@ -318,30 +323,43 @@ fn discard(mut conn: PgPooled) {
     drop(conn);
 }
 
+/// Whether a failure means "the database is unavailable, try again" (503) rather than a bug
+/// (500). Decided by what diesel tells of the SQLSTATE and of the connection, never by the text
+/// of the server's message (which follows the server's `lc_messages`):
+/// - diesel reports a connection in the bad state, and the SQLSTATE class 08 (connection
+///   exceptions), as `ClosedConnection` (the server shutting down or restarting, a connection
+///   terminated by an administrator, a lost network), and a command it could not send as
+///   `UnableToSendCommand`;
+/// - SQLSTATE 40001 (`SerializationFailure`): the transaction may simply be retried;
+/// - a statement cancelled by `statement_timeout` (SQLSTATE 57014, which diesel does not
+///   name): recognised by its time, since the unit of work that failed has then run at least
+///   the statement timeout since it checked its connection out ([`Database::conn`]);
+/// - failures to connect at all (too many clients, the server starting up) never reach here:
+///   they are checkout errors, unavailable by definition.
 fn is_unavailable(error: &DieselError) -> bool {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
-            true
-        }
-        DieselError::DatabaseError(_, info) => {
-            let message = info.message();
-            [
-                "terminating connection",
-                "server closed the connection",
-                "no connection to the server",
-                "could not receive data",
-                "could not send data",
-                "connection to server",
-                "the database system is",
-                "canceling statement due to statement timeout",
-                "too many clients",
-            ]
-            .iter()
-            .any(|needle| message.contains(needle))
-        }
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::SerializationFailure,
+            _,
+        ) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, _) => ran_past_statement_timeout(),
         DieselError::BrokenTransactionManager => true,
         _ => false,
     }
+}
+
+thread_local! {
+    /// When this thread last checked a connection out, and the statement timeout of its pool:
+    /// a failure after that long is the statement timeout's (see [`is_unavailable`]). Each unit
+    /// of work runs on one thread with one connection (a request's blocking hop, an order
+    /// writer's batch, a background job), so the last checkout is that unit's.
+    static CHECKED_OUT: std::cell::Cell<Option<(std::time::Instant, Duration)>> = const { std::cell::Cell::new(None) };
+}
+
+fn ran_past_statement_timeout() -> bool {
+    CHECKED_OUT.get().is_some_and(|(at, timeout)| at.elapsed() >= timeout)
 }
 
 /// The name of the constraint a unique violation broke, if that is what `error` is.
@@ -364,25 +382,24 @@ fn with_connect_timeout(url: &str, seconds: u64) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error("could not connect to the database: {0}")]
-    Connect(String),
+    #[error("could not connect to the database")]
+    Connect(#[source] diesel::ConnectionError),
     #[error("the database is {} migration(s) behind ({}); run `db-admin migrate` first", .0.len(), .0.join(", "))]
     Behind(Vec<String>),
-    #[error("could not migrate the database: {0}")]
-    Migrate(String),
+    #[error("could not migrate the database")]
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Checks the database before serving: with `apply`, applies pending migrations (the local
 /// default); without, refuses a database whose migrations are behind. Returns what it applied.
 pub fn prepare(url: &str, apply: bool) -> Result<Vec<String>, PrepareError> {
-    let mut conn =
-        PgConnection::establish(&with_connect_timeout(url, 5)).map_err(|e| PrepareError::Connect(e.to_string()))?;
-    let pending = pending_migrations(&mut conn).map_err(|e| PrepareError::Migrate(e.to_string()))?;
+    let mut conn = PgConnection::establish(&with_connect_timeout(url, 5)).map_err(PrepareError::Connect)?;
+    let pending = pending_migrations(&mut conn).map_err(PrepareError::Migrate)?;
     if pending.is_empty() {
         return Ok(pending);
     }
     if !apply {
         return Err(PrepareError::Behind(pending));
     }
-    run_pending_migrations(&mut conn).map_err(|e| PrepareError::Migrate(e.to_string()))
+    run_pending_migrations(&mut conn).map_err(PrepareError::Migrate)
 }

@@ -36,6 +36,8 @@ pub enum LocalPgError {
 pub struct LocalPgOptions {
     /// Extra `-c name=value` server settings (tests turn durability off for speed).
     pub server_settings: Vec<(String, String)>,
+    /// Environment variables of the server's processes (a test's `LOCPATH`, say).
+    pub environment: Vec<(String, String)>,
 }
 
 /// A running local cluster. Stops it on drop if this process started it.
@@ -49,6 +51,8 @@ pub struct LocalPostgres {
     version: String,
     /// Extra `-c name=value` settings the server is started with (kept for a restart).
     server_settings: Vec<(String, String)>,
+    /// Environment variables of the server's processes.
+    environment: Vec<(String, String)>,
 }
 
 impl LocalPostgres {
@@ -85,6 +89,7 @@ impl LocalPostgres {
             owned: false,
             version: String::new(),
             server_settings: options.server_settings.clone(),
+            environment: options.environment.clone(),
         };
         pg.version = fs::read_to_string(pg.bin_dir.join("../share/PG_VERSION")).unwrap_or_default();
 
@@ -200,19 +205,29 @@ impl LocalPostgres {
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Result<Output, LocalPgError> {
-        pg_command(&self.bin_dir, self.run_as_postgres, program, args)
+        pg_command(&self.bin_dir, self.run_as_postgres, &self.environment, program, args)
     }
 }
 
 /// Runs one of PostgreSQL's programs, as the `postgres` user when `run_as_postgres`.
-fn pg_command(bin_dir: &Path, run_as_postgres: bool, program: &str, args: &[&str]) -> Result<Output, LocalPgError> {
+fn pg_command(
+    bin_dir: &Path,
+    run_as_postgres: bool,
+    environment: &[(String, String)],
+    program: &str,
+    args: &[&str],
+) -> Result<Output, LocalPgError> {
     let binary = bin_dir.join(program);
     let mut command = if run_as_postgres {
+        // `env` after runuser, so that the variables reach the program whatever runuser keeps.
         let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&binary);
+        c.args(["-u", "postgres", "--", "env"]);
+        c.args(environment.iter().map(|(k, v)| format!("{k}={v}"))).arg(&binary);
         c
     } else {
-        Command::new(&binary)
+        let mut c = Command::new(&binary);
+        c.envs(environment.iter().map(|(k, v)| (k, v)));
+        c
     };
     command.args(args).current_dir("/");
     let shown = format!("{} {}", binary.display(), args.join(" "));
@@ -240,6 +255,7 @@ pub fn stop_cluster_of(base_dir: &Path) -> Result<bool, LocalPgError> {
     pg_command(
         &bin_dir,
         run_as_postgres,
+        &[],
         "pg_ctl",
         &["stop", "-D", path_str(&data_dir), "-m", "fast", "-w", "-t", "60"],
     )?;
@@ -276,29 +292,33 @@ impl Drop for LocalPostgres {
 
 /// Creates `name` on the server of `maintenance_url` unless it exists.
 pub fn ensure_database(maintenance_url: &str, name: &str) -> Result<(), LocalPgError> {
-    #[derive(QueryableByName)]
-    struct Found {
-        #[diesel(sql_type = Text)]
-        #[allow(dead_code)]
-        datname: String,
-    }
     let fail = |detail: String| LocalPgError::CreateDatabase { name: name.to_owned(), detail };
     let mut conn = PgConnection::establish(maintenance_url).map_err(|e| fail(e.to_string()))?;
-    let found: Vec<Found> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
-        .bind::<Text, _>(name)
-        .load(&mut conn)
-        .map_err(|e| fail(e.to_string()))?;
-    if found.is_empty() {
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        match diesel::sql_query(format!("CREATE DATABASE {quoted}")).execute(&mut conn) {
-            Ok(_) => info!(database = name, "created the database"),
-            // Another process created it at the same moment.
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
-            Err(e) if e.to_string().contains("already exists") => {}
-            Err(e) => return Err(fail(e.to_string())),
-        }
+    if database_exists(&mut conn, name).map_err(|e| fail(e.to_string()))? {
+        return Ok(());
     }
-    Ok(())
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match diesel::sql_query(format!("CREATE DATABASE {quoted}")).execute(&mut conn) {
+        Ok(_) => {
+            info!(database = name, "created the database");
+            Ok(())
+        }
+        // Another process may have created it at the same moment: whether it exists now says
+        // so (the server's message, in whatever language, is not read).
+        Err(e) => match database_exists(&mut conn, name) {
+            Ok(true) => Ok(()),
+            _ => Err(fail(e.to_string())),
+        },
+    }
+}
+
+fn database_exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
+    diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::Bool>("EXISTS (SELECT 1 FROM pg_database WHERE datname = ")
+            .bind::<Text, _>(name)
+            .sql(")"),
+    )
+    .get_result(conn)
 }
 
 /// Where the cluster of `base_dir` lives: `base_dir` itself, unless this process runs as root

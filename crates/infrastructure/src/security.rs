@@ -37,7 +37,7 @@ impl std::fmt::Debug for Argon2Hasher {
 impl Argon2Hasher {
     pub fn new(settings: Argon2Settings) -> Result<Self, HashError> {
         let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
-            .map_err(|e| HashError(format!("invalid Argon2 parameters: {e}")))?;
+            .map_err(|e| HashError::caused("invalid Argon2 parameters", e.to_string()))?;
         Ok(Self { params })
     }
 }
@@ -77,7 +77,7 @@ fn compute(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) ->
 /// As `argon2`'s `PasswordHasher::hash_password`: a random 16-byte salt, a 32-byte output,
 /// the PHC string with algorithm, version and parameters.
 fn hash_with(algorithm: Algorithm, version: Version, params: &Params, password: &[u8]) -> Result<String, HashError> {
-    let error = |e: &dyn std::fmt::Display| HashError(e.to_string());
+    let error = |e: &dyn std::fmt::Display| HashError::caused("could not make a hash", e.to_string());
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
@@ -95,15 +95,16 @@ fn hash_with(algorithm: Algorithm, version: Version, params: &Params, password: 
 
 /// The algorithm, version and parameters of a stored PHC string.
 fn parse_stored(hash: &str) -> Result<(PasswordHash, Algorithm, Version, Params), HashError> {
-    let parsed = PasswordHash::new(hash).map_err(|e| HashError(format!("unreadable stored hash: {e}")))?;
-    let params = Params::try_from(&parsed).map_err(|e| HashError(format!("unreadable stored hash parameters: {e}")))?;
+    let parsed = PasswordHash::new(hash).map_err(|e| HashError::caused("unreadable stored hash", e.to_string()))?;
+    let params =
+        Params::try_from(&parsed).map_err(|e| HashError::caused("unreadable stored hash parameters", e.to_string()))?;
     let algorithm = Algorithm::try_from(parsed.algorithm.as_str())
-        .map_err(|e| HashError(format!("unreadable stored hash algorithm: {e}")))?;
+        .map_err(|e| HashError::caused("unreadable stored hash algorithm", e.to_string()))?;
     let version = parsed
         .version
         .map(Version::try_from)
         .transpose()
-        .map_err(|e| HashError(format!("unreadable stored hash version: {e}")))?
+        .map_err(|e| HashError::caused("unreadable stored hash version", e.to_string()))?
         .unwrap_or_default();
     Ok((parsed, algorithm, version, params))
 }
@@ -211,7 +212,7 @@ impl TokenService for JwtTokenService {
             jti: Uuid::now_v7().to_string(),
         };
         let token = jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| TokenError::Signing(e.to_string()))?;
+            .map_err(|e| TokenError::Signing(Box::new(e)))?;
         Ok(AccessToken { token, expires_in_seconds: self.ttl_seconds })
     }
 
@@ -219,13 +220,15 @@ impl TokenService for JwtTokenService {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
-                kind => TokenError::Invalid(format!("{kind:?}")),
+                _ => TokenError::Invalid { reason: "signature, algorithm or claims", source: Some(Box::new(e)) },
             })?;
         let claims = data.claims;
-        let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::Invalid("sub is not a user id".into()))?;
+        let user_id = Uuid::parse_str(&claims.sub)
+            .map_err(|e| TokenError::Invalid { reason: "sub is not a user id", source: Some(Box::new(e)) })?;
         // The role is decided by the database at each request; a claim naming no role of ours
         // means a token we never issued (a leaked secret), and is refused.
-        Role::parse(&claims.role).map_err(|_| TokenError::Invalid("unknown role".into()))?;
+        Role::parse(&claims.role)
+            .map_err(|e| TokenError::Invalid { reason: "unknown role", source: Some(Box::new(e)) })?;
         Ok(Caller { user_id: UserId(user_id) })
     }
 }

@@ -130,13 +130,13 @@ impl PasswordHasher for FakeHasher {
         let (params, expected) = hash
             .strip_prefix("fake$")
             .and_then(|rest| rest.split_once('$'))
-            .ok_or_else(|| HashError("not a fake hash".into()))?;
+            .ok_or_else(|| HashError::new("not a fake hash"))?;
         self.verified_with.lock().unwrap().push(params.to_owned());
         Ok(Verified { matches: expected == password.expose(), needs_rehash: params != self.params })
     }
 
     fn dummy_like(&self, stored: &str) -> Result<String, HashError> {
-        let params = Self::params_of(stored).ok_or_else(|| HashError("not a fake hash".into()))?;
+        let params = Self::params_of(stored).ok_or_else(|| HashError::new("not a fake hash"))?;
         Ok(Self::hash_with(params, &uuid::Uuid::now_v7().to_string()))
     }
 }
@@ -151,7 +151,8 @@ impl TokenService for FakeTokens {
     }
 
     fn verify(&self, token: &str) -> Result<Caller, TokenError> {
-        let id = uuid::Uuid::parse_str(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let id = uuid::Uuid::parse_str(token)
+            .map_err(|e| TokenError::Invalid { reason: "not a user id", source: Some(Box::new(e)) })?;
         Ok(Caller { user_id: UserId(id) })
     }
 }

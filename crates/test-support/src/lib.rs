@@ -51,6 +51,7 @@ pub fn server_url() -> &'static str {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
+            ..LocalPgOptions::default()
         };
         let pg = LocalPostgres::start(&base, &options)
             .unwrap_or_else(|e| panic!("could not start the test PostgreSQL: {e}"));
@@ -340,8 +341,13 @@ pub async fn login(client: &reqwest::Client, base: &str, email: &str, password: 
 /// [`LocalPostgres::restart_stopped`]). Returns the cluster, the database URL and the folder
 /// (remove it after dropping the cluster).
 pub fn own_cluster(name: &str) -> (LocalPostgres, String, PathBuf) {
+    own_cluster_with(name, &LocalPgOptions::default())
+}
+
+/// [`own_cluster`] started with `options`.
+pub fn own_cluster_with(name: &str, options: &LocalPgOptions) -> (LocalPostgres, String, PathBuf) {
     let dir = std::env::temp_dir().join(format!("comanda-{name}-{}", Uuid::now_v7().simple()));
-    let pg = LocalPostgres::start(&dir, &LocalPgOptions::default()).unwrap();
+    let pg = LocalPostgres::start(&dir, options).unwrap();
     pg.ensure_database("comanda").unwrap();
     let url = pg.url("comanda");
     db::prepare(&url, true).unwrap();

@@ -180,3 +180,67 @@ async fn an_exhausted_pool_answers_503_quickly_and_health_stays_live() {
     let response = app.post("/api/v1/orders", &token).json(&simple_order("Después")).send().await.unwrap();
     assert_eq!(response.status(), 201);
 }
+
+/// A cluster whose server speaks Spanish (its own `lc_messages`, from a locale generated for the
+/// test with `localedef`): the classification of failures does not read messages, so a statement
+/// timeout is still a fast 503, not a 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_timeout_is_503_whatever_language_the_server_speaks() {
+    let locales = std::env::temp_dir().join(format!("comanda-locales-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&locales).unwrap();
+    let made = std::process::Command::new("localedef")
+        .args(["-i", "es_ES", "-f", "UTF-8"])
+        .arg(locales.join("es_ES.UTF-8"))
+        .status()
+        .expect("localedef (Debian's locales package) is needed: scripts/test.sh installs it");
+    assert!(locales.join("es_ES.UTF-8").is_dir(), "localedef made no locale ({made})");
+    let options = infrastructure::local_pg::LocalPgOptions {
+        server_settings: vec![("lc_messages".into(), "es_ES.UTF-8".into())],
+        environment: vec![("LOCPATH".into(), locales.to_string_lossy().into_owned())],
+    };
+    let (pg, url, dir) = test_support::own_cluster_with("spanish", &options);
+    // The server really answers in Spanish.
+    let mut probe = PgConnection::establish(&url).unwrap();
+    let error = diesel::sql_query("SELECT 1 / 0").execute(&mut probe).unwrap_err().to_string();
+    assert!(error.contains("división por cero"), "the server does not speak Spanish: {error}");
+
+    let mut config = test_support::test_config();
+    config.settings.database_statement_timeout = Duration::from_millis(300);
+    let (port, handle) = test_support::serve(&config, &url);
+    let base = format!("http://127.0.0.1:{port}");
+    let argon2 = config.settings.argon2;
+    test_support::create_user(&url, argon2, "espera@example.com", PASSWORD, domain::Role::Waiter);
+    let client = reqwest::Client::new();
+    let token = test_support::login(&client, &base, "espera@example.com", PASSWORD).await;
+    let order: serde_json::Value = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&token)
+        .json(&simple_order("Mesa lenta"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap().to_owned();
+    // Another session holds the order's row: cancelling it waits for the lock until the
+    // statement timeout cancels the wait.
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut probe,
+        &format!("BEGIN; SELECT 1 FROM orders WHERE id = '{id}' FOR UPDATE"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let response = client.post(format!("{base}/api/v1/orders/{id}/cancel")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 503, "{}", response.text().await.unwrap());
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    diesel::connection::SimpleConnection::batch_execute(&mut probe, "ROLLBACK").unwrap();
+    // With the lock gone, the same request succeeds: nothing was left half done.
+    let response = client.post(format!("{base}/api/v1/orders/{id}/cancel")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    handle.stop(false).await;
+    drop(probe);
+    drop(pg);
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(locales);
+}
