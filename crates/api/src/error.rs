@@ -6,74 +6,13 @@ use std::fmt::Write as _;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 use tracing::{error, warn};
-use utoipa::ToSchema;
+
+use application::{AuthError, OrderServiceError, ReportError, StoreError, UserError};
+use domain::PlacementError;
 
 use crate::hashing_pool::HashingPoolError;
-use crate::request_id;
-use application::{AuthError, OrderServiceError, ReportError, StoreError, UserError};
-
-/// One failing field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// Where the problem is: `customer_name`, `items[2].unit_price`, a query parameter's name.
-    #[schema(example = "items[0].unit_price")]
-    pub field: String,
-    #[schema(example = "must have at most two decimal places")]
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
-        Self { field: field.into(), message: message.to_string() }
-    }
-}
-
-/// An RFC 9457 problem detail, as every error of this API is answered.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI reference naming the kind of problem.
-    #[schema(example = "/problems/validation")]
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[schema(example = "Unprocessable Content")]
-    pub title: String,
-    #[schema(example = 422)]
-    pub status: u16,
-    #[schema(example = "the request has invalid fields")]
-    pub detail: String,
-    /// The request's id, as in the `X-Request-Id` header and the server's logs.
-    #[schema(example = "0193a5b2-7c4e-7f00-8a1b-5c3d2e1f0a9b")]
-    pub request_id: String,
-    /// Every failing field (validation problems only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<FieldError>>,
-}
-
-pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// Builds a problem+json response; the other error paths (framework errors, rate limits) use
-/// it too, so that every error has the same shape.
-pub fn problem_response(status: StatusCode, slug: &str, detail: &str, errors: Option<Vec<FieldError>>) -> HttpResponse {
-    let problem = Problem {
-        kind: format!("/problems/{slug}"),
-        title: status.canonical_reason().unwrap_or("Error").to_owned(),
-        status: status.as_u16(),
-        detail: detail.to_owned(),
-        request_id: request_id::current().unwrap_or_default(),
-        errors,
-    };
-    let body = serde_json::to_string(&problem).unwrap_or_else(|_| String::from("{}"));
-    HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .body(body)
-}
-
-/// Seconds a client should wait before retrying when the service is overloaded or the
-/// database is away.
-pub const RETRY_AFTER_SECONDS: u32 = 1;
+use crate::problem::{FieldError, RETRY_AFTER_SECONDS, problem_response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -260,7 +199,7 @@ impl From<UserError> for ApiError {
 impl From<OrderServiceError> for ApiError {
     fn from(error: OrderServiceError) -> Self {
         match error {
-            OrderServiceError::Invalid(errors) => Self::Validation(crate::dto::orders::placement_errors(&errors)),
+            OrderServiceError::Invalid(errors) => Self::Validation(placement_errors(&errors)),
             OrderServiceError::NotFound => Self::NotFound(error.to_string()),
             OrderServiceError::Forbidden => Self::Forbidden(error.to_string()),
             OrderServiceError::Transition(e) => Self::Conflict(e.to_string()),
@@ -279,4 +218,23 @@ impl From<ReportError> for ApiError {
             ReportError::Store(e) => e.into(),
         }
     }
+}
+
+/// The domain's merge and count rules, as field errors.
+pub fn placement_errors(errors: &[PlacementError]) -> Vec<FieldError> {
+    errors
+        .iter()
+        .map(|e| match e {
+            PlacementError::NoLines | PlacementError::TooManyLines { .. } | PlacementError::Total(_) => {
+                FieldError::new("items", e)
+            }
+            PlacementError::ConflictingPrice { first, line } => FieldError::new(
+                format!("items[{line}].unit_price"),
+                format!("names the same product as items[{first}] at another unit price"),
+            ),
+            PlacementError::MergedQuantityTooLarge { line, .. } => {
+                FieldError::new(format!("items[{line}].quantity"), e)
+            }
+        })
+        .collect()
 }

@@ -12,7 +12,8 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use application::{Caller, IdempotencyKey};
 
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
+use crate::problem::FieldError;
 use crate::state::AppState;
 
 /// Any signed-in user: a valid bearer token, or 401.

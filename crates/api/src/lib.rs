@@ -8,7 +8,9 @@ pub mod extract;
 pub mod hashing_pool;
 pub mod metrics;
 pub mod openapi;
+pub mod problem;
 pub mod rate_limit;
+pub mod request_context;
 pub mod request_id;
 pub mod request_limits;
 pub mod routes;
@@ -17,5 +19,6 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 
+pub use request_limits::BODY_LIMIT;
 pub use settings::{Config, ServerSettings};
-pub use startup::{Application, BODY_LIMIT, app, build_state};
+pub use startup::{Application, app, build_state};

@@ -4,12 +4,11 @@
 use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::dto::orders::{
-    CreateOrderRequest, CreatePaymentRequest, OrderItemRequest, OrderItemResponse, OrderResponse, OrderStatusDto,
-    PaymentMethodDto, PaymentResponse, ProductSalesResponse, ReportResponse,
-};
+use crate::dto::orders::{CreateOrderRequest, OrderItemRequest, OrderItemResponse, OrderResponse, OrderStatusDto};
+use crate::dto::payments::{CreatePaymentRequest, PaymentMethodDto, PaymentResponse};
+use crate::dto::reports::{ProductSalesResponse, ReportResponse};
 use crate::dto::users::{CreateUserRequest, LoginForm, LoginRequest, RoleDto, TokenResponse, UserResponse};
-use crate::error::{FieldError, Problem};
+use crate::problem::{FieldError, Problem};
 use crate::routes::{auth, health, orders, reports, users};
 
 #[derive(Debug)]

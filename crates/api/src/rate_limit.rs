@@ -23,7 +23,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use ipnet::IpNet;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::error::problem_response;
+use crate::problem::{RETRY_AFTER_SECONDS, problem_response};
 
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -175,7 +175,7 @@ impl actix_web::ResponseError for LimitError {
             "the service is temporarily unavailable; retry shortly",
             None,
         );
-        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(crate::error::RETRY_AFTER_SECONDS));
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         response
     }
 }

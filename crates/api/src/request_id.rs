@@ -13,18 +13,10 @@ use actix_web::middleware::Next;
 use tracing::{Instrument, info, info_span};
 use uuid::Uuid;
 
-use crate::error::{PROBLEM_JSON, problem_response};
+use crate::problem::{PROBLEM_JSON, problem_response};
+use crate::request_context::REQUEST_ID;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being served, when called from within it.
-pub fn current() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
 
 /// The client's id when it is sane (1 to 128 characters of letters, digits and `-_.:`), else
 /// a fresh UUID.

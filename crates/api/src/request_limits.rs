@@ -17,9 +17,11 @@ use actix_web::{Error, web};
 use futures_util::StreamExt;
 
 use crate::error::ApiError;
-use crate::startup::BODY_LIMIT;
 
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// How long a request's body may take to arrive, whole.
 #[derive(Debug, Clone, Copy)]

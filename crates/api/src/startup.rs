@@ -25,13 +25,11 @@ use crate::dto::cursor::CursorCodec;
 use crate::dto::unreadable;
 use crate::error::ApiError;
 use crate::hashing_pool::HashingPool;
+use crate::request_limits::BODY_LIMIT;
 use crate::routes::{auth, health, not_allowed, orders, reports, users};
 use crate::settings::{Config, ServerSettings};
 use crate::state::{AppState, Gauges, NotReady, Probes};
 use crate::{openapi, rate_limit, request_id};
-
-/// Request bodies above this are refused with 413.
-pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What every HTTP worker's app is built with: where the rate limits count (one backend for
 /// the process, or the Redis every replica shares), the limits, the trusted proxies, CORS, the

@@ -5,77 +5,11 @@ use std::time::{Duration, Instant};
 
 use tracing::{instrument, warn};
 
-use domain::{Email, Password, User};
+use domain::{Email, Password};
 
 use crate::actor::Caller;
+use crate::ports::{AccessToken, HashError, PasswordHasher, TokenError, TokenService, UserRepository};
 use crate::store::StoreError;
-use crate::users::UserRepository;
-
-/// A signed access token and how long it lives.
-#[derive(Debug, Clone)]
-pub struct AccessToken {
-    pub token: String,
-    pub expires_in_seconds: u64,
-}
-
-/// The outcome of checking a password against a stored hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verified {
-    pub matches: bool,
-    /// The hash was made with other parameters than today's: hash the password again.
-    pub needs_rehash: bool,
-}
-
-/// Password hashing (Argon2id in production). CPU-heavy: callers run it on a bounded pool.
-pub trait PasswordHasher: Send + Sync {
-    fn hash(&self, password: &Password) -> Result<String, HashError>;
-    fn verify(&self, password: &Password, hash: &str) -> Result<Verified, HashError>;
-    /// A hash of a random password made with the algorithm and parameters of `stored`: what a
-    /// login for an unknown email is checked against, so that it costs what checking a stored
-    /// hash costs.
-    fn dummy_like(&self, stored: &str) -> Result<String, HashError>;
-}
-
-/// A hash that could not be made or read: what failed, and why.
-#[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {what}")]
-pub struct HashError {
-    pub what: &'static str,
-    #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl HashError {
-    pub fn new(what: &'static str) -> Self {
-        Self { what, source: None }
-    }
-
-    pub fn caused(what: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { what, source: Some(source.into()) }
-    }
-}
-
-/// Why a token is refused; the detail is for logs, the client only learns that it is invalid.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("the token has expired")]
-    Expired,
-    #[error("the token is invalid: {reason}")]
-    Invalid {
-        reason: &'static str,
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
-    #[error("the token could not be signed")]
-    Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// Issuing and checking access tokens (JWT, HS256).
-pub trait TokenService: Send + Sync {
-    fn issue(&self, user: &User) -> Result<AccessToken, TokenError>;
-    /// The caller a valid token names (its role claim is not trusted: see [`Caller`]).
-    fn verify(&self, token: &str) -> Result<Caller, TokenError>;
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -8,12 +8,13 @@ pub mod clock;
 pub mod idempotency;
 pub mod orders;
 pub mod page;
+pub mod ports;
 pub mod reports;
 pub mod store;
 pub mod users;
 
 pub use actor::{Actor, Caller};
-pub use auth::{AccessToken, AuthError, AuthService, HashError, PasswordHasher, TokenError, TokenService, Verified};
+pub use auth::{AuthError, AuthService};
 pub use clock::{Clock, SystemClock};
 pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, MissingClaim, Replay};
 pub use orders::{
@@ -21,9 +22,10 @@ pub use orders::{
     PaymentInsert, PaymentOutcome, PendingWrite, PlaceOutcome, Refused, WriteOutcome,
 };
 pub use page::{Cursor, Page, PageRequest, budget_cut};
+pub use ports::{AccessToken, HashError, PasswordHasher, TokenError, TokenService, UserRepository, Verified};
 pub use reports::{
     ProductSales, ReportBound, ReportError, ReportRange, ReportRepository, ReportService, RollupProgress, SalesReport,
     StartAfterEnd, rollup_lag,
 };
 pub use store::StoreError;
-pub use users::{NewUser, UserError, UserRepository, UserService};
+pub use users::{NewUser, UserError, UserService};

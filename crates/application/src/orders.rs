@@ -17,8 +17,8 @@ use crate::actor::{Actor, Caller};
 use crate::clock::Clock;
 use crate::idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, Replay};
 use crate::page::{Cursor, Page, PageRequest};
+use crate::ports::UserRepository;
 use crate::store::StoreError;
-use crate::users::{UserRepository, actor_of};
 
 /// The most order lines one page of the order list carries: a page of 100 orders of 100 lines
 /// would otherwise answer megabytes to a request of a few bytes.
@@ -322,7 +322,7 @@ impl OrderService {
     }
 
     fn actor(&self, caller: &Caller) -> Result<Actor, OrderServiceError> {
-        actor_of(self.users.as_ref(), caller)?.ok_or(OrderServiceError::ActorGone)
+        self.users.actor(caller)?.ok_or(OrderServiceError::ActorGone)
     }
 }
 

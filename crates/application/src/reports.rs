@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 use domain::UserId;
 
 use crate::actor::Caller;
+use crate::ports::UserRepository;
 use crate::store::StoreError;
-use crate::users::{UserRepository, actor_of};
 
 /// A half-open range of creation times: `start <= created_at < end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +163,7 @@ impl ReportService {
         range: ReportRange,
         waiter: Option<UserId>,
     ) -> Result<SalesReport, ReportError> {
-        let actor = actor_of(self.users.as_ref(), caller)?.ok_or(ReportError::ActorGone)?;
+        let actor = self.users.actor(caller)?.ok_or(ReportError::ActorGone)?;
         if !actor.is_admin() {
             return Err(ReportError::Forbidden);
         }

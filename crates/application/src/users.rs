@@ -8,29 +8,10 @@ use uuid::Uuid;
 use domain::{Email, Password, PersonName, Role, User, UserId};
 
 use crate::actor::{Actor, Caller};
-use crate::auth::{HashError, PasswordHasher};
 use crate::clock::Clock;
 use crate::page::{Page, PageRequest};
+use crate::ports::{HashError, PasswordHasher, UserRepository};
 use crate::store::StoreError;
-
-/// Storage of users. Users are never updated; only their password hash may be replaced by a
-/// stronger hash of the same password.
-pub trait UserRepository: Send + Sync {
-    /// Inserts a user; `Ok(false)` when the email (ignoring case) is taken.
-    fn insert(&self, user: &User, password_hash: &str) -> Result<bool, StoreError>;
-    fn find(&self, id: UserId) -> Result<Option<User>, StoreError>;
-    /// The user's role right now, or `None` when the user does not exist.
-    fn find_role(&self, id: UserId) -> Result<Option<Role>, StoreError>;
-    fn find_credentials(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
-    /// One stored password hash made with the parameters that most stored hashes have (`None`
-    /// when there are no users).
-    fn typical_password_hash(&self) -> Result<Option<String>, StoreError>;
-    /// Replaces the hash only if it is still `old_hash` (a concurrent login may have done it).
-    fn replace_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<(), StoreError>;
-    /// Up to `page.limit + 1` users, newest first, after the cursor.
-    fn list(&self, page: &PageRequest) -> Result<Vec<User>, StoreError>;
-    fn count_admins(&self) -> Result<i64, StoreError>;
-}
 
 /// A user to create, already parsed.
 #[derive(Debug, Clone)]
@@ -123,12 +104,6 @@ impl UserService {
     }
 
     fn actor(&self, caller: &Caller) -> Result<Actor, UserError> {
-        actor_of(self.users.as_ref(), caller)?.ok_or(UserError::ActorGone)
+        self.users.actor(caller)?.ok_or(UserError::ActorGone)
     }
-}
-
-/// The caller as storage knows them now (their current role), or `None` when the user no
-/// longer exists: every use case authorizes on this, never on the token's claims.
-pub(crate) fn actor_of(users: &dyn UserRepository, caller: &Caller) -> Result<Option<Actor>, StoreError> {
-    Ok(users.find_role(caller.user_id)?.map(|role| Actor { user_id: caller.user_id, role }))
 }

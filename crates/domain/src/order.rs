@@ -151,8 +151,8 @@ pub enum PlacementError {
     TooManyLines { max: usize },
     #[error("line {line} names the same product as line {first} at another unit price")]
     ConflictingPrice { first: usize, line: usize },
-    #[error("line {line} brings the merged quantity of its product above 10000")]
-    MergedQuantityTooLarge { line: usize },
+    #[error("brings the merged quantity of its product above {max}")]
+    MergedQuantityTooLarge { line: usize, max: u32 },
     #[error("the order's total is too large: {0}")]
     Total(MoneyError),
 }
@@ -281,7 +281,8 @@ impl Order {
                     } else {
                         match existing.quantity.checked_add(line.quantity) {
                             Ok(quantity) => existing.quantity = quantity,
-                            Err(_) => errors.push(PlacementError::MergedQuantityTooLarge { line: position }),
+                            Err(_) => errors
+                                .push(PlacementError::MergedQuantityTooLarge { line: position, max: Quantity::MAX }),
                         }
                     }
                 }
@@ -474,7 +475,7 @@ mod tests {
     #[test]
     fn merged_quantity_is_bounded() {
         let errors = place(vec![line("Pan", "0.50", 6000), line("pan", "0.50", 5000)]).unwrap_err();
-        assert_eq!(errors, vec![PlacementError::MergedQuantityTooLarge { line: 1 }]);
+        assert_eq!(errors, vec![PlacementError::MergedQuantityTooLarge { line: 1, max: 10_000 }]);
     }
 
     #[test]

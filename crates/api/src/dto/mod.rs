@@ -2,8 +2,11 @@
 //! the two translations of the codebase (the other is rows in infrastructure).
 
 pub mod cursor;
+pub mod money;
 pub mod orders;
 pub mod patterns;
+pub mod payments;
+pub mod reports;
 pub mod time;
 pub mod timestamp;
 pub mod users;
@@ -15,7 +18,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::error::FieldError;
+use crate::problem::FieldError;
 
 /// A number as the client wrote it: a JSON string or a JSON number, kept as text so that
 /// nothing is rounded on the way in (serde_json keeps numbers' text with `arbitrary_precision`).
@@ -206,7 +209,8 @@ pub fn page_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dto::orders::{CreateOrderRequest, CreatePaymentRequest};
+    use crate::dto::orders::CreateOrderRequest;
+    use crate::dto::payments::CreatePaymentRequest;
     use crate::dto::users::{CreateUserRequest, LoginRequest};
 
     fn refused<T: for<'de> Deserialize<'de> + std::fmt::Debug>(json: &str) -> String {

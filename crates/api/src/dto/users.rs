@@ -9,7 +9,7 @@ use application::NewUser;
 use domain::{Email, Password, PersonName, Role, User};
 
 use super::Fields;
-use crate::error::FieldError;
+use crate::problem::FieldError;
 
 /// Log in with JSON.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,7 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::dto::users::{LoginForm, LoginRequest, TokenResponse};
 use crate::dto::{Object, unreadable};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
+use crate::problem::Problem;
 use crate::state::AppState;
 
 /// Log in with email and password (JSON), or with the OAuth2 password flow (form).

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::RETRY_AFTER_SECONDS;
+use crate::problem::RETRY_AFTER_SECONDS;
 use crate::state::{AppState, NotReady};
 
 #[derive(Debug, Serialize, ToSchema)]

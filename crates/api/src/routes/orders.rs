@@ -7,10 +7,12 @@ use uuid::Uuid;
 use application::{PaymentOutcome, PlaceOutcome};
 use domain::OrderId;
 
-use crate::dto::orders::{CreateOrderRequest, CreatePaymentRequest, ListOrdersQuery, OrderResponse, PaymentResponse};
+use crate::dto::orders::{CreateOrderRequest, ListOrdersQuery, OrderResponse};
+use crate::dto::payments::{CreatePaymentRequest, PaymentResponse};
 use crate::dto::{Object, PageResponse};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{Idempotency, SignedIn};
+use crate::problem::Problem;
 use crate::routes::blocking;
 use crate::state::AppState;
 

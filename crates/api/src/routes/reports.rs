@@ -5,9 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use domain::UserId;
 
-use crate::dto::orders::{ReportQuery, ReportResponse, report_csv};
-use crate::error::{ApiError, Problem};
+use crate::dto::reports::{ReportQuery, ReportResponse, report_csv};
+use crate::error::ApiError;
 use crate::extract::SignedIn;
+use crate::problem::Problem;
 use crate::routes::blocking;
 use crate::state::AppState;
 

@@ -9,8 +9,9 @@ use domain::UserId;
 
 use crate::dto::users::{CreateUserRequest, UserResponse};
 use crate::dto::{Object, PageQuery, PageResponse, page_request};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::SignedIn;
+use crate::problem::Problem;
 use crate::routes::blocking;
 use crate::state::AppState;
 
