@@ -44,7 +44,7 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 say "npm ci in scripts/browser"
 timeout 300 npm ci --prefix scripts/browser --no-audit --no-fund --loglevel=error >/dev/null || die "npm ci in scripts/browser failed"
 
-cargo build --quiet --bin comanda-api --bin db-admin
+build_test_binaries
 server=""
 cleanup() {
     if [ -n "$server" ]; then

@@ -22,7 +22,7 @@ if [ ! -x "$venv/bin/st" ] || ! "$venv/bin/st" --version 2>/dev/null | grep -q "
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version" || die "pip install schemathesis failed"
 fi
 
-cargo build --quiet --bin comanda-api --bin db-admin
+build_test_binaries
 # The last run's cluster, wherever it lives (as root it may live outside target/), then its files.
 remove_cluster "$work/data"
 rm -rf "$work"

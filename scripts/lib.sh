@@ -54,6 +54,11 @@ ensure_rust_components() {
     fi
 }
 
+# The debug binaries the test steps run, with the response audit (RESPONSE_AUDIT_DIR) built in.
+build_test_binaries() {
+    cargo build --quiet --bin comanda-api --bin db-admin --features api/response-audit
+}
+
 # Stops the local cluster of $1 (a DATA_DIR-like folder) if one runs, wherever it lives: db-admin
 # knows where (as root, a folder the postgres user cannot reach has its cluster elsewhere).
 stop_cluster() {

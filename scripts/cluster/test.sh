@@ -24,7 +24,7 @@ ensure_system_packages nginx:nginx redis-server:redis-server
 target="${CARGO_TARGET_DIR:-target}"
 work="$target/cluster/test"
 
-cargo build --quiet --bin comanda-api --bin db-admin
+build_test_binaries
 
 # container/nginx.conf as compose runs it, with the replicas' names pointed at loopback and the
 # include at the shared file: only the syntax and the directives are checked here (the test

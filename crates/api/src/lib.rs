@@ -1,6 +1,12 @@
 //! Comanda's HTTP API: actix-web handlers, DTOs, problem+json errors, middleware, the app
 //! factory. The only crate that wires concrete types together.
 
+// The response audit is a testing aid: only builds with the `response-audit` feature (the test
+// harness and scripts/test.sh's servers) carry it; others have a stand-in that does nothing.
+#[cfg(feature = "response-audit")]
+pub mod audit;
+#[cfg(not(feature = "response-audit"))]
+#[path = "audit_absent.rs"]
 pub mod audit;
 pub mod dto;
 pub mod error;

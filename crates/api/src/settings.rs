@@ -144,6 +144,12 @@ impl ServerSettings {
                 "is a testing aid and is refused when APP_ENV=production",
             ));
         }
+        if response_audit_dir.is_some() && !cfg!(feature = "response-audit") {
+            return Err(SettingsError::new(
+                "RESPONSE_AUDIT_DIR",
+                "is a testing aid this build does not carry (build with --features api/response-audit)",
+            ));
+        }
         let cores = cores() as u64;
         Ok(Self {
             host: vars.get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
