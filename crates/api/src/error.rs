@@ -221,7 +221,7 @@ impl From<ReportError> for ApiError {
 }
 
 /// The domain's merge and count rules, as field errors.
-pub fn placement_errors(errors: &[PlacementError]) -> Vec<FieldError> {
+fn placement_errors(errors: &[PlacementError]) -> Vec<FieldError> {
     errors
         .iter()
         .map(|e| match e {

@@ -68,7 +68,7 @@ impl Idempotency {
     }
 }
 
-pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 impl FromRequest for Idempotency {
     type Error = ApiError;

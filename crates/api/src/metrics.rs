@@ -11,9 +11,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
 
-pub const REQUESTS: &str = "http_requests_total";
-pub const DURATION: &str = "http_request_duration_seconds";
-pub const RATE_LIMITED: &str = "rate_limit_rejections_total";
+const REQUESTS: &str = "http_requests_total";
+const DURATION: &str = "http_request_duration_seconds";
+const RATE_LIMITED: &str = "rate_limit_rejections_total";
 
 /// The process-wide recorder (installed once; every app of the process shares it).
 pub fn handle() -> &'static PrometheusHandle {

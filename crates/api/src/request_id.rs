@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::problem::{PROBLEM_JSON, problem_response};
 use crate::request_context::REQUEST_ID;
 
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The client's id when it is sane (1 to 128 characters of letters, digits and `-_.:`), else
 /// a fresh UUID.

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 
 use crate::error::ApiError;
 
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -87,7 +87,7 @@ impl Email {
     }
 
     /// Whether `c` may appear in a local part.
-    pub fn local_char(c: char) -> bool {
+    fn local_char(c: char) -> bool {
         !c.is_control() && !text::is_invisible(c) && !text::is_bidi_control(c) && !Self::SPECIALS.contains(c)
     }
 
@@ -101,7 +101,7 @@ impl Email {
     }
 
     /// The part before the `@`.
-    pub fn local_part(&self) -> &str {
+    fn local_part(&self) -> &str {
         self.0.split_once('@').map_or(self.0.as_str(), |(local, _)| local)
     }
 }

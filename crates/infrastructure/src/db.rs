@@ -17,7 +17,7 @@ use application::StoreError;
 /// Every migration under `migrations/`, compiled in (build.rs reruns when the folder changes).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
-pub type PgPool = r2d2::Pool<ConnectionManager<PgConnection>>;
+type PgPool = r2d2::Pool<ConnectionManager<PgConnection>>;
 pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
 
 /// How the pool behaves.
@@ -181,7 +181,7 @@ impl Database {
 
 /// No usable connection.
 #[derive(Debug, thiserror::Error)]
-pub enum CheckoutError {
+enum CheckoutError {
     #[error(transparent)]
     Pool(r2d2::PoolError),
     #[error("every pooled connection was dead")]

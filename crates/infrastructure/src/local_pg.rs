@@ -350,7 +350,7 @@ fn cluster_home(base_dir: &Path, run_as_postgres: bool) -> Result<PathBuf, Local
 }
 
 /// Where clusters of folders that the `postgres` user cannot reach live (root only).
-pub const RELOCATED_ROOT: &str = "/var/lib/comanda";
+const RELOCATED_ROOT: &str = "/var/lib/comanda";
 
 /// `RELOCATED_ROOT/<folder name>-<16 hex digits of the SHA-256 of its absolute path>`.
 fn relocated_home(base_dir: &Path) -> PathBuf {
@@ -456,4 +456,4 @@ pub fn resolve_database(settings: &crate::Settings) -> Result<(String, Option<Lo
 }
 
 /// The database's name in the local cluster.
-pub const LOCAL_DATABASE: &str = "comanda";
+const LOCAL_DATABASE: &str = "comanda";

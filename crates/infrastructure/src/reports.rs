@@ -24,9 +24,9 @@ use crate::db::{Database, store_error};
 
 /// One level of the rollup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grain {
-    pub name: &'static str,
-    pub unit: TimeDelta,
+struct Grain {
+    name: &'static str,
+    unit: TimeDelta,
     /// The bucket of a `timestamptz` expression `{t}`, in SQL (aligned like [`floor_to`]).
     bucket_sql: &'static str,
     /// The most buckets one aggregation step takes (bounded transactions on a big backlog).
@@ -36,7 +36,7 @@ pub struct Grain {
 }
 
 /// Finest first: each grain is built from the one before it, the first from the orders.
-pub const GRAINS: [Grain; 3] = [
+const GRAINS: [Grain; 3] = [
     Grain {
         name: "minute10",
         unit: TimeDelta::minutes(10),
@@ -91,14 +91,14 @@ impl State {
 
 /// Where each part of a report range is read from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadPlan {
+struct ReadPlan {
     /// Whole aggregated buckets: the grain's name and a range of its buckets.
-    pub rollup: Vec<(&'static str, DateTime<Utc>, DateTime<Utc>)>,
+    rollup: Vec<(&'static str, DateTime<Utc>, DateTime<Utc>)>,
     /// The rest, read from the orders.
-    pub live: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    live: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-pub fn floor_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
+fn floor_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
     t.duration_trunc(unit).unwrap_or(t)
 }
 
@@ -109,7 +109,7 @@ fn ceil_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
 
 /// Splits `[start, end)` into whole aggregated buckets, coarsest first, and the rest, which is
 /// read from the orders themselves. `marks[i]` is how far `GRAINS[i]` is aggregated.
-pub fn plan(start: DateTime<Utc>, end: DateTime<Utc>, marks: [Option<DateTime<Utc>>; 3]) -> ReadPlan {
+fn plan(start: DateTime<Utc>, end: DateTime<Utc>, marks: [Option<DateTime<Utc>>; 3]) -> ReadPlan {
     let mut plan = ReadPlan::default();
     let mut pieces = vec![(start, end)];
     for (grain, mark) in GRAINS.iter().zip(marks).rev() {

@@ -146,7 +146,17 @@ impl Fields {
         if let Err(errors) = result {
             for (field, errs) in errors.field_errors() {
                 for e in errs {
-                    let message = e.message.as_ref().map_or_else(|| e.code.to_string(), ToString::to_string);
+                    // A range says its bounds (taken from the constants the rule names).
+                    let range = match (e.code.as_ref(), e.params.get("min"), e.params.get("max")) {
+                        ("range", Some(min), Some(max)) => Some(format!("must be between {min} and {max}")),
+                        _ => None,
+                    };
+                    let message = e
+                        .message
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .or(range)
+                        .unwrap_or_else(|| e.code.to_string());
                     self.errors.push(FieldError::new(field.to_string(), message));
                 }
             }
@@ -179,7 +189,7 @@ pub struct PageResponse<T: utoipa::ToSchema> {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 100 (default 20).
-    #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
+    #[validate(range(min = 1, max = application::PageRequest::MAX_LIMIT))]
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.

@@ -181,7 +181,7 @@ impl From<&Order> for OrderResponse {
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersQuery {
     /// Page size, 1 to 100 (default 20).
-    #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
+    #[validate(range(min = 1, max = application::PageRequest::MAX_LIMIT))]
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.

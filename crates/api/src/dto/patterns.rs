@@ -76,12 +76,12 @@ pub fn email() -> String {
     format!("^[{white}]*(?=[^@]{{1,64}}@){atom}(?:\\.{atom})*@{label}(?:\\.{label})+[{white}]*$")
 }
 
-pub static PRODUCT_NAME: LazyLock<String> = LazyLock::new(|| name(1));
-pub static CUSTOMER_NAME: LazyLock<String> = LazyLock::new(|| name(1));
-pub static PERSON_NAME: LazyLock<String> = LazyLock::new(|| name(2));
-pub static EMAIL: LazyLock<String> = LazyLock::new(email);
+static PRODUCT_NAME: LazyLock<String> = LazyLock::new(|| name(1));
+static CUSTOMER_NAME: LazyLock<String> = LazyLock::new(|| name(1));
+static PERSON_NAME: LazyLock<String> = LazyLock::new(|| name(2));
+static EMAIL: LazyLock<String> = LazyLock::new(email);
 /// A new password holds at least one visible character (unanchored: anywhere).
-pub static PASSWORD: LazyLock<String> = LazyLock::new(|| format!("[^{}]", class(&text::invisible_ranges())));
+static PASSWORD: LazyLock<String> = LazyLock::new(|| format!("[^{}]", class(&text::invisible_ranges())));
 
 /// A text field's schema: a string of `min..=max` characters matching `pattern`.
 fn text_schema(pattern: &str, min: usize, max: usize, example: &str, description: &str) -> utoipa::openapi::Object {

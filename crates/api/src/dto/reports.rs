@@ -30,7 +30,7 @@ pub struct ReportQuery {
 }
 
 /// Schema of a report bound.
-pub fn date_or_date_time() -> impl Into<RefOr<Schema>> {
+fn date_or_date_time() -> impl Into<RefOr<Schema>> {
     OneOfBuilder::new()
         .item(
             ObjectBuilder::new()

@@ -17,7 +17,7 @@ use crate::routes::blocking;
 use crate::state::AppState;
 
 /// Set on a 201 that answers a retried request instead of creating anything.
-pub const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
+const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 
 fn created(location: String, replayed: bool) -> HttpResponseBuilder {
     let mut response = HttpResponse::Created();

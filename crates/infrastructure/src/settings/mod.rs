@@ -83,7 +83,7 @@ impl SettingsError {
 }
 
 /// Reads `.env` (if present; real environment variables win), for the loaders that follow.
-pub fn read_dotenv() -> Result<(), SettingsError> {
+fn read_dotenv() -> Result<(), SettingsError> {
     match dotenvy::dotenv() {
         Ok(_) => Ok(()),
         Err(e) if e.not_found() => Ok(()),
