@@ -11,6 +11,7 @@
 //! report stays exact.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use diesel::prelude::*;
@@ -18,7 +19,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz, Uui
 use rust_decimal::Decimal;
 
 use application::{ProductSales, ReportRange, ReportRepository, RollupProgress, StoreError};
-use domain::{Order, UserId};
+use domain::{Order, OrderStatus, UserId};
 
 use crate::db::{Database, store_error};
 
@@ -131,33 +132,47 @@ fn plan(start: DateTime<Utc>, end: DateTime<Utc>, marks: [Option<DateTime<Utc>>;
     plan
 }
 
+/// The report's rules in SQL, each written once here: which orders count (every one but the
+/// cancelled, the domain's `OrderStatus::Cancelled`), and which of a product's spellings is
+/// shown (the smallest in byte order, so that it is the same on every run).
+fn counted(order: &str) -> String {
+    format!("{order}.status <> '{}'", OrderStatus::Cancelled.as_str())
+}
+
+fn shown_name(name: &str) -> String {
+    format!(r#"min({name} COLLATE "C")"#)
+}
+
 /// One range of orders. One query per range, with the bounds as plain parameters: the planner
 /// then sees them (these queries are planned per call) and walks the created_at index for that
 /// range only. (An array of ranges joined in would hide the bounds from it, and on ten million
 /// lines it chose to scan every order.)
-const LIVE_SQL: &str = r#"
-SELECT i.product_key,
-       min(i.product_name COLLATE "C") AS product_name,
-       sum(i.quantity)::bigint AS total_quantity,
-       sum(i.subtotal) AS total_price
+static LIVE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT i.product_key, {name} AS product_name,
+       sum(i.quantity)::bigint AS total_quantity, sum(i.subtotal) AS total_price
 FROM orders o
 JOIN order_items i ON i.order_id = o.id
 WHERE o.created_at >= $1 AND o.created_at < $2
-  AND o.status <> 'cancelled'
+  AND {counted}
   AND ($3::uuid IS NULL OR o.waiter_id = $3)
-GROUP BY i.product_key
-"#;
+GROUP BY i.product_key",
+        name = shown_name("i.product_name"),
+        counted = counted("o"),
+    )
+});
 
 /// One range of aggregated buckets of one grain: an index-only scan of the covering key.
-const ROLLUP_SQL: &str = r#"
-SELECT s.product_key,
-       min(s.product_name COLLATE "C") AS product_name,
-       sum(s.total_quantity)::bigint AS total_quantity,
-       sum(s.total_price) AS total_price
+static ROLLUP_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT s.product_key, {name} AS product_name,
+       sum(s.total_quantity)::bigint AS total_quantity, sum(s.total_price) AS total_price
 FROM sales_rollup s
 WHERE s.grain = $1 AND s.bucket >= $2 AND s.bucket < $3
-GROUP BY s.product_key
-"#;
+GROUP BY s.product_key",
+        name = shown_name("s.product_name"),
+    )
+});
 
 /// Aggregates the buckets `[$1, $2)` of `grain`: the finest from the orders, the others from
 /// the grain below; `$3`, when not null, limits it to those product keys.
@@ -165,26 +180,29 @@ fn aggregate_sql(level: usize) -> String {
     let grain = &GRAINS[level];
     if level == 0 {
         format!(
-            r#"INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
-SELECT '{name}', {bucket}, i.product_key, min(i.product_name COLLATE "C"), sum(i.quantity), sum(i.subtotal)
+            "INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
+SELECT '{name}', {bucket}, i.product_key, {shown}, sum(i.quantity), sum(i.subtotal)
 FROM orders o
 JOIN order_items i ON i.order_id = o.id
-WHERE o.created_at >= $1 AND o.created_at < $2 AND o.status <> 'cancelled'
+WHERE o.created_at >= $1 AND o.created_at < $2 AND {counted}
   AND ($3::text[] IS NULL OR i.product_key = ANY ($3))
-GROUP BY 2, 3"#,
+GROUP BY 2, 3",
             name = grain.name,
             bucket = grain.bucket_sql.replace("{t}", "o.created_at"),
+            shown = shown_name("i.product_name"),
+            counted = counted("o"),
         )
     } else {
         format!(
-            r#"INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
-SELECT '{name}', {bucket}, product_key, min(product_name COLLATE "C"), sum(total_quantity), sum(total_price)
+            "INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
+SELECT '{name}', {bucket}, product_key, {shown}, sum(total_quantity), sum(total_price)
 FROM sales_rollup
 WHERE grain = '{below}' AND bucket >= $1 AND bucket < $2
   AND ($3::text[] IS NULL OR product_key = ANY ($3))
-GROUP BY 2, 3"#,
+GROUP BY 2, 3",
             name = grain.name,
             bucket = grain.bucket_sql.replace("{t}", "bucket"),
+            shown = shown_name("product_name"),
             below = GRAINS[level - 1].name,
         )
     }
@@ -363,7 +381,7 @@ impl ReportRepository for PgReportRepository {
                 let plan = plan(range.start, range.end, state.marks());
                 let mut sales: HashMap<String, SalesRow> = HashMap::new();
                 for (grain, from, to) in &plan.rollup {
-                    let query = diesel::sql_query(ROLLUP_SQL)
+                    let query = diesel::sql_query(ROLLUP_SQL.as_str())
                         .into_boxed()
                         .bind::<Text, _>(*grain)
                         .bind::<Timestamptz, _>(*from)
@@ -371,7 +389,7 @@ impl ReportRepository for PgReportRepository {
                     load_sales(query, conn, &mut sales)?;
                 }
                 for (from, to) in &plan.live {
-                    let query = diesel::sql_query(LIVE_SQL)
+                    let query = diesel::sql_query(LIVE_SQL.as_str())
                         .into_boxed()
                         .bind::<Timestamptz, _>(*from)
                         .bind::<Timestamptz, _>(*to)
