@@ -58,8 +58,7 @@ trap cleanup EXIT
 remove_cluster "$work/data"
 rm -rf "$work"
 mkdir -p "$work"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export DATA_DIR="$work/data" PORT="$port" HOST=127.0.0.1 \
+export DATA_DIR="$work/data" HOST=127.0.0.1 \
     ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 \
     JWT_SECRET="browser-secret-browser-secret-browser-secret-0123" \
     LOG_FORMAT=json RUST_LOG=warn
@@ -70,15 +69,7 @@ timeout 120 "$target/debug/db-admin" migrate >/dev/null || die "db-admin migrate
 NEW_USER_PASSWORD="$waiter_password" timeout 60 "$target/debug/db-admin" create-user \
     --email "$waiter_email" --name "Browser Waiter" --role waiter >/dev/null || die "db-admin create-user failed"
 
-"$target/debug/comanda-api" >"$work/server.log" 2>&1 &
-server=$!
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 120); do
-    curl -fsS "$base/health/ready" >/dev/null 2>&1 && break
-    kill -0 "$server" 2>/dev/null || die "the server stopped; see $work/server.log"
-    sleep 0.5
-done
-curl -fsS "$base/health/ready" >/dev/null || die "the server did not become ready; see $work/server.log"
+start_test_server "$work/server.log"
 
 say "Swagger UI at $base/docs in headless Chromium ($("$chromium" --version 2>/dev/null | head -1))"
 status=0

@@ -27,8 +27,7 @@ build_test_binaries
 remove_cluster "$work/data"
 rm -rf "$work"
 mkdir -p "$work"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export DATA_DIR="$work/data" PORT="$port" HOST=127.0.0.1 \
+export DATA_DIR="$work/data" HOST=127.0.0.1 \
     ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 RATE_LIMIT_PER_MINUTE=0 REPORT_ROLLUP_INTERVAL_SECONDS=5 \
     JWT_SECRET="fuzz-secret-fuzz-secret-fuzz-secret-0123456789" \
     ADMIN_EMAIL="admin@fuzz.example" ADMIN_PASSWORD="fuzz admin password" LOG_FORMAT=json RUST_LOG=warn
@@ -38,16 +37,9 @@ FUZZ_WAITER_ID="$(NEW_USER_PASSWORD="fuzz waiter password" "$target/debug/db-adm
     sed -n 's/.*(\(.*\))$/\1/p')"
 export FUZZ_WAITER_ID
 
-"$target/debug/comanda-api" >"$work/server.log" 2>&1 &
-server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 120); do
-    curl -fsS "$base/health/ready" >/dev/null 2>&1 && break
-    kill -0 $server 2>/dev/null || die "the server stopped; see $work/server.log"
-    sleep 0.5
-done
-curl -fsS "$base/health/ready" >/dev/null || die "the server did not become ready; see $work/server.log"
+server=""
+trap '[ -z "$server" ] || { kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; }' EXIT
+start_test_server "$work/server.log"
 
 token() {
     curl -fsS -X POST "$base/api/v1/auth/login" -H 'content-type: application/json' -d "{\"email\":\"$1\",\"password\":\"$2\"}" |

@@ -59,6 +59,23 @@ build_test_binaries() {
     cargo build --quiet --bin comanda-api --bin db-admin --features api/response-audit
 }
 
+# Starts the debug comanda-api (its settings from the environment) on a port it picks itself
+# (PORT=0), logging JSON lines to $1; once it is ready, sets `server` (its pid) and `base` (its
+# URL, read from its "listening" line).
+start_test_server() {
+    local log="$1" target="${CARGO_TARGET_DIR:-target}"
+    PORT=0 LOG_FORMAT=json RUST_LOG="${RUST_LOG:-warn},api::startup=info" "$target/debug/comanda-api" >"$log" 2>&1 &
+    server=$!
+    base=""
+    for _ in $(seq 1 240); do
+        [ -n "$base" ] || base="$( (grep -o '"address":"[^"]*"' "$log" 2>/dev/null || true) | head -n1 | cut -d'"' -f4)"
+        if [ -n "$base" ] && curl -fsS "$base/health/ready" >/dev/null 2>&1; then return 0; fi
+        kill -0 "$server" 2>/dev/null || die "the server stopped; see $log"
+        sleep 0.5
+    done
+    die "the server did not become ready; see $log"
+}
+
 # Stops the local cluster of $1 (a DATA_DIR-like folder) if one runs, wherever it lives: db-admin
 # knows where (as root, a folder the postgres user cannot reach has its cluster elsewhere).
 stop_cluster() {

@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 const BIN: &str = env!("CARGO_BIN_EXE_comanda-api");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    infrastructure::local_pg::free_port().unwrap()
 }
 
 /// The binary with a clean environment (no .env: it runs in a temporary folder).
