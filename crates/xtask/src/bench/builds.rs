@@ -105,8 +105,14 @@ pub fn against(repo: &Path, bench_root: &Path, rev: &str, raw: &Path, sup: &Supe
             git(repo, &["worktree", "add", "--force", "--detach", path, &sha])?;
         }
     }
+    let release = target.join("release");
+    let first = if release.join("comanda-api").is_file() && release.join("db-admin").is_file() {
+        "already built: cargo checks it is up to date"
+    } else {
+        "the first time: a whole release build, several minutes"
+    };
     sup.say(&format!(
-        "building {rev} ({short}): cargo build --release --bin comanda-api --bin db-admin, target {} (the first time, a whole release build)",
+        "building {rev} ({short}): cargo build --release --bin comanda-api --bin db-admin, target {} ({first})",
         target.display()
     ));
     let mut command = cargo();
@@ -115,10 +121,11 @@ pub fn against(repo: &Path, bench_root: &Path, rev: &str, raw: &Path, sup: &Supe
         .current_dir(&worktree)
         .env("CARGO_TARGET_DIR", &target);
     sup.run_ok(&mut command, &raw.join(format!("build-{short}.log")), &format!("the release build of {rev}"))?;
-    let release = target.join("release");
     let tag = git(repo, &["rev-parse", "--short", &sha])?;
+    // `abc1234` rather than `abc1234 (abc1234)` when the revision is a commit already.
+    let label = if sha.starts_with(rev) { tag.clone() } else { rev.to_owned() };
     finish(Build {
-        label: rev.to_owned(),
+        label,
         describe: tag.clone(),
         tag,
         api: release.join("comanda-api"),

@@ -85,7 +85,7 @@ fn setup(config: &Config, this: &Build, f: &Facts) -> Vec<String> {
     ];
     if let Some(other) = &f.other_build {
         lines.push(format!(
-            "Other build: {} ({}), release build of a worktree in target/bench/against/, the same environment; its db-admin migrated {work}",
+            "Other build: {} (commit {}), release build of a worktree in target/bench/against/, the same environment; its db-admin migrated {work}",
             other.label, other.describe
         ));
     }
@@ -137,7 +137,9 @@ pub fn report(config: &Config, this: &Build, facts: Facts, measured: Measured) -
         db_small: facts.small.name,
         db_work: facts.work,
         only,
-        against: facts.other_build.map(|b| format!("{} ({})", b.label, b.describe)),
+        against: facts
+            .other_build
+            .map(|b| if b.label == b.describe { b.label } else { format!("{} ({})", b.label, b.describe) }),
         rows: measured.rows,
         baselines: measured.baselines,
         hash: measured.hash,
