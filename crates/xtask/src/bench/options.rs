@@ -2,7 +2,9 @@
 //! durations (the full run's or `--quick`'s), the workloads selected, the fixed parameters of
 //! each workload.
 
-use anyhow::{Context as _, bail};
+#[cfg(test)]
+use anyhow::Context as _;
+use anyhow::bail;
 
 /// `cargo xtask bench [options]` (`scripts/bench/run.sh` passes its arguments through).
 #[derive(Debug, Clone, clap::Args)]
@@ -288,16 +290,6 @@ pub fn label(n: u64) -> String {
     human(n).to_uppercase()
 }
 
-/// Reads a whole number from an environment-like `KEY=VALUE` text (the seed markers).
-pub fn marker_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-}
-
-/// A whole number from a marker, with a sentence naming the key when it is not one.
-pub fn marker_number(text: &str, key: &str) -> anyhow::Result<u64> {
-    marker_value(text, key).with_context(|| format!("no {key}"))?.parse().with_context(|| format!("{key} not a number"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,7 +357,5 @@ mod tests {
         assert_eq!(label(10_000_000), "10M");
         assert_eq!(Config::orders_for(1_000_000), 277_778);
         assert_eq!(Config::orders_for(1), 1);
-        assert_eq!(marker_value("A=1\nLINES=20000\n", "LINES"), Some("20000"));
-        assert_eq!(marker_number("LINES=x", "LINES").map_err(|e| e.to_string()).unwrap_err(), "LINES not a number");
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use super::Ctx;
 use super::builds::Build;
 use super::cluster::BenchCluster;
-use super::options::{Config, SEED_PASSWORD, human, marker_number, marker_value};
+use super::options::{Config, SEED_PASSWORD, human};
 use super::server::db_admin;
 
 /// A seeded database, and how it came to be (for the summary).
@@ -50,6 +50,16 @@ pub fn migrations_digest(repo: &Path) -> anyhow::Result<String> {
         }
     }
     Ok(format!("{hash:016x}"))
+}
+
+/// A value of an environment-like `KEY=VALUE` text (the seed markers).
+fn marker_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A whole number from a marker, with a sentence naming the key when it is not one.
+fn marker_number(text: &str, key: &str) -> anyhow::Result<u64> {
+    marker_value(text, key).with_context(|| format!("no {key}"))?.parse().with_context(|| format!("{key} not a number"))
 }
 
 /// The marker of a seed: its parameters and what it left.
@@ -184,6 +194,8 @@ mod tests {
         let other = Config { waiters: 10, ..config.clone() };
         assert!(!marker_matches(&text, &other, 20_000, "abc"));
         assert!(!marker_matches("M_LINES=20000\n", &config, 20_000, "abc"));
+        assert_eq!(marker_value("A=1\nLINES=20000\n", "LINES"), Some("20000"));
+        assert_eq!(marker_number("LINES=x", "LINES").map_err(|e| e.to_string()).unwrap_err(), "LINES not a number");
     }
 
     #[test]
