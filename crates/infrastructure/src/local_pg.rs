@@ -159,6 +159,21 @@ impl LocalPostgres {
         ensure_database(&self.url("postgres"), name)
     }
 
+    /// The folder of PostgreSQL's programs this cluster runs with ([`find_bin_dir`]).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// A command for another of PostgreSQL's programs of the same installation (`pgbench`,
+    /// `pg_test_fsync`, `psql`, ...), run the way this cluster's programs are: as the `postgres`
+    /// user when this process is root (PostgreSQL's server programs refuse root, and what they
+    /// write must be that user's), in `/` unless the caller sets another working directory.
+    /// For the programs that drive the cluster (the benchmark), so that there is one way to
+    /// run them.
+    pub fn program(&self, name: &str) -> Command {
+        pg_program(&self.bin_dir, self.run_as_postgres, &self.environment, name)
+    }
+
     /// Stops the cluster now if this process started it.
     pub fn stop(&mut self) {
         if !self.owned {
@@ -209,14 +224,9 @@ impl LocalPostgres {
     }
 }
 
-/// Runs one of PostgreSQL's programs, as the `postgres` user when `run_as_postgres`.
-fn pg_command(
-    bin_dir: &Path,
-    run_as_postgres: bool,
-    environment: &[(String, String)],
-    program: &str,
-    args: &[&str],
-) -> Result<Output, LocalPgError> {
+/// A command for one of PostgreSQL's programs in `bin_dir`, run as the `postgres` user when
+/// `run_as_postgres` (through `runuser`), with `environment` added, in `/`.
+fn pg_program(bin_dir: &Path, run_as_postgres: bool, environment: &[(String, String)], program: &str) -> Command {
     let binary = bin_dir.join(program);
     let mut command = if run_as_postgres {
         // `env` after runuser, so that the variables reach the program whatever runuser keeps.
@@ -229,7 +239,21 @@ fn pg_command(
         c.envs(environment.iter().map(|(k, v)| (k, v)));
         c
     };
-    command.args(args).current_dir("/");
+    command.current_dir("/");
+    command
+}
+
+/// Runs one of PostgreSQL's programs, as the `postgres` user when `run_as_postgres`.
+fn pg_command(
+    bin_dir: &Path,
+    run_as_postgres: bool,
+    environment: &[(String, String)],
+    program: &str,
+    args: &[&str],
+) -> Result<Output, LocalPgError> {
+    let binary = bin_dir.join(program);
+    let mut command = pg_program(bin_dir, run_as_postgres, environment, program);
+    command.args(args);
     let shown = format!("{} {}", binary.display(), args.join(" "));
     let output =
         command.output().map_err(|e| LocalPgError::Command { command: shown.clone(), detail: e.to_string() })?;

@@ -99,7 +99,7 @@ struct ReadPlan {
     live: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-fn floor_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
+pub fn floor_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
     t.duration_trunc(unit).unwrap_or(t)
 }
 
@@ -362,7 +362,9 @@ impl PgReportRepository {
         }
     }
 
-    fn marks(&self) -> Result<[Option<DateTime<Utc>>; 3], StoreError> {
+    /// How far each grain of [`GRAINS`] is aggregated, finest first, without aggregating
+    /// anything (the benchmark waits on these for the server's rollup to catch up).
+    pub fn marks(&self) -> Result<[Option<DateTime<Utc>>; 3], StoreError> {
         let mut conn = self.db.conn()?;
         Ok(read_state(&mut conn, "").map_err(store_error)?.unwrap_or_default().marks())
     }

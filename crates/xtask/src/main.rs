@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The benchmark: seeded databases, the release build under wrk, the SQL baselines.
-    Bench(bench::Args),
+    Bench(Box<bench::Args>),
     /// The container topology as local processes (PostgreSQL, Redis, replicas, nginx).
     Cluster(cluster::Args),
 }
@@ -33,7 +33,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(*args),
         Command::Cluster(args) => cluster::run(args),
     };
     match result {

@@ -151,12 +151,8 @@ impl Fields {
                         ("range", Some(min), Some(max)) => Some(format!("must be between {min} and {max}")),
                         _ => None,
                     };
-                    let message = e
-                        .message
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .or(range)
-                        .unwrap_or_else(|| e.code.to_string());
+                    let message =
+                        e.message.as_ref().map(ToString::to_string).or(range).unwrap_or_else(|| e.code.to_string());
                     self.errors.push(FieldError::new(field.to_string(), message));
                 }
             }

@@ -1,0 +1,354 @@
+//! The workloads W0 to W4 as wrk runs against the servers of a phase, and the baselines in
+//! between: each measured run after a warm-up and a reset of the server's peak RSS; with
+//! `--against`, each run on both builds in turn (which goes first alternates).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use super::Ctx;
+use super::baselines::{self, OrderLines};
+use super::cluster::BenchCluster;
+use super::fixtures::{Fixtures, report_path};
+use super::options::{
+    CONNS_HEALTH, CONNS_LOGIN, CONNS_MIX, CONNS_RATE, CONNS_REPORT, LINES_SET, MIX_LINES, RATE_DELAY_MS, SEED_PASSWORD,
+    Workload,
+};
+use super::report::{Hash, Row};
+use super::server::Server;
+use super::wrk::{self, Measure};
+
+/// The servers of a phase: this build's, and the other build's with `--against`, both on the
+/// same database (the other one idle while this one is measured, and the reverse).
+pub struct Servers {
+    pub this: Server,
+    pub other: Option<(Server, String)>,
+}
+
+/// What a phase adds to the summary.
+#[derive(Debug, Default)]
+pub struct Measured {
+    pub rows: BTreeMap<String, Row>,
+    pub baselines: BTreeMap<String, (String, Measure)>,
+    pub hash: Option<Hash>,
+    pub lone_login: Option<(Measure, u64)>,
+    /// Whether `/proc/PID/clear_refs` refused a reset (RSS are then peaks since start).
+    pub rss_not_reset: bool,
+}
+
+/// One workload: its row, its script and the script's variables.
+struct Spec<'a> {
+    key: &'a str,
+    label: String,
+    conns: u64,
+    script: &'a str,
+    env: Vec<(String, String)>,
+    /// Vacuum and checkpoint the database first (write workloads).
+    quiesce: bool,
+}
+
+pub struct Phase<'a> {
+    pub ctx: &'a Ctx,
+    pub cluster: &'a BenchCluster,
+    pub database: &'a str,
+    pub servers: &'a Servers,
+    pub measured: &'a mut Measured,
+    /// Runs so far: which build goes first alternates with it.
+    turn: usize,
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+impl<'a> Phase<'a> {
+    pub fn new(
+        ctx: &'a Ctx,
+        cluster: &'a BenchCluster,
+        database: &'a str,
+        servers: &'a Servers,
+        measured: &'a mut Measured,
+    ) -> Self {
+        Self { ctx, cluster, database, servers, measured, turn: 0 }
+    }
+
+    /// Warm-up, reset of the peak RSS, measured run; raw output `raw/<name>.txt`.
+    fn measure(&mut self, server: &Server, name: &str, spec: &Spec) -> anyhow::Result<Measure> {
+        let (ctx, config) = (self.ctx, &self.ctx.config);
+        if spec.quiesce {
+            self.cluster.quiesce(self.database)?;
+        }
+        if config.warmup > 0 {
+            let mut command = ctx.wrk.command(&server.url, spec.conns, spec.script, config.warmup, &spec.env);
+            ctx.wrk.run(&ctx.sup, &mut command, &ctx.raw.join(format!("{name}.warmup.txt")), name)?;
+        }
+        if !server.reset_hwm() {
+            self.measured.rss_not_reset = true;
+        }
+        let out = ctx.raw.join(format!("{name}.txt"));
+        let mut command = ctx.wrk.command(&server.url, spec.conns, spec.script, config.duration, &spec.env);
+        ctx.wrk.run(&ctx.sup, &mut command, &out, name)?;
+        let mut measure = wrk::read_result(&out, name)?;
+        measure.rss_mb = server.hwm_mb();
+        Ok(measure)
+    }
+
+    /// The workload on this build, and on the other one when there is one.
+    fn run(&mut self, spec: Spec) -> anyhow::Result<()> {
+        let config = &self.ctx.config;
+        self.ctx.sup.say(&format!(
+            "{}: {} connections, {}s warm-up + {}s",
+            spec.label, spec.conns, config.warmup, config.duration
+        ));
+        let servers = self.servers;
+        let (this, other) = match &servers.other {
+            None => (self.measure(&servers.this, spec.key, &spec)?, None),
+            Some((server, tag)) => {
+                let other_name = format!("{}-{tag}", spec.key);
+                self.turn += 1;
+                if self.turn % 2 == 1 {
+                    let this = self.measure(&servers.this, spec.key, &spec)?;
+                    (this, Some(self.measure(server, &other_name, &spec)?))
+                } else {
+                    let other = self.measure(server, &other_name, &spec)?;
+                    (self.measure(&servers.this, spec.key, &spec)?, Some(other))
+                }
+            }
+        };
+        self.measured.rows.insert(spec.key.to_owned(), Row { label: spec.label, conns: spec.conns, this, other });
+        Ok(())
+    }
+
+    /// W3 on this phase's database: the 30- and 365-day reports as the admin.
+    pub fn reports(&mut self, admin_token: &str, size: &str, which: &str) -> anyhow::Result<()> {
+        for days in [30, 365] {
+            self.run(Spec {
+                key: &format!("w3_{which}_{days}"),
+                label: format!("W3 report {days} days, {size} lines"),
+                conns: CONNS_REPORT,
+                script: "report.lua",
+                env: vars(&[("BENCH_ADMIN_TOKEN", admin_token), ("BENCH_REPORT_PATH", &report_path(days))]),
+                quiesce: false,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Phase 1: every selected workload but W3's large half, in the order of the former
+    /// runner (W3 first, on the database as seeded; W1 before W2, so the logins' memory counts).
+    pub fn small(&mut self, fixtures: &Fixtures, size: &str) -> anyhow::Result<()> {
+        let config = &self.ctx.config;
+        let path = |p: &std::path::Path| p.display().to_string();
+        let logins = vars(&[("BENCH_EMAILS", &path(&fixtures.emails)), ("BENCH_PASSWORD", SEED_PASSWORD)]);
+        let orders = vars(&[
+            ("BENCH_TOKENS", &path(&fixtures.tokens)),
+            ("BENCH_ORDER_IDS", &path(&fixtures.order_ids)),
+            ("BENCH_PRODUCTS", &path(&fixtures.products_file)),
+        ]);
+        let with = |base: &[(String, String)], more: &[(&str, &str)]| [base, &vars(more)].concat();
+        if config.runs(Workload::W3) {
+            self.reports(&fixtures.admin_token, size, "small")?;
+        }
+        if config.runs(Workload::W0) {
+            let label = "W0 GET /health/live".to_owned();
+            self.run(Spec {
+                key: "w0",
+                label,
+                conns: CONNS_HEALTH,
+                script: "health.lua",
+                env: vec![],
+                quiesce: false,
+            })?;
+        }
+        if config.runs(Workload::W1) {
+            let label = "W1 login storm".to_owned();
+            self.run(Spec {
+                key: "w1",
+                label,
+                conns: CONNS_LOGIN,
+                script: "login.lua",
+                env: logins.clone(),
+                quiesce: false,
+            })?;
+        }
+        if config.needs_hash() {
+            self.hash()?;
+        }
+        if config.runs(Workload::W1) {
+            self.lone_login(&logins)?;
+        }
+        if config.runs(Workload::W1b) {
+            let env = with(&orders, &[("BENCH_DELAY_MS", &RATE_DELAY_MS.to_string())]);
+            let label = "W1b get order at ~fixed rate, alone".to_owned();
+            self.run(Spec {
+                key: "w1b_alone",
+                label,
+                conns: CONNS_RATE,
+                script: "get_order.lua",
+                env: env.clone(),
+                quiesce: false,
+            })?;
+            self.storm(&env, &logins)?;
+        }
+        if config.runs(Workload::W2) {
+            for conns in [config.conns_low, config.conns_high] {
+                for n in LINES_SET {
+                    if conns == config.conns_low {
+                        self.baselines(fixtures, n)?;
+                    }
+                    self.run(Spec {
+                        key: &format!("w2_{n}_c{conns}"),
+                        label: format!("W2 create order, {n} line(s)"),
+                        conns,
+                        script: "create_order.lua",
+                        env: with(&orders, &[("BENCH_LINES", &n.to_string())]),
+                        quiesce: true,
+                    })?;
+                }
+            }
+        }
+        if config.runs(Workload::W4) {
+            self.run(Spec {
+                key: "w4",
+                label: "W4 mix 80% get / 15% create / 5% list".to_owned(),
+                conns: CONNS_MIX,
+                script: "mix.lua",
+                env: with(&orders, &[("BENCH_LINES", &MIX_LINES.to_string())]),
+                quiesce: true,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// One Argon2id hash at the default parameters, measured while the service is idle: the
+    /// service's own hasher as a hashing thread runs it during a storm, on memory kept from the
+    /// previous hash (crates/infrastructure/examples/hash_time.rs).
+    fn hash(&mut self) -> anyhow::Result<()> {
+        let ctx = self.ctx;
+        let Some(binary) = &ctx.this_build.hash_time else { bail!("this build has no hash_time example") };
+        ctx.sup.say("one Argon2id hash: the service's hasher on kept memory, median of 50");
+        let out = ctx.raw.join("hash_time.txt");
+        let mut command = std::process::Command::new(binary);
+        command.arg("50").env_clear();
+        ctx.sup.run_ok(&mut command, &out, &binary.display().to_string())?;
+        let text = fs::read_to_string(&out)?;
+        let detail = text.lines().find_map(|l| l.strip_prefix("HASH ")).context("no HASH line in hash_time.txt")?;
+        let median_ms = detail
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("median_ms="))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no median in {}", out.display()))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        self.measured.hash = Some(Hash { median_ms, detail: detail.to_owned(), cores });
+        Ok(())
+    }
+
+    /// A lone login end to end: sequential logins at concurrency 1 on this build, where the
+    /// hashing thread frees its memory after each login and faults 19 MiB in again.
+    fn lone_login(&mut self, logins: &[(String, String)]) -> anyhow::Result<()> {
+        let ctx = self.ctx;
+        let secs = ctx.config.duration.min(10);
+        ctx.sup.say(&format!("a lone login: sequential logins at concurrency 1 for {secs}s"));
+        let out = ctx.raw.join("hash_c1.txt");
+        let mut command = ctx.wrk.command(&self.servers.this.url, 1, "login.lua", secs, logins);
+        ctx.wrk.run(&ctx.sup, &mut command, &out, "hash_c1")?;
+        self.measured.lone_login = Some((wrk::read_result(&out, "hash_c1")?, secs));
+        Ok(())
+    }
+
+    /// W1b during a W1 storm started by a second wrk in the background, on each build; the
+    /// storm's own figures make the row after it.
+    fn storm(&mut self, env: &[(String, String)], logins: &[(String, String)]) -> anyhow::Result<()> {
+        let ctx = self.ctx;
+        let config = &ctx.config;
+        ctx.sup.say("W1b under the W1 login storm (storm: its own wrk in the background)");
+        let storm_secs = config.warmup + config.duration + 3;
+        let servers = self.servers;
+        let mut one = |server: &Server, suffix: &str| -> anyhow::Result<(Measure, Measure)> {
+            let out = ctx.raw.join(format!("w1b_storm_logins{suffix}.txt"));
+            let mut command = ctx.wrk.command(&server.url, CONNS_LOGIN, "login.lua", storm_secs, logins);
+            let file = fs::File::create(&out)?;
+            command.stdin(std::process::Stdio::null()).stdout(file.try_clone()?).stderr(file);
+            let mut storm = ctx.sup.spawn(&mut command)?;
+            ctx.sup.sleep(Duration::from_secs(1))?;
+            let spec = Spec {
+                key: "w1b_storm",
+                label: String::new(),
+                conns: CONNS_RATE,
+                script: "get_order.lua",
+                env: env.to_vec(),
+                quiesce: false,
+            };
+            let measured = self.measure(server, &format!("w1b_storm{suffix}"), &spec);
+            if measured.is_err() {
+                let _ = storm.kill();
+            }
+            let status = ctx.sup.wait(&mut storm)?;
+            let measured = measured?;
+            if !status.success() {
+                bail!("the background login storm failed (see {})", out.display());
+            }
+            Ok((measured, wrk::read_result(&out, "w1b_storm_logins")?))
+        };
+        let (this, other) = match &servers.other {
+            None => (one(&servers.this, "")?, None),
+            Some((server, tag)) => {
+                let other = one(server, &format!("-{tag}"))?;
+                (one(&servers.this, "")?, Some(other))
+            }
+        };
+        let rows = &mut self.measured.rows;
+        rows.insert(
+            "w1b_storm".into(),
+            Row {
+                label: "W1b get order at ~fixed rate, during W1 storm".into(),
+                conns: CONNS_RATE,
+                this: this.0,
+                other: other.as_ref().map(|o| o.0.clone()),
+            },
+        );
+        rows.insert(
+            "w1b_storm_logins".into(),
+            Row {
+                label: "W1 storm running during W1b (whole run)".into(),
+                conns: CONNS_LOGIN,
+                this: this.1,
+                other: other.map(|o| o.1),
+            },
+        );
+        Ok(())
+    }
+
+    /// The (a)/(b) pair with `n` lines, right before W2 at the low concurrency with as many
+    /// lines, while the servers are idle.
+    fn baselines(&mut self, fixtures: &Fixtures, n: u64) -> anyhow::Result<()> {
+        let ctx = self.ctx;
+        let lines = OrderLines::new(&fixtures.products, n as usize);
+        let defines = lines.defines(&fixtures.waiter_ids);
+        let waiters = fixtures.waiter_ids.len();
+        let raw = ctx.raw.join("pgbench");
+        fs::create_dir_all(&raw)?;
+        let scratch = baselines::pgbench_dir(ctx)?;
+        let shown: String = defines.iter().map(|(k, v)| format!("-D '{}={}'\n", k, v.replace('\'', "'\\''"))).collect();
+        fs::write(raw.join(format!("defines_{n}.txt")), shown)?;
+        for (key, file, label, script) in [
+            (
+                "a",
+                format!("a_service_{n}.sql"),
+                format!("(a) service SQL, {n} line(s)"),
+                lines.service_script(waiters)?,
+            ),
+            ("b", format!("b_minimal_{n}.sql"), format!("(b) minimal CTE, {n} line(s)"), lines.minimal_script(waiters)),
+        ] {
+            fs::write(raw.join(&file), &script)?;
+            fs::write(scratch.join(&file), &script)?;
+            let name = format!("{key}_{n}");
+            let measure =
+                baselines::run_pgbench(ctx, self.cluster, self.database, &name, &scratch.join(&file), &defines)?;
+            self.measured.baselines.insert(name, (label, measure));
+        }
+        Ok(())
+    }
+}
