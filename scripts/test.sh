@@ -27,6 +27,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --package api --lib --bin comanda-api --quiet -- -D warnings
 say "cargo test --workspace"
 cargo test --workspace --quiet
+say "schema.rs is what the migrations make (scripts/check-schema.sh)"
+scripts/check-schema.sh
 say "fuzzing the API from its OpenAPI document (scripts/fuzz.sh)"
 scripts/fuzz.sh
 say "Swagger UI in a real browser (scripts/browser-test.sh)"

@@ -101,6 +101,8 @@ enum LocalPostgresAction {
     Stop { dir: PathBuf },
     /// Stop the cluster and delete its data.
     Remove { dir: PathBuf },
+    /// Print the URL of its `postgres` database if it runs (for scripts).
+    Url { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -138,6 +140,13 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         return match action {
             LocalPostgresAction::Stop { dir } => local_pg::stop_cluster_of(dir).map(drop).map_err(Into::into),
             LocalPostgresAction::Remove { dir } => local_pg::remove_cluster_of(dir).map_err(Into::into),
+            LocalPostgresAction::Url { dir } => match local_pg::running_port_of(dir)? {
+                Some(port) => {
+                    println!("postgres://postgres@127.0.0.1:{port}/postgres");
+                    Ok(())
+                }
+                None => bail!("no local PostgreSQL runs for {}", dir.display()),
+            },
         };
     }
     if matches!(command, Command::Reset { yes: false }) {

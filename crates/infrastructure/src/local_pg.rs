@@ -286,6 +286,15 @@ pub fn stop_cluster_of(base_dir: &Path) -> Result<bool, LocalPgError> {
     Ok(true)
 }
 
+/// The port of the local cluster of `base_dir` if it runs (its `postmaster.pid` says so), wherever
+/// it lives.
+pub fn running_port_of(base_dir: &Path) -> Result<Option<u16>, LocalPgError> {
+    let data_dir = data_dir_of(base_dir)?;
+    Ok(fs::read_to_string(data_dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|pid_file| pid_file.lines().nth(3)?.trim().parse().ok()))
+}
+
 /// Stops and deletes the local cluster of `base_dir` wherever it lives, so that the next start
 /// begins from an empty cluster (`db-admin local-postgres remove`).
 pub fn remove_cluster_of(base_dir: &Path) -> Result<(), LocalPgError> {

@@ -1,15 +1,24 @@
-//! The tables as diesel sees them; kept by hand next to `migrations/` (a test checks that every
-//! migration applies and reverts, and the repository tests exercise every column).
+// @generated automatically by Diesel CLI.
 
 diesel::table! {
-    users (id) {
-        id -> Uuid,
-        email -> Text,
-        email_key -> Text,
-        name -> Text,
-        role -> Text,
-        password_hash -> Text,
+    idempotency_keys (user_id, key) {
+        user_id -> Uuid,
+        key -> Text,
+        fingerprint -> Bytea,
+        resource_id -> Uuid,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    order_items (order_id, product_key) {
+        order_id -> Uuid,
+        line_no -> Int2,
+        product_key -> Text,
+        product_name -> Text,
+        unit_price -> Numeric,
+        quantity -> Int4,
+        subtotal -> Numeric,
     }
 }
 
@@ -27,18 +36,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    order_items (order_id, product_key) {
-        order_id -> Uuid,
-        line_no -> Int2,
-        product_key -> Text,
-        product_name -> Text,
-        unit_price -> Numeric,
-        quantity -> Int4,
-        subtotal -> Numeric,
-    }
-}
-
-diesel::table! {
     payments (id) {
         id -> Uuid,
         order_id -> Uuid,
@@ -48,22 +45,6 @@ diesel::table! {
         created_at -> Timestamptz,
     }
 }
-
-diesel::table! {
-    idempotency_keys (user_id, key) {
-        user_id -> Uuid,
-        key -> Text,
-        fingerprint -> Bytea,
-        resource_id -> Uuid,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::joinable!(orders -> users (waiter_id));
-diesel::joinable!(order_items -> orders (order_id));
-diesel::joinable!(payments -> orders (order_id));
-
-diesel::allow_tables_to_appear_in_same_query!(users, orders, order_items, payments, idempotency_keys,);
 
 diesel::table! {
     sales_rollup (grain, bucket, product_key) {
@@ -84,3 +65,39 @@ diesel::table! {
         days_until -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    text_keys (id) {
+        id -> Bool,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        email_key -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(order_items -> orders (order_id));
+diesel::joinable!(orders -> users (waiter_id));
+diesel::joinable!(payments -> orders (order_id));
+diesel::joinable!(payments -> users (recorded_by));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    idempotency_keys,
+    order_items,
+    orders,
+    payments,
+    sales_rollup,
+    sales_rollup_state,
+    text_keys,
+    users,
+);
