@@ -1,8 +1,7 @@
 //! The orders: their lines, where they stand, their payments and their customers, generated
 //! into batches for the loaders.
 
-use std::sync::mpsc;
-
+use crossbeam_channel::Sender;
 use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng, SeedableRng};
 
@@ -54,7 +53,7 @@ pub(super) struct Generator {
 
 impl Generator {
     /// Sends batches until every order is made, or until no loader is left.
-    pub fn run(mut self, batches: &mpsc::SyncSender<Batch>) {
+    pub fn run(mut self, batches: &Sender<Batch>) {
         while self.remaining > 0 {
             let n = self.remaining.min(self.batch_orders);
             let batch = self.batch(n);

@@ -1,11 +1,12 @@
-//! The loaders: each takes batches from the generator's queue and loads every batch
+//! The loaders: each takes batches from the generator's bounded queue and loads every batch
 //! (its orders, lines and payments) in one transaction through `COPY`.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context;
+use crossbeam_channel::Receiver;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use indicatif::ProgressBar;
@@ -18,7 +19,7 @@ use super::summary::Stats;
 /// One connection loading batches until there are no more, or another loader failed.
 pub(super) struct Loader {
     pub url: String,
-    pub batches: Arc<Mutex<mpsc::Receiver<Batch>>>,
+    pub batches: Receiver<Batch>,
     pub failed: Arc<AtomicBool>,
     pub loaded: Arc<AtomicU64>,
     pub progress: ProgressBar,
@@ -44,8 +45,7 @@ impl Loader {
         }
         let mut stats = Stats::default();
         while !self.failed.load(Ordering::Relaxed) {
-            let next = self.batches.lock().map_err(|_| anyhow::anyhow!("a loader failed"))?.recv();
-            let Ok(batch) = next else { break };
+            let Ok(batch) = self.batches.recv() else { break };
             load_batch(&mut conn, &batch)?;
             stats.add(&batch.stats);
             self.loaded.fetch_add(batch.stats.orders, Ordering::Relaxed);

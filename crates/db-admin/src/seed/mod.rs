@@ -8,7 +8,8 @@
 //! the domain (`Order::restore`).
 //!
 //! Speed: one thread generates the rows while `--jobs` connections load the previous batches in
-//! parallel, `BATCH_ORDERS` orders per batch, each batch (its orders, lines and payments)
+//! parallel, taking them from one bounded queue (a `crossbeam-channel`, the code base's one
+//! worker queue), `BATCH_ORDERS` orders per batch, each batch (its orders, lines and payments)
 //! in one transaction; every constraint, index and foreign key stays in force (a superuser may
 //! skip the foreign key triggers with `--skip-fk-checks`). Amounts are integer cents until they
 //! are written. Afterwards the sales rollup is reset (the background roll-up rebuilds it: the
@@ -34,8 +35,8 @@ mod times;
 mod waiters;
 mod words;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -130,19 +131,20 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
     progress.enable_steady_tick(Duration::from_millis(200));
 
     let load_started = Instant::now();
-    let (tx, rx) = mpsc::sync_channel::<generator::Batch>(jobs);
+    // At most one batch waiting per loader: the generator runs ahead of the loaders by that
+    // much, and memory stays bounded.
+    let (tx, rx) = crossbeam_channel::bounded(jobs);
     let producer = thread::Builder::new()
         .name("seed-generator".to_owned())
         .spawn(move || generator.run(&tx))
         .context("could not start the data generator")?;
-    let rx = Arc::new(Mutex::new(rx));
     let failed = Arc::new(AtomicBool::new(false));
     let loaded = Arc::new(AtomicU64::new(0));
     let mut loaders = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         let loader = Loader {
             url: url.to_owned(),
-            batches: Arc::clone(&rx),
+            batches: rx.clone(),
             failed: Arc::clone(&failed),
             loaded: Arc::clone(&loaded),
             progress: progress.clone(),
@@ -155,6 +157,8 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
                 .context("could not start a loader")?,
         );
     }
+    // Only the loaders hold the queue's receiving end: when they have all stopped, the
+    // generator's next send fails and it stops too.
     drop(rx);
     let mut totals = Stats::default();
     let mut first_error = None;
