@@ -92,8 +92,14 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
 
     let words = Words::load()?;
     let menu = Menu::build(&mut rng, counts.products, &words)?;
-    let (waiter_ids, created) =
-        waiters::ensure(conn, counts.waiters, &args.password, settings, start_us - MICROS_PER_DAY)?;
+    let (waiter_ids, created) = waiters::ensure(
+        conn,
+        || crate::database(settings, url),
+        counts.waiters,
+        &args.password,
+        settings,
+        start_us - MICROS_PER_DAY,
+    )?;
     let waiter_weights: Vec<f64> = waiter_ids.iter().map(|_| rng.random_range(0.6..1.4)).collect();
     let generator = Generator {
         menu,
