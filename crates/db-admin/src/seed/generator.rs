@@ -1,17 +1,21 @@
 //! The orders: their lines, where they stand, their payments and their customers, generated
 //! into batches for the loaders.
 
+use std::ops::Range;
+
 use crossbeam_channel::Sender;
 use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng, SeedableRng};
+use uuid::Uuid;
 
 use domain::{OrderStatus, PaymentMethod};
 
-use super::copy::{hyphenated, push_money, push_timestamp, push_u64};
-use super::draw::{pick, pick_weighted, uuid_v7};
+use super::BATCH_ORDERS;
+use super::customers::Customers;
+use super::draw::{cumulative, pick, pick_weighted, uuid_v7};
 use super::menu::Menu;
-use super::summary::Stats;
-use super::times::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, TimeStream};
+use super::rows::{Batch, NewOrderItemRow, NewOrderRow, NewPaymentRow, money};
+use super::times::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, TimeStream, timestamp};
 
 /// At most this many lines per order (fewer when the menu is smaller).
 const MAX_LINES: usize = 8;
@@ -20,42 +24,60 @@ const LINE_WEIGHTS: [u32; MAX_LINES] = [14, 20, 20, 16, 12, 8, 6, 4];
 /// Quantity per line: 1 to 6, per thousand.
 const QUANTITY_WEIGHTS: [u32; 6] = [620, 240, 80, 30, 15, 15];
 /// 2^64 / golden ratio: spreads consecutive numbers over the seed space.
-pub(super) const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// One batch of COPY text (tab-separated, PostgreSQL's text format) for each table.
-#[derive(Debug, Default)]
-pub(super) struct Batch {
-    pub orders: Vec<u8>,
-    pub items: Vec<u8>,
-    pub payments: Vec<u8>,
-    pub stats: Stats,
-}
-
-pub(super) struct Generator {
+pub(super) struct Generator<'a> {
     /// Each order's content (lines, status, payments, customer) comes from a generator seeded
     /// with this and the order's number, so it does not depend on the time of the run.
-    pub seed: u64,
-    pub index: u64,
+    seed: u64,
+    index: u64,
     /// The order times.
-    pub time_rng: StdRng,
-    pub id_rng: SmallRng,
-    pub menu: Menu,
-    /// Hyphenated ids, ready to write.
-    pub waiters: Vec<[u8; 36]>,
-    pub waiter_cdf: Vec<f64>,
-    pub first_names: Vec<&'static str>,
-    pub last_names: Vec<&'static str>,
-    pub times: TimeStream,
-    pub end_us: i64,
-    pub remaining: u64,
-    pub batch_orders: u64,
+    time_rng: StdRng,
+    id_rng: SmallRng,
+    menu: &'a Menu,
+    customers: &'a Customers,
+    waiters: Vec<Uuid>,
+    waiter_cdf: Vec<f64>,
+    times: TimeStream,
+    end_us: i64,
+    remaining: u64,
 }
 
-impl Generator {
+impl<'a> Generator<'a> {
+    /// `orders` orders in the `window` of time (microseconds since the epoch) by these
+    /// waiters, each given a share of the orders drawn from `rng`.
+    pub fn new(
+        seed: u64,
+        rng: &mut impl Rng,
+        window: Range<i64>,
+        orders: u64,
+        menu: &'a Menu,
+        customers: &'a Customers,
+        waiters: Vec<Uuid>,
+    ) -> Self {
+        let waiter_weights: Vec<f64> = waiters.iter().map(|_| rng.random_range(0.6..1.4)).collect();
+        Self {
+            seed,
+            index: 0,
+            time_rng: StdRng::seed_from_u64(seed ^ 0x005E_ED0F_71E5),
+            // Ids take their random bits from a generator of their own, seeded with the time
+            // too: the same seed value makes the same data, and running it again adds new
+            // orders instead of colliding with the first run's ids.
+            id_rng: SmallRng::seed_from_u64(seed.wrapping_mul(GOLDEN) ^ window.end.unsigned_abs()),
+            menu,
+            customers,
+            waiters,
+            waiter_cdf: cumulative(&waiter_weights),
+            times: TimeStream::new(window.start, window.end, orders),
+            end_us: window.end,
+            remaining: orders,
+        }
+    }
+
     /// Sends batches until every order is made, or until no loader is left.
-    pub fn run(mut self, batches: &Sender<Batch>) {
+    pub fn run(mut self, batches: &Sender<Batch<'a>>) {
         while self.remaining > 0 {
-            let n = self.remaining.min(self.batch_orders);
+            let n = self.remaining.min(BATCH_ORDERS);
             let batch = self.batch(n);
             self.remaining -= n;
             if batches.send(batch).is_err() {
@@ -65,13 +87,13 @@ impl Generator {
         }
     }
 
-    fn batch(&mut self, n: u64) -> Batch {
+    fn batch(&mut self, n: u64) -> Batch<'a> {
         let n_usize = usize::try_from(n).unwrap_or(0);
         let mut batch = Batch {
-            orders: Vec::with_capacity(n_usize * 170),
-            items: Vec::with_capacity(n_usize * 4 * 110),
-            payments: Vec::with_capacity(n_usize * 110),
-            stats: Stats::default(),
+            orders: Vec::with_capacity(n_usize),
+            items: Vec::with_capacity(n_usize * 4),
+            payments: Vec::with_capacity(n_usize * 6 / 5),
+            ..Batch::default()
         };
         for _ in 0..n {
             self.order(&mut batch);
@@ -79,22 +101,23 @@ impl Generator {
         batch
     }
 
-    fn order(&mut self, batch: &mut Batch) {
+    fn order(&mut self, batch: &mut Batch<'a>) {
         let rng = &mut SmallRng::seed_from_u64(self.seed ^ self.index.wrapping_mul(GOLDEN));
         self.index += 1;
         let id_rng = &mut self.id_rng;
         let created = self.times.next(&mut self.time_rng);
-        let id = hyphenated(uuid_v7(created, id_rng));
+        let id = uuid_v7(created, id_rng);
         let waiter = self.waiters[pick(&self.waiter_cdf, rng)];
 
         // The lines: distinct products, the popular ones more often.
-        let products = self.menu.products.len();
+        let menu = self.menu;
+        let products = menu.products.len();
         let wanted = pick_weighted(&LINE_WEIGHTS, rng).min(products);
         let mut chosen = [0usize; MAX_LINES];
         let mut count = 0;
         let mut attempts = 0;
         while count < wanted {
-            let p = if attempts < 64 { pick(&self.menu.cdf, rng) } else { rng.random_range(0..products) };
+            let p = if attempts < 64 { pick(&menu.cdf, rng) } else { rng.random_range(0..products) };
             attempts += 1;
             if !chosen[..count].contains(&p) {
                 chosen[count] = p;
@@ -103,25 +126,19 @@ impl Generator {
         }
         let mut total = 0i64;
         for (line_no, &p) in chosen[..count].iter().enumerate() {
-            let product = &self.menu.products[p];
+            let product = &menu.products[p];
             let quantity = pick_weighted(&QUANTITY_WEIGHTS, rng) as i64;
             let subtotal = product.price_cents * quantity;
             total += subtotal;
-            let out = &mut batch.items;
-            out.extend_from_slice(&id);
-            out.push(b'\t');
-            push_u64(out, line_no as u64 + 1);
-            out.push(b'\t');
-            out.extend_from_slice(&product.key);
-            out.push(b'\t');
-            out.extend_from_slice(&product.name);
-            out.push(b'\t');
-            push_money(out, product.price_cents);
-            out.push(b'\t');
-            push_u64(out, quantity as u64);
-            out.push(b'\t');
-            push_money(out, subtotal);
-            out.push(b'\n');
+            batch.items.push(NewOrderItemRow {
+                order_id: id,
+                line_no: line_no as i16 + 1,
+                product_key: &product.key,
+                product_name: &product.name,
+                unit_price: money(product.price_cents),
+                quantity: quantity as i32,
+                subtotal: money(subtotal),
+            });
         }
 
         // Where it stands: recent orders are often still open; old ones are mostly paid.
@@ -144,6 +161,8 @@ impl Generator {
             OrderStatus::Paid
         };
         let latest = self.end_us - 1;
+        let mut pay =
+            |amount: i64, at: i64, rng: &mut SmallRng| push_payment(batch, id, waiter, amount, at, rng, id_rng);
         let (amount_paid, updated) = match status {
             OrderStatus::Open => (0, created),
             OrderStatus::Cancelled => {
@@ -153,7 +172,7 @@ impl Generator {
             OrderStatus::PartiallyPaid => {
                 let amount = part_of(total, rng);
                 let at = payment_time(created, latest, rng);
-                push_payment(batch, &id, &waiter, amount, at, rng, id_rng);
+                pay(amount, at, rng);
                 (amount, at)
             }
             OrderStatus::Paid => {
@@ -161,35 +180,27 @@ impl Generator {
                 if total >= 2 && rng.random_bool(0.2) {
                     // Split between two people (or two cards): the parts add up exactly.
                     let first = part_of(total, rng);
-                    push_payment(batch, &id, &waiter, first, at, rng, id_rng);
+                    pay(first, at, rng);
                     let second_at = (at + rng.random_range(0..3 * MICROS_PER_MINUTE)).min(latest);
-                    push_payment(batch, &id, &waiter, total - first, second_at, rng, id_rng);
+                    pay(total - first, second_at, rng);
                     (total, second_at)
                 } else {
-                    push_payment(batch, &id, &waiter, total, at, rng, id_rng);
+                    pay(total, at, rng);
                     (total, at)
                 }
             }
         };
 
-        let out = &mut batch.orders;
-        out.extend_from_slice(&id);
-        out.push(b'\t');
-        push_customer(out, rng, &self.first_names, &self.last_names);
-        out.push(b'\t');
-        out.extend_from_slice(&waiter);
-        out.push(b'\t');
-        out.extend_from_slice(status.as_str().as_bytes());
-        out.push(b'\t');
-        push_money(out, total);
-        out.push(b'\t');
-        push_money(out, amount_paid);
-        out.push(b'\t');
-        push_timestamp(out, created);
-        out.push(b'\t');
-        push_timestamp(out, updated);
-        out.push(b'\n');
-
+        batch.orders.push(NewOrderRow {
+            id,
+            customer_name: self.customers.pick(rng),
+            waiter_id: waiter,
+            status: status.as_str(),
+            total_price: money(total),
+            amount_paid: money(amount_paid),
+            created_at: timestamp(created),
+            updated_at: timestamp(updated),
+        });
         batch.stats.order(status, count, amount_paid, created);
     }
 }
@@ -207,15 +218,15 @@ fn payment_time(created: i64, latest: i64, rng: &mut impl Rng) -> i64 {
 }
 
 fn push_payment(
-    batch: &mut Batch,
-    order_id: &[u8; 36],
-    waiter: &[u8; 36],
+    batch: &mut Batch<'_>,
+    order_id: Uuid,
+    waiter: Uuid,
     amount: i64,
     at: i64,
     rng: &mut impl Rng,
     id_rng: &mut impl Rng,
 ) {
-    let id = hyphenated(uuid_v7(at, id_rng));
+    let id = uuid_v7(at, id_rng);
     let u: f64 = rng.random();
     let method = if u < 0.62 {
         PaymentMethod::Card
@@ -224,49 +235,67 @@ fn push_payment(
     } else {
         PaymentMethod::Other
     };
-    let out = &mut batch.payments;
-    out.extend_from_slice(&id);
-    out.push(b'\t');
-    out.extend_from_slice(order_id);
-    out.push(b'\t');
-    push_money(out, amount);
-    out.push(b'\t');
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b'\t');
-    out.extend_from_slice(waiter);
-    out.push(b'\t');
-    push_timestamp(out, at);
-    out.push(b'\n');
+    batch.payments.push(NewPaymentRow {
+        id,
+        order_id,
+        amount: money(amount),
+        method: method.as_str(),
+        recorded_by: waiter,
+        created_at: timestamp(at),
+    });
     batch.stats.payments += 1;
 }
 
-/// A table, the bar, the terrace, or a person's name. Written as they are, without
-/// `CustomerName::parse` (which normalizes Unicode: too slow for every order): the words'
-/// tests check that the domain would keep each of these names unchanged and that none needs
-/// escaping for COPY.
-fn push_customer(out: &mut Vec<u8>, rng: &mut impl Rng, first_names: &[&str], last_names: &[&str]) {
-    let u: u32 = rng.random_range(0..100);
-    match u {
-        0..45 => {
-            out.extend_from_slice(b"Mesa ");
-            push_u64(out, rng.random_range(1..=40));
-        }
-        45..55 => {
-            out.extend_from_slice(b"Barra ");
-            push_u64(out, rng.random_range(1..=12));
-        }
-        55..65 => {
-            out.extend_from_slice(b"Terraza ");
-            push_u64(out, rng.random_range(1..=20));
-        }
-        65..72 => {
-            out.extend_from_slice(b"Para llevar ");
-            push_u64(out, rng.random_range(100..=999));
-        }
-        _ => {
-            out.extend_from_slice(first_names[rng.random_range(0..first_names.len())].as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(last_names[rng.random_range(0..last_names.len())].as_bytes());
-        }
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use rust_decimal::Decimal;
+
+    use super::super::words::Words;
+    use super::*;
+
+    #[test]
+    fn batches_hold_consistent_orders_and_the_generator_stops_when_no_loader_is_left() {
+        let words = Words::load().unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let menu = Menu::build(&mut rng, 50, &words).unwrap();
+        let customers = Customers::new(&words.first_names, &words.last_names);
+        let end = 1_800_000_000_000_000;
+        let waiters = vec![Uuid::from_u128(1), Uuid::from_u128(2)];
+        let orders = 3 * BATCH_ORDERS;
+        let generator = Generator::new(7, &mut rng, end - 3 * MICROS_PER_DAY..end, orders, &menu, &customers, waiters);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::scope(|scope| {
+            let producer = scope.spawn(move || generator.run(&tx));
+            let batch = rx.recv().unwrap();
+            assert_eq!(batch.orders.len() as u64, BATCH_ORDERS);
+            assert_eq!(batch.stats.orders, BATCH_ORDERS);
+            assert_eq!(batch.stats.lines, batch.items.len() as u64);
+            let mut totals: HashMap<Uuid, Decimal> = HashMap::new();
+            for item in &batch.items {
+                assert_eq!(item.subtotal, item.unit_price * Decimal::from(item.quantity));
+                *totals.entry(item.order_id).or_default() += item.subtotal;
+            }
+            let mut paid: HashMap<Uuid, Decimal> = HashMap::new();
+            for payment in &batch.payments {
+                *paid.entry(payment.order_id).or_default() += payment.amount;
+            }
+            for order in &batch.orders {
+                assert_eq!(totals[&order.id], order.total_price);
+                assert_eq!(paid.get(&order.id).copied().unwrap_or_default(), order.amount_paid);
+                let status = OrderStatus::parse(order.status).unwrap();
+                let expected = match status {
+                    OrderStatus::Open | OrderStatus::Cancelled => order.amount_paid.is_zero(),
+                    OrderStatus::PartiallyPaid => !order.amount_paid.is_zero() && order.amount_paid < order.total_price,
+                    OrderStatus::Paid => order.amount_paid == order.total_price,
+                };
+                assert!(expected, "{order:?}");
+                assert!(order.created_at <= order.updated_at && order.updated_at.timestamp_micros() < end);
+            }
+            // The loaders are gone: the generator's next send fails and it returns.
+            drop(rx);
+            producer.join().unwrap();
+        });
     }
 }

@@ -8,15 +8,14 @@ use rand::seq::SliceRandom;
 
 use domain::ProductName;
 
-use super::copy::copy_escaped;
 use super::draw::cumulative;
 use super::words::Words;
 
 pub(super) struct Product {
-    /// Escaped for COPY.
-    pub name: Vec<u8>,
-    /// The domain's key of the name ([`ProductName::key`]), escaped for COPY.
-    pub key: Vec<u8>,
+    /// As the domain writes it ([`ProductName`]).
+    pub name: String,
+    /// The domain's key of the name ([`ProductName::key`]).
+    pub key: String,
     pub price_cents: i64,
 }
 
@@ -41,8 +40,8 @@ impl Menu {
                 continue;
             }
             products.push(Product {
-                name: copy_escaped(name.as_ref()),
-                key: copy_escaped(key.as_ref()),
+                key: key.as_ref().to_owned(),
+                name: name.as_ref().to_owned(),
                 price_cents: price(rng, lo, hi),
             });
         }
@@ -124,8 +123,8 @@ mod tests {
         for p in &menu.products {
             assert!((120..=3500).contains(&p.price_cents), "{}", p.price_cents);
         }
-        assert_eq!(menu.products[0].name, "Café con leche".as_bytes());
-        assert_eq!(menu.products[0].key, "café con leche".as_bytes());
+        assert_eq!(menu.products[0].name, "Café con leche");
+        assert_eq!(menu.products[0].key, "café con leche");
     }
 
     #[test]

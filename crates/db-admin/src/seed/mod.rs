@@ -11,8 +11,9 @@
 //! parallel, taking them from one bounded queue (a `crossbeam-channel`, the code base's one
 //! worker queue), `BATCH_ORDERS` orders per batch, each batch (its orders, lines and payments)
 //! in one transaction; every constraint, index and foreign key stays in force (a superuser may
-//! skip the foreign key triggers with `--skip-fk-checks`). Amounts are integer cents until they
-//! are written. Afterwards the sales rollup is reset (the background roll-up rebuilds it: the
+//! skip the foreign key triggers with `--skip-fk-checks`). The rows go through diesel's own
+//! `COPY` support (binary format); see [`load`] for how it compares with the text encoder it
+//! replaced. Amounts are integer cents until they are written. Afterwards the sales rollup is reset (the background roll-up rebuilds it: the
 //! load added orders to closed hours) and the tables are analyzed.
 //!
 //! `--seed-value` makes the same menu, waiters' shares and orders (lines, statuses, payments,
@@ -20,22 +21,22 @@
 //! that seeding twice adds orders.
 //!
 //! The parts: [`args`] (the options), [`words`] (the word lists in `data/`), [`menu`] (products
-//! and prices), [`waiters`] (the users), [`times`] (when orders happen), [`generator`] (the
-//! orders), [`copy`] (COPY's text format), [`load`] (the loaders), [`summary`] (what is
-//! printed at the end).
+//! and prices), [`customers`] (who orders), [`waiters`] (the users), [`times`] (when orders
+//! happen), [`draw`] (weighted choices, ids), [`generator`] (the orders), [`rows`] (what is
+//! loaded), [`load`] (the loaders), [`summary`] (what is printed at the end).
 
 mod args;
-mod copy;
+mod customers;
 mod draw;
 mod generator;
 mod load;
 mod menu;
+mod rows;
 mod summary;
 mod times;
 mod waiters;
 mod words;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -46,19 +47,18 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::rngs::{SmallRng, StdRng};
+use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use infrastructure::{PgReportRepository, Settings, db};
 
 pub use args::SeedArgs;
-use copy::hyphenated;
-use draw::cumulative;
-use generator::{GOLDEN, Generator};
+use customers::Customers;
+use generator::Generator;
 use load::{Loader, prepare_session};
 use menu::Menu;
 use summary::{Stats, Summary};
-use times::{MICROS_PER_DAY, TimeStream};
+use times::MICROS_PER_DAY;
 use words::Words;
 
 /// Orders per batch (per transaction); their lines and payments go in the same transaction.
@@ -100,25 +100,9 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
         settings,
         start_us - MICROS_PER_DAY,
     )?;
-    let waiter_weights: Vec<f64> = waiter_ids.iter().map(|_| rng.random_range(0.6..1.4)).collect();
-    let generator = Generator {
-        menu,
-        waiters: waiter_ids.iter().map(|id| hyphenated(*id)).collect(),
-        waiter_cdf: cumulative(&waiter_weights),
-        first_names: words.first_names,
-        last_names: words.last_names,
-        times: TimeStream::new(start_us, end_us, args.orders),
-        end_us,
-        remaining: args.orders,
-        batch_orders: BATCH_ORDERS,
-        seed: seed_value,
-        index: 0,
-        time_rng: StdRng::seed_from_u64(seed_value ^ 0x005E_ED0F_71E5),
-        // Ids take their random bits from a generator of their own, seeded with the time too:
-        // the same seed value makes the same data, and running it again adds new orders
-        // instead of colliding with the first run's ids.
-        id_rng: SmallRng::seed_from_u64(seed_value.wrapping_mul(GOLDEN) ^ end_us.unsigned_abs()),
-    };
+    let customers = Customers::new(&words.first_names, &words.last_names);
+    let window = start_us..end_us;
+    let generator = Generator::new(seed_value, &mut rng, window, args.orders, &menu, &customers, waiter_ids);
 
     println!(
         "seeding {} orders over {} day(s), {} waiter(s), {} products, {jobs} connection(s) \
@@ -137,48 +121,56 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
     progress.enable_steady_tick(Duration::from_millis(200));
 
     let load_started = Instant::now();
-    // At most one batch waiting per loader: the generator runs ahead of the loaders by that
-    // much, and memory stays bounded.
-    let (tx, rx) = crossbeam_channel::bounded(jobs);
-    let producer = thread::Builder::new()
-        .name("seed-generator".to_owned())
-        .spawn(move || generator.run(&tx))
-        .context("could not start the data generator")?;
-    let failed = Arc::new(AtomicBool::new(false));
-    let loaded = Arc::new(AtomicU64::new(0));
-    let mut loaders = Vec::with_capacity(jobs);
-    for _ in 0..jobs {
-        let loader = Loader {
-            url: url.to_owned(),
-            batches: rx.clone(),
-            failed: Arc::clone(&failed),
-            loaded: Arc::clone(&loaded),
-            progress: progress.clone(),
-            skip_fk_checks: args.skip_fk_checks,
-        };
-        loaders.push(
-            thread::Builder::new()
-                .name("seed-loader".to_owned())
-                .spawn(move || loader.run())
-                .context("could not start a loader")?,
-        );
-    }
-    // Only the loaders hold the queue's receiving end: when they have all stopped, the
-    // generator's next send fails and it stops too.
-    drop(rx);
-    let mut totals = Stats::default();
-    let mut first_error = None;
-    for loader in loaders {
-        match loader.join() {
-            Ok(Ok(stats)) => totals.add(&stats),
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(anyhow::anyhow!("a loader failed"));
+    let failed = AtomicBool::new(false);
+    let loaded = AtomicU64::new(0);
+    // The generator and the loaders borrow the menu and the customers (the rows point into
+    // them), so they run in a scope that ends when all of them have.
+    let (totals, first_error) = thread::scope(|scope| -> anyhow::Result<_> {
+        // At most one batch waiting per loader: the generator runs ahead of the loaders by that
+        // much, and memory stays bounded.
+        let (tx, rx) = crossbeam_channel::bounded(jobs);
+        let producer = thread::Builder::new()
+            .name("seed-generator".to_owned())
+            .spawn_scoped(scope, move || generator.run(&tx))
+            .context("could not start the data generator")?;
+        let mut loaders = Vec::with_capacity(jobs);
+        for _ in 0..jobs {
+            let loader = Loader {
+                url,
+                batches: rx.clone(),
+                failed: &failed,
+                loaded: &loaded,
+                progress: progress.clone(),
+                skip_fk_checks: args.skip_fk_checks,
+            };
+            loaders.push(
+                thread::Builder::new()
+                    .name("seed-loader".to_owned())
+                    .spawn_scoped(scope, move || loader.run())
+                    .context("could not start a loader")?,
+            );
+        }
+        // Only the loaders hold the queue's receiving end: when they have all stopped, the
+        // generator's next send fails and it stops too.
+        drop(rx);
+        let mut totals = Stats::default();
+        let mut first_error = None;
+        for loader in loaders {
+            match loader.join() {
+                Ok(Ok(stats)) => totals.add(&stats),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(anyhow::anyhow!("a loader failed"));
+                }
             }
         }
-    }
+        if producer.join().is_err() {
+            first_error.get_or_insert(anyhow::anyhow!("the data generator failed"));
+        }
+        Ok((totals, first_error))
+    })?;
     progress.finish_and_clear();
     let load_time = load_started.elapsed();
 
@@ -197,7 +189,6 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
         return Err(e.context(format!("seeding stopped; the {loaded} orders loaded before stay")));
     }
     reset?;
-    producer.join().map_err(|_| anyhow::anyhow!("the data generator failed"))?;
     if totals.orders != args.orders {
         bail!("only {} of {} orders were generated", totals.orders, args.orders);
     }
