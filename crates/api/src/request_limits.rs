@@ -55,7 +55,13 @@ pub async fn body<B: MessageBody + 'static>(
     let timeout = req.app_data::<web::Data<BodyReadTimeout>>().map_or(Duration::from_secs(5), |t| t.0);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut payload = req.take_payload();
-    let mut body = BytesMut::new();
+    let announced_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = BytesMut::with_capacity(announced_length.min(BODY_LIMIT));
     loop {
         let chunk = match tokio::time::timeout_at(deadline, payload.next()).await {
             Err(_) => {

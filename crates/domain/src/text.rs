@@ -12,6 +12,9 @@
 //! `CAFÉ` and `Сafé` with a Cyrillic `С` are one product. The character data comes from the
 //! Unicode crates (`unicode-normalization`, `caseless`, `unicode-security`, `icu_properties`).
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint, GeneralCategory, WhiteSpace};
@@ -45,6 +48,10 @@ const BRAILLE_BLANK: char = '\u{2800}';
 /// space and joiners, the byte order mark, Hangul fillers, variation selectors), a format
 /// character (gc=Cf), or the braille blank.
 pub fn is_invisible(c: char) -> bool {
+    // ASCII (most of every name): only its white space draws nothing.
+    if c.is_ascii() {
+        return matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ');
+    }
     CodePointSetData::new::<WhiteSpace>().contains(c)
         || c == BRAILLE_BLANK
         || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
@@ -54,6 +61,10 @@ pub fn is_invisible(c: char) -> bool {
 /// Whether `c` is a bidirectional control (Bidi_Control: the embeddings, overrides, isolates
 /// and marks).
 pub fn is_bidi_control(c: char) -> bool {
+    // The first of them is U+061C ARABIC LETTER MARK.
+    if (c as u32) < 0x061C {
+        return false;
+    }
     CodePointSetData::new::<BidiControl>().contains(c)
 }
 
@@ -71,7 +82,12 @@ pub fn normalize(raw: &str, min: usize, max: usize) -> Result<String, TextError>
     if raw.split_whitespace().map(|w| w.chars().count() + 1).sum::<usize>() > max.saturating_mul(4) + 1 {
         return Err(TextError::TooLong { max });
     }
-    let composed: String = raw.nfc().collect();
+    // Most names are already composed (plain ASCII always is): then the quick check spares
+    // composing a copy.
+    let composed: Cow<'_, str> = match unicode_normalization::is_nfc_quick(raw.chars()) {
+        unicode_normalization::IsNormalized::Yes => Cow::Borrowed(raw),
+        _ => Cow::Owned(raw.nfc().collect()),
+    };
     let mut out = String::with_capacity(composed.len());
     let mut count = 0usize;
     for word in composed.split_whitespace() {
@@ -104,11 +120,33 @@ pub fn normalize(raw: &str, min: usize, max: usize) -> Result<String, TextError>
 /// `Т` is confusable with Latin `T`, while lower-case `т` (drawn as a small capital) is not
 /// confusable with `t`. Upper-casing first makes `Тасо` and `taco` one key, as `Taco` and
 /// `TACO` are.
+///
+/// Names repeat (a menu's products are typed again and again, and each name is keyed when it
+/// is parsed and when its order is placed), so each thread keeps the keys of the last names it
+/// saw: [`FOLD_MEMO`] of them at most, forgotten all at once when full.
 pub fn fold_key(text: &str) -> String {
-    let capitals: String = text.nfkc().collect::<String>().to_uppercase();
-    let skeleton: String = unicode_security::skeleton(&capitals).collect();
-    caseless::default_case_fold_str(&skeleton).nfc().collect()
+    thread_local! {
+        static MEMO: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    }
+    MEMO.with(|memo| {
+        if let Some(key) = memo.borrow().get(text) {
+            return key.clone();
+        }
+        let capitals: String = text.nfkc().collect::<String>().to_uppercase();
+        let skeleton: String = unicode_security::skeleton(&capitals).collect();
+        let key: String = caseless::default_case_fold_str(&skeleton).nfc().collect();
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= FOLD_MEMO {
+            memo.clear();
+        }
+        memo.insert(text.to_owned(), key.clone());
+        key
+    })
 }
+
+/// How many names' keys each thread keeps (see [`fold_key`]): a large menu's worth, a few
+/// hundred kilobytes.
+pub const FOLD_MEMO: usize = 2048;
 
 /// The characters the rule refuses anywhere in a name: controls (gc=Cc) and bidirectional
 /// controls, as ranges (for documents that must say the rule, such as the OpenAPI patterns).
@@ -187,6 +225,19 @@ pub fn compose(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shortcuts for ASCII and for the characters before the first bidirectional control
+    /// say what the Unicode properties say.
+    #[test]
+    fn the_shortcuts_agree_with_the_properties() {
+        for c in (0..0x0800).filter_map(char::from_u32) {
+            let invisible = CodePointSetData::new::<WhiteSpace>().contains(c)
+                || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+                || CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format;
+            assert_eq!(is_invisible(c), invisible, "{c:?}");
+            assert_eq!(is_bidi_control(c), CodePointSetData::new::<BidiControl>().contains(c), "{c:?}");
+        }
+    }
 
     #[test]
     fn trims_and_collapses_inner_white_space() {

@@ -47,7 +47,7 @@ pub struct InsertOrders<'a> {
     fingerprints: Vec<Option<&'a [u8]>>,
     line_orders: Vec<Uuid>,
     line_numbers: Vec<i16>,
-    line_keys: Vec<String>,
+    line_keys: Vec<&'a str>,
     line_names: Vec<&'a str>,
     line_prices: Vec<Decimal>,
     line_quantities: Vec<i32>,
@@ -104,7 +104,7 @@ impl<'a> InsertOrders<'a> {
         for (n, line) in order.lines().iter().enumerate() {
             self.line_orders.push(order.id().0);
             self.line_numbers.push(n as i16 + 1);
-            self.line_keys.push(line.product_key().as_ref().to_owned());
+            self.line_keys.push(line.product_key().as_ref());
             self.line_names.push(line.product_name().as_ref());
             self.line_prices.push(line.unit_price().amount());
             self.line_quantities.push(line.quantity().get() as i32);
