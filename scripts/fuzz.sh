@@ -51,6 +51,9 @@ FUZZ_ORDER_ID="$(curl -fsS -X POST "$base/api/v1/orders" -H "authorization: Bear
     -d '{"customer_name":"Mesa fuzz","items":[{"product_name":"Pan","unit_price":"1000.00","quantity":10000}]}' |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
 export FUZZ_ORDER_ID
+FUZZ_LOCATION_ID="$(curl -fsS "$base/api/v1/locations" -H "authorization: Bearer $admin_token" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][-1]["id"])')"
+export FUZZ_LOCATION_ID
 
 status=0
 for who in admin waiter; do
@@ -62,6 +65,10 @@ for who in admin waiter; do
         --report junit --report-dir "$work/report-$who" \
         >"$work/schemathesis-$who.log" 2>&1 || status=1
     tail -n 25 "$work/schemathesis-$who.log"
+    # The admin's run may have moved the waiter to other locations (or to none): back to the
+    # first, for the waiter's run.
+    curl -fsS -o /dev/null -X PUT "$base/api/v1/users/$FUZZ_WAITER_ID/locations" -H "authorization: Bearer $admin_token" \
+        -H 'content-type: application/json' -d "{\"location_ids\":[\"$FUZZ_LOCATION_ID\"]}"
 done
 # Errors in the server's log, except the HTTP layer's note that a client sent a malformed
 # request head (answered 400 by the framework before any of our code runs).

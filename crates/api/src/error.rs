@@ -8,7 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use tracing::{error, warn};
 
-use application::{AuthError, OrderServiceError, ReportError, StoreError, UserError};
+use application::{AuthError, LocationError, OrderServiceError, ReportError, StoreError, UserError};
 use domain::PlacementError;
 
 use crate::hashing_pool::HashingPoolError;
@@ -189,6 +189,7 @@ impl From<UserError> for ApiError {
             UserError::Forbidden => Self::Forbidden(error.to_string()),
             UserError::NotFound => Self::NotFound(error.to_string()),
             UserError::DuplicateEmail => Self::Conflict(error.to_string()),
+            UserError::Locations(e) => Self::Validation(vec![FieldError::new("location_ids", e)]),
             UserError::ActorGone => Self::Unauthorized(GONE.into()),
             UserError::Hash(e) => Self::internal(e),
             UserError::Store(e) => e.into(),
@@ -201,11 +202,26 @@ impl From<OrderServiceError> for ApiError {
         match error {
             OrderServiceError::Invalid(errors) => Self::Validation(placement_errors(&errors)),
             OrderServiceError::NotFound => Self::NotFound(error.to_string()),
-            OrderServiceError::Forbidden => Self::Forbidden(error.to_string()),
+            OrderServiceError::Forbidden | OrderServiceError::NoLocation => Self::Forbidden(error.to_string()),
+            OrderServiceError::LocationRequired { .. } | OrderServiceError::UnknownLocation => {
+                Self::Validation(vec![FieldError::new("location_id", error)])
+            }
             OrderServiceError::Transition(e) => Self::Conflict(e.to_string()),
             OrderServiceError::IdempotencyMismatch => Self::Conflict(error.to_string()),
             OrderServiceError::ActorGone => Self::Unauthorized(GONE.into()),
             OrderServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<LocationError> for ApiError {
+    fn from(error: LocationError) -> Self {
+        match error {
+            LocationError::Forbidden => Self::Forbidden(error.to_string()),
+            LocationError::NotFound => Self::NotFound(error.to_string()),
+            LocationError::NameTaken => Self::Conflict(error.to_string()),
+            LocationError::ActorGone => Self::Unauthorized(GONE.into()),
+            LocationError::Store(e) => e.into(),
         }
     }
 }

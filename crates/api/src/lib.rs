@@ -3,6 +3,7 @@
 
 // The response audit is a testing aid: only builds with the `response-audit` feature (the test
 // harness and scripts/test.sh's servers) carry it; others have a stand-in that does nothing.
+pub mod access;
 #[cfg(feature = "response-audit")]
 pub mod audit;
 #[cfg(not(feature = "response-audit"))]

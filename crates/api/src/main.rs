@@ -39,7 +39,7 @@ fn main() -> ExitCode {
 fn run(config: &Config) -> anyhow::Result<()> {
     // Kept alive until the server has stopped; dropping it stops the local cluster.
     let (url, local) = resolve_database(&config.settings)?;
-    let applied = infrastructure::db::prepare(&url, local.is_some())?;
+    let applied = infrastructure::db::prepare(&url, local.is_some().then_some(&config.settings.first_location))?;
     if !applied.is_empty() {
         tracing::info!(migrations = %applied.join(", "), "applied pending migrations");
     }

@@ -4,12 +4,15 @@
 use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::dto::locations::{CreateLocationRequest, LocationResponse, UpdateLocationRequest};
 use crate::dto::orders::{CreateOrderRequest, OrderItemRequest, OrderItemResponse, OrderResponse, OrderStatusDto};
 use crate::dto::payments::{CreatePaymentRequest, PaymentMethodDto, PaymentResponse};
 use crate::dto::reports::{ProductSalesResponse, ReportResponse};
-use crate::dto::users::{CreateUserRequest, LoginForm, LoginRequest, RoleDto, TokenResponse, UserResponse};
+use crate::dto::users::{
+    CreateUserRequest, LoginForm, LoginRequest, RoleDto, SetLocationsRequest, TokenResponse, UserResponse,
+};
 use crate::problem::{FieldError, Problem};
-use crate::routes::{auth, health, orders, reports, users};
+use crate::routes::{auth, health, locations, orders, reports, users};
 
 #[derive(Debug)]
 struct SecuritySchemes;
@@ -32,7 +35,7 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(
         title = "Comanda",
-        description = "Orders, payments and sales reports for restaurant staff.\n\nErrors are RFC 9457 problem details (`application/problem+json`). Money is a string with exactly two decimals. Lists are newest first with cursor pagination.",
+        description = "Orders, payments and sales reports for the staff of a restaurant group.\n\nErrors are RFC 9457 problem details (`application/problem+json`). Money is a string with exactly two decimals. Lists are newest first with cursor pagination. What each role may do, and in which locations, is the permission table of docs/PERMISSIONS.md: a resource of a location the user does not work in is a 404 to them; an action their role may not take, or not in a location the request names, is a 403.",
         license(name = "MIT")
     ),
     paths(
@@ -44,6 +47,11 @@ impl Modify for SecuritySchemes {
         users::me,
         users::get_user,
         users::list_users,
+        users::set_user_locations,
+        locations::create_location,
+        locations::list_locations,
+        locations::get_location,
+        locations::update_location,
         orders::create_order,
         orders::list_orders,
         orders::get_order,
@@ -61,6 +69,10 @@ impl Modify for SecuritySchemes {
         CreateUserRequest,
         UserResponse,
         RoleDto,
+        SetLocationsRequest,
+        CreateLocationRequest,
+        UpdateLocationRequest,
+        LocationResponse,
         CreateOrderRequest,
         OrderItemRequest,
         OrderResponse,
@@ -76,7 +88,8 @@ impl Modify for SecuritySchemes {
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Logging in"),
-        (name = "users", description = "Staff users (immutable once created)"),
+        (name = "users", description = "Staff users (email, name and role never change; their locations do)"),
+        (name = "locations", description = "The restaurants of the group"),
         (name = "orders", description = "Orders"),
         (name = "payments", description = "Payments of an order"),
         (name = "reports", description = "Sales report"),

@@ -14,10 +14,10 @@ use secrecy::{ExposeSecret, SecretSlice};
 use tracing::{info, warn};
 use utoipa_swagger_ui::SwaggerUi;
 
-use application::{AuthService, Clock, OrderService, ReportService, SystemClock, UserService};
+use application::{AuthService, Clock, LocationService, OrderService, ReportService, SystemClock, UserService};
 use infrastructure::{
-    Argon2Hasher, Database, JwtTokenService, PgOrderRepository, PgOrderWriter, PgReportRepository, PgUserRepository,
-    PoolSettings, random_jwt_secret,
+    Argon2Hasher, Database, JwtTokenService, PgLocationRepository, PgOrderRepository, PgOrderWriter,
+    PgReportRepository, PgStaffDirectory, PgUserRepository, PoolSettings, random_jwt_secret,
 };
 use ipnet::IpNet;
 
@@ -26,7 +26,7 @@ use crate::dto::unreadable;
 use crate::error::ApiError;
 use crate::hashing_pool::HashingPool;
 use crate::request_limits::BODY_LIMIT;
-use crate::routes::{auth, health, not_allowed, orders, reports, users};
+use crate::routes::{auth, health, locations, not_allowed, orders, reports, users};
 use crate::settings::{Config, ServerSettings};
 use crate::state::{AppState, Gauges, NotReady, Probes};
 use crate::{openapi, rate_limit, request_id};
@@ -129,13 +129,17 @@ pub fn build_state(config: &Config, database_url: &str) -> anyhow::Result<AppSta
     let orders = Arc::new(PgOrderRepository::new(db.clone()));
     let report_repo = Arc::new(PgReportRepository::new(db.clone()));
     let order_writer = Arc::new(PgOrderWriter::new(db.clone(), settings.order_writers, settings.database_timeout));
+    let location_repo = Arc::new(PgLocationRepository::new(db.clone()));
+    let directory = Arc::new(PgStaffDirectory::new(db.clone()));
     Ok(AppState {
         auth: Arc::new(AuthService::new(user_repo.clone(), hasher.clone(), tokens)?),
-        users: Arc::new(UserService::new(user_repo.clone(), hasher, clock.clone())),
-        orders: Arc::new(OrderService::new(orders, order_writer.clone(), user_repo.clone(), clock.clone())),
+        users: Arc::new(UserService::new(user_repo.clone(), location_repo.clone(), hasher, clock.clone())),
+        locations: Arc::new(LocationService::new(location_repo.clone(), user_repo.clone(), clock.clone())),
+        orders: Arc::new(OrderService::new(orders, order_writer.clone(), user_repo.clone(), directory, clock.clone())),
         reports: Arc::new(ReportService::new(
             report_repo,
             user_repo,
+            location_repo,
             clock.clone(),
             application::rollup_lag(settings.database_timeout, settings.database_statement_timeout),
         )),
@@ -244,6 +248,23 @@ pub fn app(
                     web::resource("/users/{id}")
                         .route(web::get().to(users::get_user))
                         .default_service(not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/users/{id}/locations")
+                        .route(web::put().to(users::set_user_locations))
+                        .default_service(not_allowed("PUT")),
+                )
+                .service(
+                    web::resource("/locations")
+                        .route(web::post().to(locations::create_location))
+                        .route(web::get().to(locations::list_locations))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/locations/{id}")
+                        .route(web::get().to(locations::get_location))
+                        .route(web::patch().to(locations::update_location))
+                        .default_service(not_allowed("GET, PATCH")),
                 )
                 .service(
                     web::resource("/orders")

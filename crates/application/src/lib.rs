@@ -5,7 +5,9 @@
 pub mod actor;
 pub mod auth;
 pub mod clock;
+pub mod directory;
 pub mod idempotency;
+pub mod locations;
 pub mod orders;
 pub mod page;
 pub mod ports;
@@ -13,19 +15,23 @@ pub mod reports;
 pub mod store;
 pub mod users;
 
-pub use actor::{Actor, Caller};
+pub use actor::{Actor, Caller, Denied, LocationScope};
 pub use auth::{AuthError, AuthService};
 pub use clock::{Clock, SystemClock};
+pub use directory::{Directory, PendingDirectory, StaffDirectory};
 pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, MissingClaim, Replay};
+pub use locations::{LocationChangeError, LocationError, LocationRepository, LocationService, NewLocation};
 pub use orders::{
     MAX_PAGE_LINES, OrderChangeError, OrderFilter, OrderRepository, OrderService, OrderServiceError, OrderWriter,
     PaymentInsert, PaymentOutcome, PendingWrite, PlaceOutcome, Refused, WriteOutcome,
 };
 pub use page::{Cursor, Page, PageRequest, budget_cut};
-pub use ports::{AccessToken, HashError, PasswordHasher, TokenError, TokenService, UserRepository, Verified};
+pub use ports::{
+    AccessToken, HashError, PasswordHasher, StaffMember, TokenError, TokenService, UserRepository, Verified,
+};
 pub use reports::{
     ProductSales, ReportBound, ReportError, ReportRange, ReportRepository, ReportService, RollupProgress, SalesReport,
     StartAfterEnd, rollup_lag,
 };
 pub use store::StoreError;
-pub use users::{NewUser, UserError, UserService};
+pub use users::{NewUser, StaffLocationsError, UserError, UserService};

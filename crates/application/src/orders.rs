@@ -9,12 +9,13 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use domain::{
-    CorruptOrder, Money, NewOrder, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, PlacementError,
-    TransitionError, UserId,
+    Action, CorruptOrder, Location, LocationId, Money, NewOrder, Order, OrderId, OrderStatus, Payment, PaymentId,
+    PaymentMethod, PlacementError, TransitionError, UserId,
 };
 
-use crate::actor::{Actor, Caller};
+use crate::actor::{Actor, Caller, Denied, LocationScope};
 use crate::clock::Clock;
+use crate::directory::{Directory, StaffDirectory};
 use crate::idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, Replay};
 use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::UserRepository;
@@ -27,6 +28,7 @@ pub const MAX_PAGE_LINES: usize = 1000;
 /// Filters of the order list; every one optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderFilter {
+    pub location_id: Option<LocationId>,
     pub status: Option<OrderStatus>,
     pub waiter_id: Option<UserId>,
     pub created_from: Option<DateTime<Utc>>,
@@ -43,8 +45,9 @@ pub enum WriteOutcome {
         replay: Replay,
         first: Option<Order>,
     },
-    /// The waiter in the token no longer exists; nothing was written.
-    ActorGone,
+    /// The staff directory the order was prepared with is no longer storage's: nothing was
+    /// written; prepare it again with a fresh directory.
+    DirectoryChanged,
 }
 
 /// A write under way: resolves once the order's statement has committed (or failed).
@@ -55,9 +58,10 @@ pub type PendingWrite = Pin<Box<dyn Future<Output = Result<WriteOutcome, StoreEr
 /// and unaffected by its neighbours.
 pub trait OrderWriter: Send + Sync {
     /// Inserts the order with all its lines and claims the idempotency key, as one atomic step,
-    /// but only if the waiter exists and the key is unclaimed (else it reads back the claim and
-    /// the first order).
-    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>) -> PendingWrite;
+    /// but only if storage's staff directory is still at `directory_version` (the version the
+    /// order was authorized and placed with) and the key is unclaimed (else it reads back the
+    /// claim and the first order).
+    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>, directory_version: i64) -> PendingWrite;
 }
 
 /// What recording a payment did.
@@ -86,10 +90,11 @@ pub enum OrderChangeError {
 /// Storage of orders and their payments.
 pub trait OrderRepository: Send + Sync {
     fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
-    /// Orders newest first after the cursor: up to `page.limit` of them, fewer when their lines
-    /// would pass [`MAX_PAGE_LINES`] (the first one always comes), and then one more if there
-    /// is one, which only says that there is more (see [`Page::within_budget`]).
-    fn list(&self, filter: &OrderFilter, page: &PageRequest) -> Result<Vec<Order>, StoreError>;
+    /// Orders of the scope, newest first after the cursor: up to `page.limit` of them, fewer
+    /// when their lines would pass [`MAX_PAGE_LINES`] (the first one always comes), and then
+    /// one more if there is one, which only says that there is more (see
+    /// [`Page::within_budget`]).
+    fn list(&self, filter: &OrderFilter, scope: &LocationScope, page: &PageRequest) -> Result<Vec<Order>, StoreError>;
     /// In one transaction: locks the order, lets `cancel` apply the transition, saves it.
     fn cancel(
         &self,
@@ -117,8 +122,14 @@ pub enum OrderServiceError {
     Invalid(Vec<PlacementError>),
     #[error("no such order")]
     NotFound,
-    #[error("only the order's waiter or an admin may do this")]
+    #[error("your role may not do this to this order")]
     Forbidden,
+    #[error("you work in no location")]
+    NoLocation,
+    #[error("is required: you work in {count} locations")]
+    LocationRequired { count: usize },
+    #[error("no such location")]
+    UnknownLocation,
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error("this idempotency key was used with another request")]
@@ -127,6 +138,15 @@ pub enum OrderServiceError {
     ActorGone,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<Denied> for OrderServiceError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Forbidden => Self::Forbidden,
+            Denied::Hidden => Self::NotFound,
+        }
+    }
 }
 
 impl From<CorruptOrder> for OrderServiceError {
@@ -180,8 +200,13 @@ pub struct OrderService {
     orders: Arc<dyn OrderRepository>,
     writer: Arc<dyn OrderWriter>,
     users: Arc<dyn UserRepository>,
+    directory: Arc<dyn StaffDirectory>,
     clock: Arc<dyn Clock>,
 }
+
+/// How many times placing an order prepares it again after the staff directory changed under
+/// it before it gives up (503): the directory changes when staff or locations do, rarely.
+const PLACE_ATTEMPTS: usize = 3;
 
 impl std::fmt::Debug for OrderService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,56 +219,80 @@ impl OrderService {
         orders: Arc<dyn OrderRepository>,
         writer: Arc<dyn OrderWriter>,
         users: Arc<dyn UserRepository>,
+        directory: Arc<dyn StaffDirectory>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { orders, writer, users, clock }
+        Self { orders, writer, users, directory, clock }
     }
 
-    /// Places an order for the signed-in waiter: validation and the merge rule here, then one
-    /// write through the writer (no blocking thread is held meanwhile). When the idempotency
-    /// key was used before, the answer is the first order as it was placed if the request is
-    /// the same, a conflict if not.
+    /// Places an order for the signed-in user at `location` (or at the one location they work
+    /// in): permission, location and business date from the staff directory in memory,
+    /// validation and the merge rule here, then one write through the writer, which checks
+    /// that the directory is still current (no blocking thread is held meanwhile). When the
+    /// idempotency key was used before, the answer is the first order as it was placed if the
+    /// request is the same, a conflict if not.
     #[instrument(skip_all, fields(lines = new.lines.len()))]
     pub async fn place(
         &self,
         caller: &Caller,
+        location: Option<LocationId>,
         new: NewOrder,
         key: Option<IdempotencyKey>,
     ) -> Result<PlaceOutcome, OrderServiceError> {
-        // Who may place is checked by the insert statement itself (the waiter must exist), so
-        // that placing an order costs one round trip.
-        let fingerprint = order_fingerprint(&new);
+        let fingerprint = order_fingerprint(location, &new);
         let id = OrderId(Uuid::now_v7());
-        let order = Order::place(id, caller.user_id, new, self.clock.now()).map_err(OrderServiceError::Invalid)?;
-        let claim = key.map(|key| IdempotencyClaim { user_id: caller.user_id, key, fingerprint, resource_id: id.0 });
+        let now = self.clock.now();
+        let mut directory = self.directory.current();
+        // A refusal is confirmed on a fresh directory: the snapshot may predate the user or
+        // their new location.
+        let order = match where_to_place(&directory, caller, location) {
+            Ok(at) => Order::place(id, caller.user_id, at, new, now),
+            Err(_) => {
+                directory = self.directory.refresh(directory.version()).await?;
+                Order::place(id, caller.user_id, where_to_place(&directory, caller, location)?, new, now)
+            }
+        };
         // Shared with the writer, not copied: a thousand orders in flight cost their size once.
-        let order = Arc::new(order);
-        match self.writer.write(Arc::clone(&order), claim).await? {
-            WriteOutcome::Written => Ok(PlaceOutcome::Created(Arc::unwrap_or_clone(order))),
-            WriteOutcome::ActorGone => Err(OrderServiceError::ActorGone),
-            WriteOutcome::KeyUsed { replay, first } => {
-                if replay.fingerprint != fingerprint {
-                    return Err(OrderServiceError::IdempotencyMismatch);
+        let mut order = Arc::new(order.map_err(OrderServiceError::Invalid)?);
+        let claim = key.map(|key| IdempotencyClaim { user_id: caller.user_id, key, fingerprint, resource_id: id.0 });
+        for _ in 0..PLACE_ATTEMPTS {
+            match self.writer.write(Arc::clone(&order), claim.clone(), directory.version()).await? {
+                WriteOutcome::Written => return Ok(PlaceOutcome::Created(Arc::unwrap_or_clone(order))),
+                WriteOutcome::KeyUsed { replay, first } => {
+                    if replay.fingerprint != fingerprint {
+                        return Err(OrderServiceError::IdempotencyMismatch);
+                    }
+                    let first = first.ok_or(OrderServiceError::IdempotencyMismatch)?;
+                    return Ok(PlaceOutcome::Replayed(first.as_placed()));
                 }
-                let first = first.ok_or(OrderServiceError::IdempotencyMismatch)?;
-                Ok(PlaceOutcome::Replayed(first.as_placed()))
+                WriteOutcome::DirectoryChanged => {
+                    directory = self.directory.refresh(directory.version()).await?;
+                    let at = where_to_place(&directory, caller, location)?;
+                    Arc::make_mut(&mut order).relocate(at);
+                }
             }
         }
+        Err(StoreError::Unavailable(Box::new(DirectoryUnsettled)).into())
     }
 
     pub fn get(&self, caller: &Caller, id: OrderId) -> Result<Order, OrderServiceError> {
-        self.actor(caller)?;
-        self.orders.find(id)?.ok_or(OrderServiceError::NotFound)
+        let actor = self.actor(caller)?;
+        actor.may(Action::ReadOrders)?;
+        let order = self.orders.find(id)?.ok_or(OrderServiceError::NotFound)?;
+        actor.may_on(Action::ReadOrders, order.location_id(), None)?;
+        Ok(order)
     }
 
+    /// Orders of the caller's locations (every location for an admin), or of the one the filter
+    /// names.
     pub fn list(
         &self,
         caller: &Caller,
         filter: &OrderFilter,
         page: PageRequest,
     ) -> Result<Page<Order>, OrderServiceError> {
-        self.actor(caller)?;
-        let rows = self.orders.list(filter, &page)?;
+        let scope = self.actor(caller)?.scope(Action::ReadOrders, filter.location_id)?;
+        let rows = self.orders.list(filter, &scope, &page)?;
         Ok(Page::within_budget(
             rows,
             page.limit,
@@ -253,17 +302,16 @@ impl OrderService {
         ))
     }
 
-    /// Cancels an open order: its waiter or an admin.
+    /// Cancels an open order: its waiter, a manager of its location, an admin.
     #[instrument(skip_all, fields(order_id = %id))]
     pub fn cancel(&self, caller: &Caller, id: OrderId) -> Result<Order, OrderServiceError> {
         let actor = self.actor(caller)?;
+        actor.may(Action::CancelOrder)?;
         let now = self.clock.now();
         change(
             |cancel| self.orders.cancel(id, cancel),
             |order| {
-                if !actor.is_admin() && order.waiter_id() != actor.user_id {
-                    return Err(OrderServiceError::Forbidden);
-                }
+                actor.may_on(Action::CancelOrder, order.location_id(), Some(order.waiter_id()))?;
                 Ok(order.cancel(now)?)
             },
         )
@@ -280,6 +328,7 @@ impl OrderService {
         key: Option<IdempotencyKey>,
     ) -> Result<PaymentOutcome, OrderServiceError> {
         let actor = self.actor(caller)?;
+        actor.may(Action::RecordPayment)?;
         let order_text = order_id.to_string();
         let amount_text = amount.to_string();
         let fingerprint = Fingerprint::of(["payment", &order_text, &amount_text, method.as_str()]);
@@ -290,6 +339,7 @@ impl OrderService {
         let outcome = change(
             |pay| self.orders.record_payment(order_id, claim.as_ref(), pay),
             |order| {
+                actor.may_on(Action::RecordPayment, order.location_id(), None)?;
                 order.record_payment(amount, now)?;
                 Ok(Payment { id: payment_id, order_id, amount, method, recorded_by: actor.user_id, created_at: now })
             },
@@ -310,10 +360,7 @@ impl OrderService {
     }
 
     pub fn payments(&self, caller: &Caller, order_id: OrderId) -> Result<Vec<Payment>, OrderServiceError> {
-        self.actor(caller)?;
-        if self.orders.find(order_id)?.is_none() {
-            return Err(OrderServiceError::NotFound);
-        }
+        self.get(caller, order_id)?;
         Ok(self.orders.payments(order_id)?)
     }
 
@@ -326,12 +373,44 @@ impl OrderService {
     }
 }
 
-/// What identifies an order request: its customer and its lines as typed, in order.
-fn order_fingerprint(new: &NewOrder) -> Fingerprint {
+/// Where the caller's order goes, by the permission table and the directory: the location the
+/// request names (if the caller may place orders there), or the one location they work in.
+fn where_to_place<'d>(
+    directory: &'d Directory,
+    caller: &Caller,
+    requested: Option<LocationId>,
+) -> Result<&'d Location, OrderServiceError> {
+    let actor = directory.actor(caller.user_id).ok_or(OrderServiceError::ActorGone)?;
+    actor.may(Action::PlaceOrder)?;
+    let id = match requested {
+        Some(id) => {
+            actor.may_in(Action::PlaceOrder, id)?;
+            id
+        }
+        None => match directory.locations_of(&actor).as_slice() {
+            [only] => *only,
+            [] => return Err(OrderServiceError::NoLocation),
+            many => return Err(OrderServiceError::LocationRequired { count: many.len() }),
+        },
+    };
+    directory.location(id).ok_or(OrderServiceError::UnknownLocation)
+}
+
+/// The directory changed under every attempt to place an order.
+#[derive(Debug, thiserror::Error)]
+#[error("the staff directory kept changing while the order was placed")]
+struct DirectoryUnsettled;
+
+/// What identifies an order request: the location it names, its customer and its lines as
+/// typed, in order.
+fn order_fingerprint(location: Option<LocationId>, new: &NewOrder) -> Fingerprint {
+    let location = location.map(|l| l.to_string()).unwrap_or_default();
     let texts: Vec<String> = new
         .lines
         .iter()
         .flat_map(|l| [l.product_name.as_ref().to_owned(), l.unit_price.to_string(), l.quantity.to_string()])
         .collect();
-    Fingerprint::of(["order", new.customer_name.as_ref()].into_iter().chain(texts.iter().map(String::as_str)))
+    Fingerprint::of(
+        ["order", new.customer_name.as_ref(), location.as_str()].into_iter().chain(texts.iter().map(String::as_str)),
+    )
 }

@@ -2,25 +2,40 @@
 //! its caller), password hashing and tokens. A leaf of the crate: it depends on the domain and
 //! on the storage error only.
 
-use domain::{Email, Password, Role, User, UserId};
+use domain::{Email, LocationId, Password, Role, User, UserId};
 
 use crate::actor::{Actor, Caller};
 use crate::page::PageRequest;
 use crate::store::StoreError;
 
-/// Storage of users. Users are never updated; only their password hash may be replaced by a
-/// stronger hash of the same password.
+/// A user and the locations they work in (as stored: none for admins, who work everywhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffMember {
+    pub user: User,
+    pub locations: Vec<LocationId>,
+}
+
+/// Storage of users. A user's email, name and role never change; the locations they work in
+/// do, and a password hash may be replaced by a stronger hash of the same password.
 pub trait UserRepository: Send + Sync {
-    /// Inserts a user; `Ok(false)` when the email (ignoring case) is taken.
-    fn insert(&self, user: &User, password_hash: &str) -> Result<bool, StoreError>;
-    fn find(&self, id: UserId) -> Result<Option<User>, StoreError>;
-    /// The user's role right now, or `None` when the user does not exist.
-    fn find_role(&self, id: UserId) -> Result<Option<Role>, StoreError>;
-    /// The caller as storage knows them now (their current role), or `None` when the user no
-    /// longer exists: every use case authorizes on this, never on the token's claims.
+    /// Inserts a user working in `locations`; `Ok(false)` when the email (ignoring case) is
+    /// taken.
+    fn insert(&self, user: &User, password_hash: &str, locations: &[LocationId]) -> Result<bool, StoreError>;
+    fn find(&self, id: UserId) -> Result<Option<StaffMember>, StoreError>;
+    /// The user's role and locations right now, or `None` when the user does not exist.
+    fn find_access(&self, id: UserId) -> Result<Option<(Role, Vec<LocationId>)>, StoreError>;
+    /// The caller as storage knows them now (their current role and locations), or `None` when
+    /// the user no longer exists: every use case authorizes on this, never on the token's
+    /// claims.
     fn actor(&self, caller: &Caller) -> Result<Option<Actor>, StoreError> {
-        Ok(self.find_role(caller.user_id)?.map(|role| Actor { user_id: caller.user_id, role }))
+        Ok(self.find_access(caller.user_id)?.map(|(role, locations)| Actor {
+            user_id: caller.user_id,
+            role,
+            locations,
+        }))
     }
+    /// Replaces the locations the user works in; `Ok(false)` when there is no such user.
+    fn set_locations(&self, id: UserId, locations: &[LocationId]) -> Result<bool, StoreError>;
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
     /// One stored password hash made with the parameters that most stored hashes have (`None`
     /// when there are no users).
@@ -28,7 +43,7 @@ pub trait UserRepository: Send + Sync {
     /// Replaces the hash only if it is still `old_hash` (a concurrent login may have done it).
     fn replace_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<(), StoreError>;
     /// Up to `page.limit + 1` users, newest first, after the cursor.
-    fn list(&self, page: &PageRequest) -> Result<Vec<User>, StoreError>;
+    fn list(&self, page: &PageRequest) -> Result<Vec<StaffMember>, StoreError>;
     fn count_admins(&self) -> Result<i64, StoreError>;
 }
 

@@ -5,20 +5,23 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
-use domain::UserId;
+use domain::{Action, LocationId, LocationSettings, UserId};
 
-use crate::actor::Caller;
+use crate::actor::{Caller, Denied, LocationScope};
+use crate::locations::LocationRepository;
 use crate::ports::UserRepository;
 use crate::store::StoreError;
 
-/// A half-open range of creation times: `start <= created_at < end`.
+/// Which orders a report covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReportRange {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+pub enum ReportRange {
+    /// Orders created in a half-open range of instants: `start <= created_at < end`.
+    Instants { start: DateTime<Utc>, end: DateTime<Utc> },
+    /// Orders of the business dates `first..=last` (each location's own business day).
+    BusinessDates { first: NaiveDate, last: NaiveDate },
 }
 
-/// A bound of a report as the client gives it: a whole day (UTC) or an instant.
+/// A bound of a report as the client gives it: a date or an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportBound {
     Day(NaiveDate),
@@ -34,16 +37,38 @@ impl ReportRange {
     /// How long a report covers when no start is given.
     pub const DEFAULT_DAYS: i64 = 30;
 
-    /// The range of the bounds: a day as start begins at its first instant; a day as end
-    /// includes that whole day; an instant as end is included (timestamps have microsecond
-    /// precision, so the range ends one microsecond after it). Without an end the range ends
-    /// now (included); without a start it begins [`Self::DEFAULT_DAYS`] days before its end.
-    /// The arithmetic saturates, so no bound can overflow it.
+    /// The range of the bounds. Dates alone (one or both, no instant) are business dates: a
+    /// date as end includes that business day; without an end the range runs to the current
+    /// business day of every location, without a start it covers [`Self::DEFAULT_DAYS`]
+    /// business days up to its end. Otherwise the range is of instants: an instant as end is
+    /// included (timestamps have microsecond precision, so the range ends one microsecond
+    /// after it); a date beside an instant stands for its first instant in UTC, or as end for
+    /// its whole UTC day; without an end the range ends now (included), without a start it
+    /// begins [`Self::DEFAULT_DAYS`] days before its end. The arithmetic saturates, so no
+    /// bound can overflow it.
     pub fn from_bounds(
         start: Option<ReportBound>,
         end: Option<ReportBound>,
         now: DateTime<Utc>,
     ) -> Result<Self, StartAfterEnd> {
+        let is_day = |b: &Option<ReportBound>| matches!(b, None | Some(ReportBound::Day(_)));
+        if is_day(&start) && is_day(&end) && (start.is_some() || end.is_some()) {
+            let day = |b: Option<ReportBound>| match b {
+                Some(ReportBound::Day(day)) => Some(day),
+                _ => None,
+            };
+            // No location is a whole day ahead of UTC: tomorrow's UTC date is past every
+            // location's current business day.
+            let today = now.date_naive();
+            let last = day(end).unwrap_or_else(|| today.succ_opt().unwrap_or(today));
+            let first = day(start).unwrap_or_else(|| {
+                last.checked_sub_days(chrono::Days::new(Self::DEFAULT_DAYS as u64 - 1)).unwrap_or(NaiveDate::MIN)
+            });
+            if first > last {
+                return Err(StartAfterEnd);
+            }
+            return Ok(Self::BusinessDates { first, last });
+        }
         let micro = TimeDelta::microseconds(1);
         let after = |t: DateTime<Utc>| t.checked_add_signed(micro).unwrap_or(t);
         let end = match end {
@@ -62,7 +87,24 @@ impl ReportRange {
         if start >= end {
             return Err(StartAfterEnd);
         }
-        Ok(Self { start, end })
+        Ok(Self::Instants { start, end })
+    }
+
+    /// The instants the range spans for locations with these settings: for business dates,
+    /// from the earliest first instant of the first date to the latest end of the last one
+    /// (the UTC days themselves when there is no location).
+    pub fn span(&self, locations: &[LocationSettings]) -> (DateTime<Utc>, DateTime<Utc>) {
+        match *self {
+            Self::Instants { start, end } => (start, end),
+            Self::BusinessDates { first, last } => {
+                let after = last.succ_opt().unwrap_or(last);
+                let utc = LocationSettings::default();
+                let settings = if locations.is_empty() { std::slice::from_ref(&utc) } else { locations };
+                let start = settings.iter().map(|s| s.day_starts_at(first)).min().unwrap_or_default();
+                let end = settings.iter().map(|s| s.day_starts_at(after)).max().unwrap_or_default();
+                (start, end)
+            }
+        }
     }
 }
 
@@ -78,6 +120,8 @@ pub struct ProductSales {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SalesReport {
     pub range: ReportRange,
+    /// The instants the range spans in the report's locations: `start <= t < end`.
+    pub span: (DateTime<Utc>, DateTime<Utc>),
     pub products: Vec<ProductSales>,
     pub total_quantity: i64,
     pub total_price: Decimal,
@@ -100,7 +144,12 @@ pub struct RollupProgress {
 
 /// Sales per product (grouped by product key), cancelled orders left out, in no given order.
 pub trait ReportRepository: Send + Sync {
-    fn product_sales(&self, range: &ReportRange, waiter: Option<UserId>) -> Result<Vec<ProductSales>, StoreError>;
+    fn product_sales(
+        &self,
+        range: &ReportRange,
+        scope: &LocationScope,
+        waiter: Option<UserId>,
+    ) -> Result<Vec<ProductSales>, StoreError>;
     /// Aggregates every ten minutes, hour and day that ended before `closed_before` and is not
     /// yet aggregated, so that reports read them without scanning their orders.
     fn roll_up(&self, closed_before: DateTime<Utc>) -> Result<RollupProgress, StoreError>;
@@ -119,7 +168,7 @@ pub fn rollup_lag(checkout_timeout: std::time::Duration, statement_timeout: std:
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("only an admin may read reports")]
+    #[error("your role may not read reports here")]
     Forbidden,
     #[error("the signed-in user no longer exists")]
     ActorGone,
@@ -127,9 +176,16 @@ pub enum ReportError {
     Store(#[from] StoreError),
 }
 
+impl From<Denied> for ReportError {
+    fn from(_: Denied) -> Self {
+        Self::Forbidden
+    }
+}
+
 pub struct ReportService {
     reports: Arc<dyn ReportRepository>,
     users: Arc<dyn UserRepository>,
+    locations: Arc<dyn LocationRepository>,
     clock: Arc<dyn crate::clock::Clock>,
     lag: chrono::TimeDelta,
 }
@@ -145,10 +201,11 @@ impl ReportService {
     pub fn new(
         reports: Arc<dyn ReportRepository>,
         users: Arc<dyn UserRepository>,
+        locations: Arc<dyn LocationRepository>,
         clock: Arc<dyn crate::clock::Clock>,
         lag: chrono::TimeDelta,
     ) -> Self {
-        Self { reports, users, clock, lag }
+        Self { reports, users, locations, clock, lag }
     }
 
     /// Brings the sales rollup up to date (every period that ended at least the lag ago).
@@ -156,18 +213,27 @@ impl ReportService {
         self.reports.roll_up(self.clock.now() - self.lag)
     }
 
-    /// The report: products by total quantity, then total price, both descending, then name.
+    /// The report of the caller's locations (every location for an admin), or of the one
+    /// `location` names: products by total quantity, then total price, both descending, then
+    /// name.
     pub fn sales(
         &self,
         caller: &Caller,
         range: ReportRange,
+        location: Option<LocationId>,
         waiter: Option<UserId>,
     ) -> Result<SalesReport, ReportError> {
         let actor = self.users.actor(caller)?.ok_or(ReportError::ActorGone)?;
-        if !actor.is_admin() {
-            return Err(ReportError::Forbidden);
-        }
-        let mut products = self.reports.product_sales(&range, waiter)?;
+        let scope = actor.scope(Action::ReadReports, location)?;
+        let span = match range {
+            ReportRange::Instants { start, end } => (start, end),
+            ReportRange::BusinessDates { .. } => {
+                let settings: Vec<LocationSettings> =
+                    self.locations.all(&scope)?.iter().map(|l| *l.settings()).collect();
+                range.span(&settings)
+            }
+        };
+        let mut products = self.reports.product_sales(&range, &scope, waiter)?;
         products.sort_by(|a, b| {
             b.total_quantity
                 .cmp(&a.total_quantity)
@@ -177,7 +243,7 @@ impl ReportService {
         let total_quantity = products.iter().map(|p| p.total_quantity).sum();
         let mut total_price: Decimal = products.iter().map(|p| p.total_price).sum();
         total_price.rescale(2);
-        Ok(SalesReport { range, products, total_quantity, total_price })
+        Ok(SalesReport { range, span, products, total_quantity, total_price })
     }
 }
 

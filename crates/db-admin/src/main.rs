@@ -19,10 +19,11 @@ use rand::Rng;
 use secrecy::ExposeSecret;
 
 use application::{NewUser, OrderRepository, SystemClock, UserError, UserService};
-use domain::{Email, Password, PersonName, Role};
+use domain::{Email, LocationId, Password, PersonName, Role};
 use infrastructure::local_pg::{self, LocalPostgres, ensure_database, resolve_database};
 use infrastructure::{
-    Argon2Hasher, Database, PgOrderRepository, PgReportRepository, PgUserRepository, PoolSettings, Settings, db,
+    Argon2Hasher, Database, PgLocationRepository, PgOrderRepository, PgReportRepository, PgUserRepository,
+    PoolSettings, Settings, db,
 };
 
 #[derive(Debug, Parser)]
@@ -66,8 +67,13 @@ enum Command {
         email: String,
         #[arg(long)]
         name: String,
+        /// admin, manager, waiter or kitchen.
         #[arg(long, default_value = "waiter")]
         role: String,
+        /// A location the user works in (repeat for several); may be left out while only one
+        /// location exists, and must be for an admin.
+        #[arg(long = "location-id")]
+        location_ids: Vec<uuid::Uuid>,
         #[arg(long)]
         password: Option<String>,
         #[arg(long, default_value = "NEW_USER_PASSWORD")]
@@ -167,7 +173,7 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     };
     let mut conn = PgConnection::establish(&url).context("could not connect to the database")?;
     match command {
-        Command::Migrate => report("applied", db::run_pending_migrations(&mut conn)),
+        Command::Migrate => report("applied", db::run_pending_migrations(&mut conn, &settings.first_location)),
         Command::Rollback { steps } => report("reverted", db::revert_migrations(&mut conn, steps)),
         Command::Status => {
             let all = db::migration_status(&mut conn).map_err(|e| anyhow::anyhow!(e))?;
@@ -179,14 +185,14 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Reset { .. } => {
-            report("reset; applied", db::reset(&mut conn))?;
+            report("reset; applied", db::reset(&mut conn, &settings.first_location))?;
             Ok(())
         }
         Command::Init => {
-            report("applied", db::run_pending_migrations(&mut conn))?;
+            report("applied", db::run_pending_migrations(&mut conn, &settings.first_location))?;
             init_admin(settings, &url)
         }
-        Command::CreateUser { email, name, role, password, password_env } => {
+        Command::CreateUser { email, name, role, location_ids, password, password_env } => {
             let password = match password {
                 Some(p) => p,
                 None => {
@@ -194,7 +200,8 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
                 }
             };
             let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("--role {e}"))?;
-            let user = create_user(settings, &url, &email, &name, &password, role)?;
+            let locations = (!location_ids.is_empty()).then(|| location_ids.into_iter().map(LocationId).collect());
+            let user = create_user(settings, &url, &email, &name, &password, role, locations)?;
             println!("created {} {} ({})", user.role(), user.email(), user.id());
             Ok(())
         }
@@ -278,8 +285,10 @@ fn database(settings: &Settings, url: &str) -> Database {
 }
 
 fn user_service(settings: &Settings, url: &str) -> anyhow::Result<UserService> {
+    let db = database(settings, url);
     Ok(UserService::new(
-        Arc::new(PgUserRepository::new(database(settings, url))),
+        Arc::new(PgUserRepository::new(db.clone())),
+        Arc::new(PgLocationRepository::new(db)),
         Arc::new(Argon2Hasher::new(settings.argon2)?),
         Arc::new(SystemClock),
     ))
@@ -292,14 +301,15 @@ fn create_user(
     name: &str,
     password: &str,
     role: Role,
+    locations: Option<Vec<LocationId>>,
 ) -> anyhow::Result<domain::User> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("the email {e}"))?;
     let name = PersonName::parse(name).map_err(|e| anyhow::anyhow!("the name {e}"))?;
     let password =
         Password::parse_new(password, Some(&email), Some(&name)).map_err(|e| anyhow::anyhow!("the password {e}"))?;
     let users = user_service(settings, url)?;
-    match users.create_unchecked(NewUser { email, name, password, role }) {
-        Ok(user) => Ok(user),
+    match users.create_unchecked(NewUser { email, name, password, role, locations }) {
+        Ok(member) => Ok(member.user),
         Err(UserError::DuplicateEmail) => bail!("a user with this email already exists"),
         Err(e) => Err(e.into()),
     }
@@ -324,7 +334,7 @@ fn init_admin(settings: &Settings, url: &str) -> anyhow::Result<()> {
         Some(p) => (p.expose_secret().to_owned(), false),
         None => (strong_password(), true),
     };
-    let user = create_user(settings, url, &settings.admin_email, &settings.admin_name, &password, Role::Admin)
+    let user = create_user(settings, url, &settings.admin_email, &settings.admin_name, &password, Role::Admin, None)
         .context("could not create the first admin (check ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD)")?;
     println!("created the admin {} ({})", user.email(), user.id());
     if generated {

@@ -181,6 +181,23 @@ fn seed_loads_consistent_orders_lines_payments_and_waiters_and_can_run_twice() {
     let waiters = "SELECT count(*) FROM users WHERE role = 'waiter' AND email LIKE 'waiter_@seed.comanda.local'";
     assert_eq!(count(waiters), 3);
     assert_eq!(count("SELECT count(DISTINCT waiter_id) FROM orders"), 3);
+    // Several locations in different time zones, a manager and a kitchen display in each, every
+    // order in its waiter's location on that location's business date (PostgreSQL's own copy of
+    // the time-zone rules agrees with the service's for these zones).
+    assert_eq!(count("SELECT count(DISTINCT time_zone) FROM locations"), 4);
+    for role in ["manager", "kitchen"] {
+        let per_location = format!(
+            "SELECT count(DISTINCT ul.location_id) FROM users u JOIN user_locations ul ON ul.user_id = u.id WHERE u.role = '{role}'"
+        );
+        assert_eq!(count(&per_location), 4, "a {role} in each location");
+    }
+    let elsewhere = "SELECT count(*) FROM orders o \
+         WHERE NOT EXISTS (SELECT 1 FROM user_locations ul WHERE ul.user_id = o.waiter_id AND ul.location_id = o.location_id)";
+    assert_eq!(count(elsewhere), 0, "orders are placed where their waiter works");
+    let wrong_date = "SELECT count(*) FROM orders o JOIN locations l ON l.id = o.location_id \
+         WHERE o.business_date <> ((o.created_at AT TIME ZONE l.time_zone) - l.business_day_start)::date";
+    assert_eq!(count(wrong_date), 0, "business dates follow each location's day");
+    assert!(count("SELECT count(DISTINCT location_id) FROM orders") >= 2, "orders in several locations");
 
     // The seeded waiters can sign in with the printed password.
     let hash: String = diesel::sql_query("SELECT password_hash FROM users WHERE email = 'waiter2@seed.comanda.local'")
@@ -214,7 +231,8 @@ fn seed_loads_consistent_orders_lines_payments_and_waiters_and_can_run_twice() {
     // Again: more orders, the same waiters.
     let out = run(&db, &["seed", "--orders", "100", "--waiters", "3", "--products", "20", "--seed-value", "7"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("0 created, 3 reused"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 created, 11 reused"), "{}", stdout(&out));
+    assert_eq!(count_of(&db, "SELECT count(*) FROM locations"), 4, "the locations are reused too");
     let mut conn = db.conn();
     let total: i64 =
         diesel::select(diesel::dsl::sql::<BigInt>("(SELECT count(*) FROM orders)")).get_result(&mut conn).unwrap();
@@ -251,6 +269,13 @@ fn seed_loads_consistent_orders_lines_payments_and_waiters_and_can_run_twice() {
         assert!(!out.status.success(), "{flag} {value}");
         assert!(stderr(&out).contains(message), "{}", stderr(&out));
     }
+}
+
+fn count_of(db: &TestDb, sql: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("({sql})")))
+        .get_result(&mut db.conn())
+        .unwrap()
 }
 
 #[derive(diesel::QueryableByName)]

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use crate::location::{Location, LocationId};
 use crate::money::{Money, MoneyError, Quantity};
 use crate::text::{self, TextError};
 use crate::user::UserId;
@@ -214,6 +215,9 @@ pub struct StoredOrder {
     pub id: OrderId,
     pub customer_name: CustomerName,
     pub waiter_id: UserId,
+    pub location_id: LocationId,
+    pub business_date: NaiveDate,
+    pub version: u32,
     pub status: OrderStatus,
     /// Name, key as stored (see [`ProductKey::restore`]), unit price, quantity.
     pub lines: Vec<(ProductName, ProductKey, Money, Quantity)>,
@@ -237,6 +241,12 @@ pub struct Order {
     id: OrderId,
     customer_name: CustomerName,
     waiter_id: UserId,
+    location_id: LocationId,
+    /// The location's business day when the order was created (see
+    /// [`crate::LocationSettings::business_date`]); it never changes afterwards.
+    business_date: NaiveDate,
+    /// 1 when placed; one more with every change.
+    version: u32,
     status: OrderStatus,
     lines: Vec<OrderLine>,
     total_price: Money,
@@ -248,12 +258,13 @@ pub struct Order {
 impl Order {
     pub const MAX_LINES: usize = 100;
 
-    /// Places a new order by the merge rule: lines naming the same product (see [`ProductKey`])
-    /// at the same unit price merge into one (first spelling kept); at different prices the
-    /// order is refused. Every problem is reported, not just the first.
+    /// Places a new order at `location` by the merge rule: lines naming the same product (see
+    /// [`ProductKey`]) at the same unit price merge into one (first spelling kept); at different
+    /// prices the order is refused. Every problem is reported, not just the first.
     pub fn place(
         id: OrderId,
         waiter_id: UserId,
+        location: &Location,
         new: NewOrder,
         now: DateTime<Utc>,
     ) -> Result<Self, Vec<PlacementError>> {
@@ -303,6 +314,9 @@ impl Order {
             id,
             customer_name: new.customer_name,
             waiter_id,
+            location_id: location.id(),
+            business_date: location.business_date(now),
+            version: 1,
             status: OrderStatus::Open,
             lines,
             total_price: total,
@@ -336,10 +350,16 @@ impl Order {
         if !consistent {
             return Err(corrupt("the amount paid does not agree with the status"));
         }
+        if stored.version == 0 {
+            return Err(corrupt("its version is 0"));
+        }
         Ok(Self {
             id: stored.id,
             customer_name: stored.customer_name,
             waiter_id: stored.waiter_id,
+            location_id: stored.location_id,
+            business_date: stored.business_date,
+            version: stored.version,
             status: stored.status,
             lines,
             total_price: stored.total_price,
@@ -355,7 +375,7 @@ impl Order {
             return Err(TransitionError::CancelNotOpen(self.status));
         }
         self.status = OrderStatus::Cancelled;
-        self.updated_at = now;
+        self.touch(now);
         Ok(())
     }
 
@@ -375,13 +395,33 @@ impl Order {
             .checked_add(amount)
             .map_err(|_| TransitionError::PaymentAboveBalance { amount, balance_due })?;
         self.status = if self.amount_paid == self.total_price { OrderStatus::Paid } else { OrderStatus::PartiallyPaid };
-        self.updated_at = now;
+        self.touch(now);
         Ok(())
+    }
+
+    /// Every change: one more version, and the time of it (never before the last change: the
+    /// clocks of two replicas may differ a little).
+    fn touch(&mut self, now: DateTime<Utc>) {
+        self.version += 1;
+        self.updated_at = now.max(self.updated_at);
+    }
+
+    /// Moves an order that is not yet stored to `location` (its business date follows): what
+    /// placing does again when the location it chose turned out to have changed meanwhile.
+    pub fn relocate(&mut self, location: &Location) {
+        self.location_id = location.id();
+        self.business_date = location.business_date(self.created_at);
     }
 
     /// The order as it was when it was placed: what an idempotent retry of its creation answers.
     pub fn as_placed(&self) -> Self {
-        Self { status: OrderStatus::Open, amount_paid: Money::ZERO, updated_at: self.created_at, ..self.clone() }
+        Self {
+            status: OrderStatus::Open,
+            amount_paid: Money::ZERO,
+            version: 1,
+            updated_at: self.created_at,
+            ..self.clone()
+        }
     }
 
     pub fn id(&self) -> OrderId {
@@ -392,6 +432,15 @@ impl Order {
     }
     pub fn waiter_id(&self) -> UserId {
         self.waiter_id
+    }
+    pub fn location_id(&self) -> LocationId {
+        self.location_id
+    }
+    pub fn business_date(&self) -> NaiveDate {
+        self.business_date
+    }
+    pub fn version(&self) -> u32 {
+        self.version
     }
     pub fn status(&self) -> OrderStatus {
         self.status
@@ -432,9 +481,14 @@ mod tests {
         }
     }
 
+    fn location() -> Location {
+        let name = crate::LocationName::parse("Centro").unwrap();
+        Location::new(LocationId(Uuid::now_v7()), name, crate::LocationSettings::default(), Utc::now())
+    }
+
     fn place(lines: Vec<NewOrderLine>) -> Result<Order, Vec<PlacementError>> {
         let new = NewOrder { customer_name: CustomerName::parse("Mesa 4").unwrap(), lines };
-        Order::place(OrderId(Uuid::now_v7()), UserId(Uuid::now_v7()), new, Utc::now())
+        Order::place(OrderId(Uuid::now_v7()), UserId(Uuid::now_v7()), &location(), new, Utc::now())
     }
 
     #[test]
@@ -452,6 +506,8 @@ mod tests {
         assert_eq!(order.total_price().to_string(), "13.50");
         assert_eq!(order.status(), OrderStatus::Open);
         assert_eq!(order.balance_due(), order.total_price());
+        assert_eq!(order.version(), 1);
+        assert_eq!(order.business_date(), order.created_at().date_naive());
     }
 
     #[test]
@@ -490,6 +546,7 @@ mod tests {
         let mut order = place(vec![line("Menú", "10.00", 1)]).unwrap();
         order.record_payment(money("4.00"), Utc::now()).unwrap();
         assert_eq!(order.status(), OrderStatus::PartiallyPaid);
+        assert_eq!(order.version(), 2, "every change is a version");
         assert_eq!(order.balance_due().to_string(), "6.00");
         assert_eq!(
             order.record_payment(money("6.01"), Utc::now()),
@@ -501,7 +558,9 @@ mod tests {
         assert_eq!(order.balance_due(), Money::ZERO);
         assert_eq!(order.record_payment(money("0.01"), Utc::now()), Err(TransitionError::PaymentOnPaid));
         assert_eq!(order.cancel(Utc::now()), Err(TransitionError::CancelNotOpen(OrderStatus::Paid)));
+        assert_eq!(order.version(), 3);
         assert_eq!(order.as_placed().status(), OrderStatus::Open);
+        assert_eq!(order.as_placed().version(), 1);
     }
 
     #[test]
@@ -520,6 +579,9 @@ mod tests {
             id: order.id(),
             customer_name: order.customer_name().clone(),
             waiter_id: order.waiter_id(),
+            location_id: order.location_id(),
+            business_date: order.business_date(),
+            version: 1,
             status,
             lines: vec![(
                 ProductName::parse("Menú").unwrap(),

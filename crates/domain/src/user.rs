@@ -147,32 +147,37 @@ impl fmt::Display for PersonName {
     }
 }
 
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A user's job, which decides what they may do (see [`crate::permission`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
-    /// Manages staff, reads reports, may do everything.
+    /// Everything, in every location: staff, locations, reports.
     Admin,
-    /// Creates and serves orders.
+    /// What a waiter may, plus reports and the decisions a floor manager takes, in their
+    /// locations.
+    Manager,
+    /// Creates and serves orders in their locations.
     Waiter,
+    /// A kitchen display: reads and bumps its locations' kitchen tickets.
+    Kitchen,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("must be one of: admin, waiter")]
+#[error("must be one of: admin, manager, waiter, kitchen")]
 pub struct RoleError;
 
 impl Role {
+    pub const ALL: [Role; 4] = [Self::Admin, Self::Manager, Self::Waiter, Self::Kitchen];
+
     pub fn parse(raw: &str) -> Result<Self, RoleError> {
-        match raw {
-            "admin" => Ok(Self::Admin),
-            "waiter" => Ok(Self::Waiter),
-            _ => Err(RoleError),
-        }
+        Self::ALL.into_iter().find(|r| r.as_str() == raw).ok_or(RoleError)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
+            Self::Manager => "manager",
             Self::Waiter => "waiter",
+            Self::Kitchen => "kitchen",
         }
     }
 }
@@ -430,6 +435,8 @@ mod tests {
     fn roles_parse_exactly() {
         assert_eq!(Role::parse("admin"), Ok(Role::Admin));
         assert_eq!(Role::parse("waiter"), Ok(Role::Waiter));
+        assert_eq!(Role::parse("manager"), Ok(Role::Manager));
+        assert_eq!(Role::parse("kitchen"), Ok(Role::Kitchen));
         assert_eq!(Role::parse("Admin"), Err(RoleError));
     }
 }

@@ -241,9 +241,35 @@ pub fn pending_migrations(conn: &mut PgConnection) -> MigrationResult<Vec<String
     Ok(pending)
 }
 
+/// The location that the migration bringing locations makes (`DEFAULT_LOCATION_NAME`,
+/// `DEFAULT_TIME_ZONE`): the first location of a new database, or the one that the orders and
+/// staff of an older database move into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstLocation {
+    pub name: domain::LocationName,
+    pub time_zone: domain::TimeZone,
+}
+
+impl Default for FirstLocation {
+    fn default() -> Self {
+        Self { name: domain::LocationName::parse("Main").expect("a valid name"), time_zone: domain::TimeZone::UTC }
+    }
+}
+
 /// Applies every pending migration, then rewrites stored keys made by an older version of the
-/// key functions; returns their names.
-pub fn run_pending_migrations(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
+/// key functions; returns their names. The migration that brings locations reads `first` from
+/// the session's settings.
+pub fn run_pending_migrations(conn: &mut PgConnection, first: &FirstLocation) -> MigrationResult<Vec<String>> {
+    use diesel::sql_types::Text;
+    diesel::sql_query(
+        "SELECT set_config('comanda.first_location_name', $1, false), \
+                set_config('comanda.first_location_key', $2, false), \
+                set_config('comanda.first_location_time_zone', $3, false)",
+    )
+    .bind::<Text, _>(first.name.as_ref())
+    .bind::<Text, _>(first.name.key())
+    .bind::<Text, _>(first.time_zone.name())
+    .execute(conn)?;
     let mut applied: Vec<String> = conn.run_pending_migrations(MIGRATIONS)?.iter().map(ToString::to_string).collect();
     applied.extend(crate::text_keys::upgrade(conn)?);
     Ok(applied)
@@ -284,10 +310,10 @@ pub fn migration_status(conn: &mut PgConnection) -> MigrationResult<Vec<(String,
 }
 
 /// Drops everything in the `public` schema and migrates from scratch.
-pub fn reset(conn: &mut PgConnection) -> MigrationResult<Vec<String>> {
+pub fn reset(conn: &mut PgConnection, first: &FirstLocation) -> MigrationResult<Vec<String>> {
     diesel::sql_query("DROP SCHEMA public CASCADE").execute(conn)?;
     diesel::sql_query("CREATE SCHEMA public").execute(conn)?;
-    run_pending_migrations(conn)
+    run_pending_migrations(conn, first)
 }
 
 /// Maps a diesel error to the port's error: lost connections and timeouts are `Unavailable`.
@@ -392,14 +418,14 @@ pub enum PrepareError {
 
 /// Checks the database before serving: with `apply`, applies pending migrations (the local
 /// default); without, refuses a database whose migrations are behind. Returns what it applied.
-pub fn prepare(url: &str, apply: bool) -> Result<Vec<String>, PrepareError> {
+pub fn prepare(url: &str, apply: Option<&FirstLocation>) -> Result<Vec<String>, PrepareError> {
     let mut conn = PgConnection::establish(&with_connect_timeout(url, 5)).map_err(PrepareError::Connect)?;
     let pending = pending_migrations(&mut conn).map_err(PrepareError::Migrate)?;
     if pending.is_empty() {
         return Ok(pending);
     }
-    if !apply {
+    let Some(first) = apply else {
         return Err(PrepareError::Behind(pending));
-    }
-    run_pending_migrations(&mut conn).map_err(PrepareError::Migrate)
+    };
+    run_pending_migrations(&mut conn, first).map_err(PrepareError::Migrate)
 }

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod local_pg;
+pub mod locations;
 pub mod order_writer;
 pub mod orders;
 pub mod reports;
@@ -14,8 +15,9 @@ pub mod settings;
 pub mod text_keys;
 pub mod users;
 
-pub use db::{Database, NotReady, PoolSettings, PoolStats};
+pub use db::{Database, FirstLocation, NotReady, PoolSettings, PoolStats};
 pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
+pub use locations::{PgLocationRepository, PgStaffDirectory};
 pub use order_writer::{InsertOrders, PgOrderWriter, WriterStats};
 pub use orders::PgOrderRepository;
 pub use reports::PgReportRepository;

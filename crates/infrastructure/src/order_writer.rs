@@ -2,20 +2,23 @@
 //! idempotency keys (one round trip, one commit), and a few writer threads coalesce the orders
 //! that arrive while the previous batch is being written. A lone order goes alone at once: no
 //! batch waits to fill up. Each order stays all-or-nothing and isolated from its neighbours: an
-//! order whose key was used, or whose waiter is gone, is simply not inserted, and if a batch
-//! fails as a whole its orders are written again one by one.
+//! order whose key was used, or that was placed with a staff directory that has changed since,
+//! is simply not inserted, and if a batch fails as a whole its orders are written again one by
+//! one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use crossbeam_channel::{Receiver, Sender};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, Bool, Bytea, Int2, Int4, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Bytea, Date, Int2, Int4, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid,
+};
 use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
@@ -33,18 +36,24 @@ const MAX_BATCH_LINES: usize = 2_000;
 /// The insert of several orders as one data-modifying statement. A `QueryFragment` with a static
 /// query id, so diesel prepares it once per connection whatever the number of orders and lines
 /// (they travel as arrays). Every column is bound from the order as the domain made it (its
-/// status and amounts included): the statement states the entity, it does not restate rules.
+/// status, amounts, location and business date included): the statement states the entity, it
+/// does not restate rules. What it checks is that the staff directory the order was authorized
+/// with is still storage's (`directory_versions`).
 #[derive(Debug, Default)]
 pub struct InsertOrders<'a> {
     ids: Vec<Uuid>,
     customer_names: Vec<&'a str>,
     waiter_ids: Vec<Uuid>,
+    location_ids: Vec<Uuid>,
+    business_dates: Vec<NaiveDate>,
     statuses: Vec<&'static str>,
     totals: Vec<Decimal>,
     amounts_paid: Vec<Decimal>,
+    versions: Vec<i64>,
     created_at: Vec<DateTime<Utc>>,
     keys: Vec<Option<&'a str>>,
     fingerprints: Vec<Option<&'a [u8]>>,
+    directory_versions: Vec<i64>,
     line_orders: Vec<Uuid>,
     line_numbers: Vec<i16>,
     line_keys: Vec<&'a str>,
@@ -57,16 +66,20 @@ pub struct InsertOrders<'a> {
 impl<'a> InsertOrders<'a> {
     /// The statement's bind parameters, in order (`$1` is the first): what a copy of the
     /// statement with other values in their place (the benchmark's baseline) must supply.
-    pub const PARAMETERS: [&'static str; 16] = [
+    pub const PARAMETERS: [&'static str; 20] = [
         "ids",
         "customer_names",
         "waiter_ids",
+        "location_ids",
+        "business_dates",
         "statuses",
         "totals",
         "amounts_paid",
+        "versions",
         "created_at",
         "keys",
         "fingerprints",
+        "directory_versions",
         "line_orders",
         "line_numbers",
         "line_keys",
@@ -76,31 +89,35 @@ impl<'a> InsertOrders<'a> {
         "line_subtotals",
     ];
 
-    /// The statement for these orders.
-    pub fn new(orders: &[(&'a Order, Option<&'a IdempotencyClaim>)]) -> Self {
+    /// The statement for these orders, each with the directory version it was placed with.
+    pub fn new(orders: &[(&'a Order, Option<&'a IdempotencyClaim>, i64)]) -> Self {
         let mut statement = Self::default();
-        for (order, claim) in orders {
-            statement.push(order, *claim);
+        for (order, claim, directory_version) in orders {
+            statement.push(order, *claim, *directory_version);
         }
         statement
     }
 
-    /// The SQL text with `$1`..`$16` for [`Self::PARAMETERS`], as PostgreSQL receives it.
+    /// The SQL text with `$1`..`$20` for [`Self::PARAMETERS`], as PostgreSQL receives it.
     pub fn sql() -> String {
         let text = diesel::debug_query::<Pg, _>(&Self::default()).to_string();
         text.split(" -- binds:").next().unwrap_or_default().to_owned()
     }
 
-    fn push(&mut self, order: &'a Order, claim: Option<&'a IdempotencyClaim>) {
+    fn push(&mut self, order: &'a Order, claim: Option<&'a IdempotencyClaim>, directory_version: i64) {
         self.ids.push(order.id().0);
         self.customer_names.push(order.customer_name().as_ref());
         self.waiter_ids.push(order.waiter_id().0);
+        self.location_ids.push(order.location_id().0);
+        self.business_dates.push(order.business_date());
         self.statuses.push(order.status().as_str());
         self.totals.push(order.total_price().amount());
         self.amounts_paid.push(order.amount_paid().amount());
+        self.versions.push(i64::from(order.version()));
         self.created_at.push(order.created_at());
         self.keys.push(claim.map(|c| c.key.as_ref()));
         self.fingerprints.push(claim.map(|c| c.fingerprint.0.as_slice()));
+        self.directory_versions.push(directory_version);
         for (n, line) in order.lines().iter().enumerate() {
             self.line_orders.push(order.id().0);
             self.line_numbers.push(n as i16 + 1);
@@ -127,25 +144,36 @@ impl QueryFragment<Pg> for InsertOrders<'_> {
         out.push_sql("::text[], ");
         out.push_bind_param::<Array<SqlUuid>, _>(&self.waiter_ids)?;
         out.push_sql("::uuid[], ");
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.location_ids)?;
+        out.push_sql("::uuid[], ");
+        out.push_bind_param::<Array<Date>, _>(&self.business_dates)?;
+        out.push_sql("::date[], ");
         out.push_bind_param::<Array<Text>, _>(&self.statuses)?;
         out.push_sql("::text[], ");
         out.push_bind_param::<Array<Numeric>, _>(&self.totals)?;
         out.push_sql("::numeric[], ");
         out.push_bind_param::<Array<Numeric>, _>(&self.amounts_paid)?;
         out.push_sql("::numeric[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.versions)?;
+        out.push_sql("::int8[], ");
         out.push_bind_param::<Array<Timestamptz>, _>(&self.created_at)?;
         out.push_sql("::timestamptz[], ");
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.keys)?;
         out.push_sql("::text[], ");
         out.push_bind_param::<Array<Nullable<Bytea>>, _>(&self.fingerprints)?;
+        out.push_sql("::bytea[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.directory_versions)?;
         out.push_sql(
-            "::bytea[]) AS t (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, key, fingerprint)), \
-             allowed AS (SELECT input.* FROM input WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = input.waiter_id)), \
+            "::int8[]) AS t (id, customer_name, waiter_id, location_id, business_date, status, total_price, amount_paid, \
+                 version, created_at, key, fingerprint, directory_version)), \
+             allowed AS (SELECT input.* FROM input WHERE input.directory_version = (SELECT version FROM staff_directory)), \
              claims AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, resource_id, created_at) \
                  SELECT waiter_id, key, fingerprint, id, created_at FROM allowed WHERE key IS NOT NULL \
                  ORDER BY waiter_id, key ON CONFLICT (user_id, key) DO NOTHING RETURNING resource_id), \
-             new_orders AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) \
-                 SELECT id, customer_name, waiter_id, status, total_price, amount_paid, created_at, created_at FROM allowed \
+             new_orders AS (INSERT INTO orders (id, customer_name, waiter_id, location_id, business_date, status, total_price, \
+                     amount_paid, version, created_at, updated_at) \
+                 SELECT id, customer_name, waiter_id, location_id, business_date, status, total_price, amount_paid, version, \
+                     created_at, created_at FROM allowed \
                  WHERE key IS NULL OR id IN (SELECT resource_id FROM claims) RETURNING id), \
              new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) \
                  SELECT l.order_id, l.line_no, l.product_key, l.product_name, l.unit_price, l.quantity, l.subtotal FROM unnest(",
@@ -183,20 +211,20 @@ impl RunQueryDsl<PgConnection> for InsertOrders<'_> {}
 enum Inserted {
     Yes,
     KeyUsed,
-    ActorGone,
+    DirectoryChanged,
 }
 
 /// Inserts the orders in one statement; returns each order's outcome, in the given order.
 fn insert_orders(
     conn: &mut PgConnection,
-    orders: &[(&Order, Option<&IdempotencyClaim>)],
+    orders: &[(&Order, Option<&IdempotencyClaim>, i64)],
 ) -> QueryResult<Vec<Inserted>> {
     let rows: Vec<(Uuid, bool, bool)> = InsertOrders::new(orders).load(conn)?;
     let outcomes: HashMap<Uuid, Inserted> = rows
         .into_iter()
-        .map(|(id, actor_exists, inserted)| {
-            let outcome = match (actor_exists, inserted) {
-                (false, _) => Inserted::ActorGone,
+        .map(|(id, current, inserted)| {
+            let outcome = match (current, inserted) {
+                (false, _) => Inserted::DirectoryChanged,
                 (true, true) => Inserted::Yes,
                 (true, false) => Inserted::KeyUsed,
             };
@@ -205,7 +233,7 @@ fn insert_orders(
         .collect();
     orders
         .iter()
-        .map(|(order, _)| outcomes.get(&order.id().0).copied().ok_or(diesel::result::Error::NotFound))
+        .map(|(order, _, _)| outcomes.get(&order.id().0).copied().ok_or(diesel::result::Error::NotFound))
         .collect()
 }
 
@@ -214,7 +242,7 @@ fn insert_orders(
 fn answer(conn: &mut PgConnection, job: &Job, inserted: Inserted) -> Result<WriteOutcome, StoreError> {
     match inserted {
         Inserted::Yes => Ok(WriteOutcome::Written),
-        Inserted::ActorGone => Ok(WriteOutcome::ActorGone),
+        Inserted::DirectoryChanged => Ok(WriteOutcome::DirectoryChanged),
         Inserted::KeyUsed => {
             let claim = job.claim.as_ref().ok_or_else(|| StoreError::other(MissingClaim))?;
             let replay = crate::orders::find_claim(conn, claim.user_id, claim.key.as_ref())
@@ -245,6 +273,7 @@ impl std::error::Error for SharedCause {
 struct Job {
     order: Arc<Order>,
     claim: Option<IdempotencyClaim>,
+    directory_version: i64,
     queued: Instant,
     reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
 }
@@ -308,9 +337,9 @@ impl PgOrderWriter {
 }
 
 impl OrderWriter for PgOrderWriter {
-    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>) -> PendingWrite {
+    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>, directory_version: i64) -> PendingWrite {
         let (reply, answer) = oneshot::channel();
-        let sent = self.sender.send(Job { order, claim, queued: Instant::now(), reply });
+        let sent = self.sender.send(Job { order, claim, directory_version, queued: Instant::now(), reply });
         Box::pin(async move {
             if sent.is_err() {
                 return Err(unavailable("the order writers have stopped"));
@@ -386,8 +415,8 @@ fn write_loop(db: &Database, queue: &Receiver<Job>, patience: Duration, stats: &
 fn write_batch(db: &Database, batch: Vec<Job>, stats: &Counters) {
     let _span = tracing::debug_span!("order_batch", orders = batch.len()).entered();
     let outcome = db.conn().and_then(|mut conn| {
-        let orders: Vec<(&Order, Option<&IdempotencyClaim>)> =
-            batch.iter().map(|j| (&*j.order, j.claim.as_ref())).collect();
+        let orders: Vec<(&Order, Option<&IdempotencyClaim>, i64)> =
+            batch.iter().map(|j| (&*j.order, j.claim.as_ref(), j.directory_version)).collect();
         insert_orders(&mut conn, &orders).map(|outcomes| (conn, outcomes)).map_err(store_error)
     });
     match outcome {

@@ -3,19 +3,19 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use application::{
-    Fingerprint, IdempotencyClaim, MAX_PAGE_LINES, MissingClaim, OrderChangeError, OrderFilter, OrderRepository,
-    PageRequest, PaymentInsert, Refused, Replay, StoreError, budget_cut,
+    Fingerprint, IdempotencyClaim, LocationScope, MAX_PAGE_LINES, MissingClaim, OrderChangeError, OrderFilter,
+    OrderRepository, PageRequest, PaymentInsert, Refused, Replay, StoreError, budget_cut,
 };
 use domain::{
-    CustomerName, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductKey, ProductName,
-    Quantity, StoredOrder, UserId,
+    CustomerName, LocationId, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductKey,
+    ProductName, Quantity, StoredOrder, UserId,
 };
 
 use crate::db::{Database, PgPooled, store_error};
@@ -32,6 +32,9 @@ struct OrderRow {
     amount_paid: Decimal,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    location_id: Uuid,
+    business_date: NaiveDate,
+    version: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -89,6 +92,9 @@ fn to_order(row: OrderRow, mut items: Vec<OrderItemRow>) -> Result<Order, StoreE
         id: OrderId(id),
         customer_name: CustomerName::parse(&row.customer_name).map_err(|e| corrupt("order", id, e))?,
         waiter_id: UserId(row.waiter_id),
+        location_id: LocationId(row.location_id),
+        business_date: row.business_date,
+        version: u32::try_from(row.version).map_err(|e| corrupt("order", id, e))?,
         status: OrderStatus::parse(&row.status).ok_or_else(|| corrupt("order", id, "unknown status"))?,
         lines,
         total_price: money("order", id, row.total_price)?,
@@ -191,11 +197,13 @@ pub(crate) fn find_claim(conn: &mut PgConnection, user: UserId, key: &str) -> Qu
 }
 
 fn save_state(conn: &mut PgConnection, order: &Order) -> QueryResult<usize> {
+    let version = i32::try_from(order.version()).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     diesel::update(orders::table.find(order.id().0))
         .set((
             orders::status.eq(order.status().as_str()),
             orders::amount_paid.eq(order.amount_paid().amount()),
             orders::updated_at.eq(order.updated_at()),
+            orders::version.eq(version),
         ))
         .execute(conn)
 }
@@ -206,7 +214,7 @@ impl OrderRepository for PgOrderRepository {
         find_order(&mut conn, id.0, false)
     }
 
-    fn list(&self, filter: &OrderFilter, page: &PageRequest) -> Result<Vec<Order>, StoreError> {
+    fn list(&self, filter: &OrderFilter, scope: &LocationScope, page: &PageRequest) -> Result<Vec<Order>, StoreError> {
         let mut conn = self.conn()?;
         // Each order with its number of lines (an index-only count on the lines' key), so that
         // only the lines of the orders that fit in the page are read.
@@ -217,6 +225,13 @@ impl OrderRepository for PgOrderRepository {
             .order((orders::created_at.desc(), orders::id.desc()))
             .limit(i64::from(page.limit) + 1)
             .into_boxed();
+        match scope {
+            LocationScope::All => {}
+            LocationScope::Only(ids) if ids.len() == 1 => query = query.filter(orders::location_id.eq(ids[0].0)),
+            LocationScope::Only(ids) => {
+                query = query.filter(orders::location_id.eq_any(ids.iter().map(|l| l.0).collect::<Vec<_>>()))
+            }
+        }
         if let Some(status) = filter.status {
             query = query.filter(orders::status.eq(status.as_str()));
         }
@@ -263,7 +278,7 @@ impl OrderRepository for PgOrderRepository {
             let mut order = find_order(conn, id.0, true)?.ok_or(TxError::Change(OrderChangeError::NotFound))?;
             cancel(&mut order)?;
             save_state(conn, &order)?;
-            crate::reports::refresh_after_cancel(conn, &order)?;
+            crate::reports::subtract_cancelled(conn, &order)?;
             Ok(order)
         })
         .map_err(OrderChangeError::from)

@@ -3,23 +3,26 @@
 //!
 //! A background job aggregates every closed ten-minute period (from the orders), every closed
 //! hour (from its ten-minute periods) and every closed day (from its hours) into
-//! `sales_rollup`; a period is closed once it ended more than the lag before now. The report
-//! reads whole days, hours and ten-minute periods from the rollup and only the rest (the open
-//! tail, a few minutes plus the lag, and the range's ragged edges) from the orders, all in one
-//! snapshot. Cancelling an order of an aggregated period recomputes that period's rows for the
-//! order's products in the cancel's own transaction (see [`refresh_after_cancel`]), so the
-//! report stays exact.
+//! `sales_rollup`, per location and for all locations together; a period is closed once it
+//! ended more than the lag before now. The orders of each closed ten-minute period are also
+//! added to the sums of their business dates (`business_day_sales`). A report of instants reads
+//! whole days, hours and ten-minute periods from the rollup and only the rest (the open tail, a
+//! few minutes plus the lag, and the range's ragged edges) from the orders; a report of business
+//! dates reads their sums and the orders since the last closed period; each in one snapshot.
+//! Cancelling an aggregated order subtracts it from the rows it was added to, in the cancel's
+//! own transaction (see [`subtract_cancelled`]), so the report stays exact.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, DurationRound, NaiveDate, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Date, Integer, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
+use uuid::Uuid;
 
-use application::{ProductSales, ReportRange, ReportRepository, RollupProgress, StoreError};
-use domain::{Order, OrderStatus, UserId};
+use application::{LocationScope, ProductSales, ReportRange, ReportRepository, RollupProgress, StoreError};
+use domain::{LocationSettings, Order, OrderStatus, UserId};
 
 use crate::db::{Database, store_error};
 
@@ -61,19 +64,27 @@ const GRAINS: [Grain; 3] = [
     },
 ];
 
+/// The `location_id` of the rollup rows that hold every location together.
+const ALL_LOCATIONS: Uuid = Uuid::nil();
+
+/// The advisory lock class of a business date's refreshes.
+const BUSINESS_DAY_LOCK_CLASS: i32 = 7_240_603;
+
 #[derive(Debug, QueryableByName)]
 struct SalesRow {
     #[diesel(sql_type = Text)]
     product_key: String,
-    #[diesel(sql_type = Text)]
-    product_name: String,
+    /// The smallest spelling among the lines read (live rows only; rollup rows carry none).
+    #[diesel(sql_type = Nullable<Text>)]
+    product_name: Option<String>,
     #[diesel(sql_type = BigInt)]
     total_quantity: i64,
     #[diesel(sql_type = Numeric)]
     total_price: Decimal,
 }
 
-/// How far each grain is aggregated, finest first (see [`GRAINS`]).
+/// How far each grain is aggregated, finest first (see [`GRAINS`]). The business-day sums hold
+/// every order created before `minutes_until` (they are added in the same step).
 #[derive(Debug, Clone, Copy, Default, QueryableByName)]
 struct State {
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -134,7 +145,8 @@ fn plan(start: DateTime<Utc>, end: DateTime<Utc>, marks: [Option<DateTime<Utc>>;
 
 /// The report's rules in SQL, each written once here: which orders count (every one but the
 /// cancelled, the domain's `OrderStatus::Cancelled`), and which of a product's spellings is
-/// shown (the smallest in byte order, so that it is the same on every run).
+/// shown when `product_names` has none yet (the smallest in byte order, so that it is the same
+/// on every run).
 fn counted(order: &str) -> String {
     format!("{order}.status <> '{}'", OrderStatus::Cancelled.as_str())
 }
@@ -143,10 +155,12 @@ fn shown_name(name: &str) -> String {
     format!(r#"min({name} COLLATE "C")"#)
 }
 
-/// One range of orders. One query per range, with the bounds as plain parameters: the planner
-/// then sees them (these queries are planned per call) and walks the created_at index for that
-/// range only. (An array of ranges joined in would hide the bounds from it, and on ten million
-/// lines it chose to scan every order.)
+/// The orders of one range of instants, of some locations (`$4`, all when null), of some
+/// business dates (`$5..=$6`, all when null), of one waiter (`$3`, all when null). One query
+/// per range, with the bounds as plain parameters: the planner then sees them (these queries
+/// are planned per call) and walks the created_at index for that range only. (An array of
+/// ranges joined in would hide the bounds from it, and on ten million lines it chose to scan
+/// every order.)
 static LIVE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT i.product_key, {name} AS product_name,
@@ -156,57 +170,102 @@ JOIN order_items i ON i.order_id = o.id
 WHERE o.created_at >= $1 AND o.created_at < $2
   AND {counted}
   AND ($3::uuid IS NULL OR o.waiter_id = $3)
+  AND ($4::uuid[] IS NULL OR o.location_id = ANY ($4))
+  AND ($5::date IS NULL OR o.business_date BETWEEN $5 AND $6)
 GROUP BY i.product_key",
         name = shown_name("i.product_name"),
         counted = counted("o"),
     )
 });
 
-/// One range of aggregated buckets of one grain: an index-only scan of the covering key.
-static ROLLUP_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT s.product_key, {name} AS product_name,
+/// One range of aggregated buckets of one grain, for some locations (or the all-locations
+/// rows): an index-only scan of the covering key.
+const ROLLUP_SQL: &str = "SELECT s.product_key, NULL::text AS product_name,
        sum(s.total_quantity)::bigint AS total_quantity, sum(s.total_price) AS total_price
 FROM sales_rollup s
-WHERE s.grain = $1 AND s.bucket >= $2 AND s.bucket < $3
-GROUP BY s.product_key",
-        name = shown_name("s.product_name"),
+WHERE s.grain = $1 AND s.location_id = ANY ($2) AND s.bucket >= $3 AND s.bucket < $4
+GROUP BY s.product_key";
+
+/// A range of business dates, for some locations (or the all-locations rows).
+const BUSINESS_DAYS_SQL: &str = "SELECT b.product_key, NULL::text AS product_name,
+       sum(b.total_quantity)::bigint AS total_quantity, sum(b.total_price) AS total_price
+FROM business_day_sales b
+WHERE b.location_id = ANY ($1) AND b.business_date BETWEEN $2 AND $3
+GROUP BY b.product_key";
+
+/// The counted lines of the orders created in `[$1, $2)` (and, when `$3` is not null, of those
+/// product keys), with the columns the aggregations group by.
+static COUNTED_LINES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT o.location_id, o.business_date, o.created_at, i.product_key, i.quantity, i.subtotal
+FROM orders o
+JOIN order_items i ON i.order_id = o.id
+WHERE o.created_at >= $1 AND o.created_at < $2 AND {counted}
+  AND ($3::text[] IS NULL OR i.product_key = ANY ($3))",
+        counted = counted("o"),
     )
 });
 
-/// Aggregates the buckets `[$1, $2)` of `grain`: the finest from the orders, the others from
+/// Aggregates the buckets `[$1, $2)` of `grain`: the finest from the orders (a row per
+/// location and product, and one per product for all locations together), the others from
 /// the grain below; `$3`, when not null, limits it to those product keys.
 fn aggregate_sql(level: usize) -> String {
     let grain = &GRAINS[level];
     if level == 0 {
         format!(
-            "INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
-SELECT '{name}', {bucket}, i.product_key, {shown}, sum(i.quantity), sum(i.subtotal)
-FROM orders o
-JOIN order_items i ON i.order_id = o.id
-WHERE o.created_at >= $1 AND o.created_at < $2 AND {counted}
-  AND ($3::text[] IS NULL OR i.product_key = ANY ($3))
-GROUP BY 2, 3",
+            "INSERT INTO sales_rollup (grain, location_id, bucket, product_key, total_quantity, total_price)
+SELECT '{name}', coalesce(location_id, '{all}'), bucket, product_key, sum(quantity), sum(subtotal)
+FROM (SELECT location_id, {bucket} AS bucket, product_key, quantity, subtotal FROM ({lines}) l) x
+GROUP BY GROUPING SETS ((bucket, location_id, product_key), (bucket, product_key))",
             name = grain.name,
-            bucket = grain.bucket_sql.replace("{t}", "o.created_at"),
-            shown = shown_name("i.product_name"),
-            counted = counted("o"),
+            all = ALL_LOCATIONS,
+            bucket = grain.bucket_sql.replace("{t}", "l.created_at"),
+            lines = *COUNTED_LINES,
         )
     } else {
         format!(
-            "INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price)
-SELECT '{name}', {bucket}, product_key, {shown}, sum(total_quantity), sum(total_price)
+            "INSERT INTO sales_rollup (grain, location_id, bucket, product_key, total_quantity, total_price)
+SELECT '{name}', location_id, {bucket}, product_key, sum(total_quantity), sum(total_price)
 FROM sales_rollup
 WHERE grain = '{below}' AND bucket >= $1 AND bucket < $2
   AND ($3::text[] IS NULL OR product_key = ANY ($3))
-GROUP BY 2, 3",
+GROUP BY location_id, 3, product_key",
             name = grain.name,
             bucket = grain.bucket_sql.replace("{t}", "bucket"),
-            shown = shown_name("product_name"),
             below = GRAINS[level - 1].name,
         )
     }
 }
+
+/// Adds the orders created in `[$1, $2)` to the sums of their business dates.
+static ADD_BUSINESS_DAYS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO business_day_sales (location_id, business_date, product_key, total_quantity, total_price)
+SELECT coalesce(location_id, '{all}'), business_date, product_key, sum(quantity), sum(subtotal)
+FROM ({lines}) l
+GROUP BY GROUPING SETS ((business_date, location_id, product_key), (business_date, product_key))
+ON CONFLICT (location_id, business_date, product_key) DO UPDATE
+SET total_quantity = business_day_sales.total_quantity + excluded.total_quantity,
+    total_price = business_day_sales.total_price + excluded.total_price",
+        all = ALL_LOCATIONS,
+        lines = *COUNTED_LINES,
+    )
+});
+
+/// Records the shown spelling of the products first seen in `[$1, $2)` (cancelled orders
+/// included: a name is a name).
+static NAME_PRODUCTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO product_names (product_key, product_name)
+SELECT i.product_key, {shown}
+FROM orders o
+JOIN order_items i ON i.order_id = o.id
+WHERE o.created_at >= $1 AND o.created_at < $2
+GROUP BY i.product_key
+ON CONFLICT (product_key) DO NOTHING",
+        shown = shown_name("i.product_name"),
+    )
+});
 
 fn load_sales(
     query: diesel::query_builder::BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery>,
@@ -219,15 +278,45 @@ fn load_sales(
                 into.insert(row.product_key.clone(), row);
             }
             Some(seen) => {
-                if row.product_name < seen.product_name {
-                    seen.product_name = row.product_name;
-                }
+                seen.product_name = match (seen.product_name.take(), row.product_name) {
+                    (Some(a), Some(b)) => Some(if b < a { b } else { a }),
+                    (a, b) => a.or(b),
+                };
                 seen.total_quantity += row.total_quantity;
                 seen.total_price += row.total_price;
             }
         }
     }
     Ok(())
+}
+
+/// The shown spelling of each product: the one `product_names` holds, else the smallest among
+/// the lines read live.
+fn name_products(conn: &mut PgConnection, sales: HashMap<String, SalesRow>) -> QueryResult<Vec<ProductSales>> {
+    #[derive(QueryableByName)]
+    struct Named {
+        #[diesel(sql_type = Text)]
+        product_key: String,
+        #[diesel(sql_type = Text)]
+        product_name: String,
+    }
+    let keys: Vec<&str> = sales.keys().map(String::as_str).collect();
+    let mut names: HashMap<String, String> =
+        diesel::sql_query("SELECT product_key, product_name FROM product_names WHERE product_key = ANY ($1)")
+            .bind::<Array<Text>, _>(&keys)
+            .load::<Named>(conn)?
+            .into_iter()
+            .map(|n| (n.product_key, n.product_name))
+            .collect();
+    Ok(sales
+        .into_values()
+        .filter(|row| row.total_quantity > 0)
+        .map(|row| ProductSales {
+            product_name: names.remove(&row.product_key).or(row.product_name).unwrap_or(row.product_key),
+            total_quantity: row.total_quantity,
+            total_price: row.total_price,
+        })
+        .collect())
 }
 
 fn read_state(conn: &mut PgConnection, lock: &str) -> QueryResult<Option<State>> {
@@ -250,33 +339,101 @@ fn aggregate(
         .execute(conn)
 }
 
-/// Keeps the rollup exact when an order is cancelled: for each grain whose bucket holding the
-/// order is aggregated, finest first, recomputes that bucket's rows for the order's products.
-/// Runs inside the cancel's transaction, after the order's new status is written. The shared
-/// lock on the state row waits for a running aggregation to commit (and keeps the next one
-/// from starting), so an aggregation either sees the cancel or is corrected by it.
-pub(crate) fn refresh_after_cancel(conn: &mut PgConnection, order: &Order) -> QueryResult<()> {
+/// The locations a rollup read covers: the all-locations rows, or each location's own.
+fn rollup_locations(scope: &LocationScope) -> Vec<Uuid> {
+    match scope {
+        LocationScope::All => vec![ALL_LOCATIONS],
+        LocationScope::Only(ids) => ids.iter().map(|l| l.0).collect(),
+    }
+}
+
+/// Keeps the rollup exact when an order is cancelled: subtracts the order's lines from every
+/// aggregated row they were added to (its location's and the all-locations row, in each grain
+/// whose bucket holding the order is aggregated, and in its business date), deleting the rows
+/// that fall to zero. Runs inside the cancel's transaction, after the order's new status is
+/// written. The shared lock on the state row waits for a running aggregation to commit (and
+/// keeps the next one from starting), so an aggregation either sees the cancel or is
+/// corrected by it.
+pub(crate) fn subtract_cancelled(conn: &mut PgConnection, order: &Order) -> QueryResult<()> {
     let Some(state) = read_state(conn, "FOR SHARE")? else { return Ok(()) };
     let at = order.created_at();
-    let keys: Vec<String> = order.lines().iter().map(|l| l.product_key().as_ref().to_owned()).collect();
-    for (level, (grain, mark)) in GRAINS.iter().zip(state.marks()).enumerate() {
+    let keys: Vec<&str> = order.lines().iter().map(|l| l.product_key().as_ref()).collect();
+    let quantities: Vec<i64> = order.lines().iter().map(|l| i64::from(l.quantity().get())).collect();
+    let prices: Vec<Decimal> = order.lines().iter().map(|l| l.subtotal().amount()).collect();
+    let locations = vec![order.location_id().0, ALL_LOCATIONS];
+    // Concurrent cancels of one bucket take turns: their updates of the shared rows would
+    // otherwise lock them in whatever order their plans chose.
+    let take_turn = |conn: &mut PgConnection, class: i32, slot: i64| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind::<Integer, _>(class)
+            .bind::<Integer, _>(slot as i32)
+            .execute(conn)
+    };
+    for (grain, mark) in GRAINS.iter().zip(state.marks()) {
         if mark.is_none_or(|until| at >= until) {
             continue;
         }
         let bucket = floor_to(at, grain.unit);
-        // Concurrent refreshes of one bucket take turns (their DELETE and INSERT would clash).
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind::<diesel::sql_types::Integer, _>(grain.lock_class)
-            .bind::<diesel::sql_types::Integer, _>((bucket.timestamp() / 600) as i32)
-            .execute(conn)?;
-        diesel::sql_query("DELETE FROM sales_rollup WHERE grain = $1 AND bucket = $2 AND product_key = ANY ($3)")
-            .bind::<Text, _>(grain.name)
-            .bind::<Timestamptz, _>(bucket)
-            .bind::<Array<Text>, _>(&keys)
-            .execute(conn)?;
-        aggregate(conn, level, bucket, bucket + grain.unit, Some(&keys))?;
+        take_turn(conn, grain.lock_class, bucket.timestamp() / 600)?;
+        diesel::sql_query(
+            "UPDATE sales_rollup s
+SET total_quantity = s.total_quantity - d.quantity, total_price = s.total_price - d.price
+FROM unnest($4::text[], $5::int8[], $6::numeric[]) AS d (product_key, quantity, price)
+WHERE s.grain = $1 AND s.location_id = ANY ($2) AND s.bucket = $3 AND s.product_key = d.product_key",
+        )
+        .bind::<Text, _>(grain.name)
+        .bind::<Array<SqlUuid>, _>(&locations)
+        .bind::<Timestamptz, _>(bucket)
+        .bind::<Array<Text>, _>(&keys)
+        .bind::<Array<BigInt>, _>(&quantities)
+        .bind::<Array<Numeric>, _>(&prices)
+        .execute(conn)?;
+        diesel::sql_query(
+            "DELETE FROM sales_rollup
+WHERE grain = $1 AND location_id = ANY ($2) AND bucket = $3 AND product_key = ANY ($4) AND total_quantity = 0",
+        )
+        .bind::<Text, _>(grain.name)
+        .bind::<Array<SqlUuid>, _>(&locations)
+        .bind::<Timestamptz, _>(bucket)
+        .bind::<Array<Text>, _>(&keys)
+        .execute(conn)?;
+    }
+    if state.minutes_until.is_some_and(|until| at < until) {
+        let date = order.business_date();
+        take_turn(conn, BUSINESS_DAY_LOCK_CLASS, i64::from(date.num_days_from_ce()))?;
+        diesel::sql_query(
+            "UPDATE business_day_sales b
+SET total_quantity = b.total_quantity - d.quantity, total_price = b.total_price - d.price
+FROM unnest($3::text[], $4::int8[], $5::numeric[]) AS d (product_key, quantity, price)
+WHERE b.location_id = ANY ($1) AND b.business_date = $2 AND b.product_key = d.product_key",
+        )
+        .bind::<Array<SqlUuid>, _>(&locations)
+        .bind::<Date, _>(date)
+        .bind::<Array<Text>, _>(&keys)
+        .bind::<Array<BigInt>, _>(&quantities)
+        .bind::<Array<Numeric>, _>(&prices)
+        .execute(conn)?;
+        diesel::sql_query(
+            "DELETE FROM business_day_sales
+WHERE location_id = ANY ($1) AND business_date = $2 AND product_key = ANY ($3) AND total_quantity = 0",
+        )
+        .bind::<Array<SqlUuid>, _>(&locations)
+        .bind::<Date, _>(date)
+        .bind::<Array<Text>, _>(&keys)
+        .execute(conn)?;
     }
     Ok(())
+}
+
+/// Forgets every aggregate and every recorded spelling; the next roll-ups rebuild them.
+pub(crate) fn clear(conn: &mut PgConnection) -> QueryResult<()> {
+    read_state(conn, "FOR UPDATE")?;
+    diesel::sql_query("DELETE FROM sales_rollup").execute(conn)?;
+    diesel::sql_query("DELETE FROM business_day_sales").execute(conn)?;
+    diesel::sql_query("DELETE FROM product_names").execute(conn)?;
+    diesel::sql_query("UPDATE sales_rollup_state SET minutes_until = NULL, hours_until = NULL, days_until = NULL")
+        .execute(conn)
+        .map(drop)
 }
 
 #[derive(Debug, Clone)]
@@ -293,16 +450,7 @@ impl PgReportRepository {
     /// roll-ups rebuild them.
     pub fn reset_rollup(&self) -> Result<(), StoreError> {
         let mut conn = self.db.conn()?;
-        conn.transaction(|conn| {
-            read_state(conn, "FOR UPDATE")?;
-            diesel::sql_query("DELETE FROM sales_rollup").execute(conn)?;
-            diesel::sql_query(
-                "UPDATE sales_rollup_state SET minutes_until = NULL, hours_until = NULL, days_until = NULL",
-            )
-            .execute(conn)
-        })
-        .map(drop)
-        .map_err(store_error)
+        conn.transaction(|conn| clear(conn)).map_err(store_error)
     }
 
     /// One bounded step of aggregation; `None` when another process is aggregating.
@@ -336,6 +484,18 @@ impl PgReportRepository {
                 let to = floor_to(closed, grain.unit).min(from + grain.unit * grain.max_per_step).max(from);
                 if from < to {
                     aggregate(conn, level, from, to, None)?;
+                    if level == 0 {
+                        // The same orders by business date, and the names of the products.
+                        diesel::sql_query(ADD_BUSINESS_DAYS_SQL.as_str())
+                            .bind::<Timestamptz, _>(from)
+                            .bind::<Timestamptz, _>(to)
+                            .bind::<Nullable<Array<Text>>, _>(None::<Vec<String>>)
+                            .execute(conn)?;
+                        diesel::sql_query(NAME_PRODUCTS_SQL.as_str())
+                            .bind::<Timestamptz, _>(from)
+                            .bind::<Timestamptz, _>(to)
+                            .execute(conn)?;
+                    }
                     done[level] = ((to - from).num_seconds() / grain.unit.num_seconds()) as u32;
                 }
                 marks[level] = Some(to);
@@ -355,7 +515,10 @@ impl PgReportRepository {
     /// came by). Best effort: a role that may not vacuum leaves it to autovacuum.
     fn vacuum(&self) {
         let result = self.db.conn().map_err(|e| e.to_string()).and_then(|mut conn| {
-            diesel::sql_query("VACUUM (ANALYZE) sales_rollup").execute(&mut conn).map_err(|e| e.to_string())
+            for table in ["sales_rollup", "business_day_sales"] {
+                diesel::sql_query(format!("VACUUM (ANALYZE) {table}")).execute(&mut conn).map_err(|e| e.to_string())?;
+            }
+            Ok(())
         });
         if let Err(e) = result {
             tracing::debug!(error = %e, "could not vacuum the sales rollup; autovacuum will");
@@ -371,44 +534,78 @@ impl PgReportRepository {
 }
 
 impl ReportRepository for PgReportRepository {
-    fn product_sales(&self, range: &ReportRange, waiter: Option<UserId>) -> Result<Vec<ProductSales>, StoreError> {
+    fn product_sales(
+        &self,
+        range: &ReportRange,
+        scope: &LocationScope,
+        waiter: Option<UserId>,
+    ) -> Result<Vec<ProductSales>, StoreError> {
+        if matches!(scope, LocationScope::Only(ids) if ids.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let locations: Option<Vec<Uuid>> = match scope {
+            LocationScope::All => None,
+            LocationScope::Only(ids) => Some(ids.iter().map(|l| l.0).collect()),
+        };
         let mut conn = self.db.conn()?;
-        let rows = conn
-            .build_transaction()
+        conn.build_transaction()
             .repeatable_read()
             .read_only()
             .run(|conn| {
                 // The rollup has no waiter: a waiter's report reads that waiter's orders.
                 let state = if waiter.is_some() { State::default() } else { read_state(conn, "")?.unwrap_or_default() };
-                let plan = plan(range.start, range.end, state.marks());
                 let mut sales: HashMap<String, SalesRow> = HashMap::new();
-                for (grain, from, to) in &plan.rollup {
-                    let query = diesel::sql_query(ROLLUP_SQL.as_str())
-                        .into_boxed()
-                        .bind::<Text, _>(*grain)
-                        .bind::<Timestamptz, _>(*from)
-                        .bind::<Timestamptz, _>(*to);
-                    load_sales(query, conn, &mut sales)?;
-                }
-                for (from, to) in &plan.live {
+                let live = |conn: &mut PgConnection,
+                            sales: &mut HashMap<String, SalesRow>,
+                            (from, to): (DateTime<Utc>, DateTime<Utc>),
+                            dates: Option<(NaiveDate, NaiveDate)>| {
                     let query = diesel::sql_query(LIVE_SQL.as_str())
                         .into_boxed()
-                        .bind::<Timestamptz, _>(*from)
-                        .bind::<Timestamptz, _>(*to)
-                        .bind::<Nullable<SqlUuid>, _>(waiter.map(|w| w.0));
-                    load_sales(query, conn, &mut sales)?;
+                        .bind::<Timestamptz, _>(from)
+                        .bind::<Timestamptz, _>(to)
+                        .bind::<Nullable<SqlUuid>, _>(waiter.map(|w| w.0))
+                        .bind::<Nullable<Array<SqlUuid>>, _>(locations.clone())
+                        .bind::<Nullable<Date>, _>(dates.map(|d| d.0))
+                        .bind::<Nullable<Date>, _>(dates.map(|d| d.1));
+                    load_sales(query, conn, sales)
+                };
+                match *range {
+                    ReportRange::Instants { start, end } => {
+                        let plan = plan(start, end, state.marks());
+                        for (grain, from, to) in &plan.rollup {
+                            let query = diesel::sql_query(ROLLUP_SQL)
+                                .into_boxed()
+                                .bind::<Text, _>(*grain)
+                                .bind::<Array<SqlUuid>, _>(rollup_locations(scope))
+                                .bind::<Timestamptz, _>(*from)
+                                .bind::<Timestamptz, _>(*to);
+                            load_sales(query, conn, &mut sales)?;
+                        }
+                        for piece in plan.live {
+                            live(conn, &mut sales, piece, None)?;
+                        }
+                    }
+                    ReportRange::BusinessDates { first, last } => {
+                        // The sums hold every order created before the ten-minute mark; the
+                        // orders since are read live, within the instants the dates can hold.
+                        let (mut from, to) = LocationSettings::instants_holding(first, last);
+                        if let Some(until) = state.minutes_until {
+                            let query = diesel::sql_query(BUSINESS_DAYS_SQL)
+                                .into_boxed()
+                                .bind::<Array<SqlUuid>, _>(rollup_locations(scope))
+                                .bind::<Date, _>(first)
+                                .bind::<Date, _>(last);
+                            load_sales(query, conn, &mut sales)?;
+                            from = from.max(until);
+                        }
+                        if from < to {
+                            live(conn, &mut sales, (from, to), Some((first, last)))?;
+                        }
+                    }
                 }
-                Ok::<_, diesel::result::Error>(sales)
+                name_products(conn, sales)
             })
-            .map_err(store_error)?;
-        Ok(rows
-            .into_values()
-            .map(|r| ProductSales {
-                product_name: r.product_name,
-                total_quantity: r.total_quantity,
-                total_price: r.total_price,
-            })
-            .collect())
+            .map_err(store_error)
     }
 
     fn roll_up(&self, closed_before: DateTime<Utc>) -> Result<RollupProgress, StoreError> {

@@ -1,12 +1,36 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    business_day_sales (location_id, business_date, product_key) {
+        location_id -> Uuid,
+        business_date -> Date,
+        product_key -> Text,
+        total_quantity -> Int8,
+        total_price -> Numeric,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, key) {
         user_id -> Uuid,
         key -> Text,
         fingerprint -> Bytea,
         resource_id -> Uuid,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    locations (id) {
+        id -> Uuid,
+        name -> Text,
+        name_key -> Text,
+        time_zone -> Text,
+        business_day_start -> Time,
+        tax_rate -> Numeric,
+        prices_include_tax -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -32,6 +56,9 @@ diesel::table! {
         amount_paid -> Numeric,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        location_id -> Uuid,
+        business_date -> Date,
+        version -> Int4,
     }
 }
 
@@ -47,11 +74,18 @@ diesel::table! {
 }
 
 diesel::table! {
-    sales_rollup (grain, bucket, product_key) {
-        grain -> Text,
-        bucket -> Timestamptz,
+    product_names (product_key) {
         product_key -> Text,
         product_name -> Text,
+    }
+}
+
+diesel::table! {
+    sales_rollup (grain, location_id, bucket, product_key) {
+        grain -> Text,
+        location_id -> Uuid,
+        bucket -> Timestamptz,
+        product_key -> Text,
         total_quantity -> Int8,
         total_price -> Numeric,
     }
@@ -67,9 +101,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    staff_directory (id) {
+        id -> Bool,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     text_keys (id) {
         id -> Bool,
         version -> Int4,
+    }
+}
+
+diesel::table! {
+    user_locations (user_id, location_id) {
+        user_id -> Uuid,
+        location_id -> Uuid,
     }
 }
 
@@ -87,17 +135,25 @@ diesel::table! {
 
 diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(order_items -> orders (order_id));
+diesel::joinable!(orders -> locations (location_id));
 diesel::joinable!(orders -> users (waiter_id));
 diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(payments -> users (recorded_by));
+diesel::joinable!(user_locations -> locations (location_id));
+diesel::joinable!(user_locations -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    business_day_sales,
     idempotency_keys,
+    locations,
     order_items,
     orders,
     payments,
+    product_names,
     sales_rollup,
     sales_rollup_state,
+    staff_directory,
     text_keys,
+    user_locations,
     users,
 );

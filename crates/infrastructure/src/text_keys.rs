@@ -120,9 +120,7 @@ fn rekey_products(conn: &mut PgConnection) -> QueryResult<usize> {
          WHERE t.moved AND i.order_id = t.order_id AND i.line_no = t.line_no",
     )
     .execute(conn)?;
-    diesel::sql_query("DELETE FROM sales_rollup").execute(conn)?;
-    diesel::sql_query("UPDATE sales_rollup_state SET minutes_until = NULL, hours_until = NULL, days_until = NULL")
-        .execute(conn)?;
+    crate::reports::clear(conn)?;
     Ok(changed)
 }
 

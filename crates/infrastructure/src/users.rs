@@ -4,11 +4,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use application::{PageRequest, StoreError, UserRepository};
-use domain::{Email, PersonName, Role, User, UserId};
+use std::collections::HashMap;
+
+use application::{PageRequest, StaffMember, StoreError, UserRepository};
+use domain::{Email, LocationId, PersonName, Role, User, UserId};
 
 use crate::db::{Database, store_error, unique_violation};
-use crate::schema::users;
+use crate::schema::{user_locations, users};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -68,8 +70,28 @@ impl PgUserRepository {
     }
 }
 
+/// The locations of each of the given users, in id order.
+fn locations_of(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, Vec<LocationId>>> {
+    let rows: Vec<(Uuid, Uuid)> = user_locations::table
+        .filter(user_locations::user_id.eq_any(ids))
+        .select((user_locations::user_id, user_locations::location_id))
+        .order((user_locations::user_id, user_locations::location_id))
+        .load(conn)?;
+    let mut of: HashMap<Uuid, Vec<LocationId>> = HashMap::new();
+    for (user, location) in rows {
+        of.entry(user).or_default().push(LocationId(location));
+    }
+    Ok(of)
+}
+
+fn assign(conn: &mut PgConnection, user: Uuid, locations: &[LocationId]) -> QueryResult<usize> {
+    let rows: Vec<_> =
+        locations.iter().map(|l| (user_locations::user_id.eq(user), user_locations::location_id.eq(l.0))).collect();
+    diesel::insert_into(user_locations::table).values(rows).execute(conn)
+}
+
 impl UserRepository for PgUserRepository {
-    fn insert(&self, user: &User, password_hash: &str) -> Result<bool, StoreError> {
+    fn insert(&self, user: &User, password_hash: &str, locations: &[LocationId]) -> Result<bool, StoreError> {
         let row = NewUserRow {
             id: user.id().0,
             email: user.email().as_ref(),
@@ -80,33 +102,62 @@ impl UserRepository for PgUserRepository {
             created_at: user.created_at(),
         };
         let mut conn = self.db.conn()?;
-        match diesel::insert_into(users::table).values(&row).execute(&mut conn) {
+        let inserted = conn.transaction(|conn| {
+            diesel::insert_into(users::table).values(&row).execute(conn)?;
+            assign(conn, row.id, locations)
+        });
+        match inserted {
             Ok(_) => Ok(true),
             Err(e) if unique_violation(&e) == Some("users_email_key") => Ok(false),
             Err(e) => Err(store_error(e)),
         }
     }
 
-    fn find(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    fn find(&self, id: UserId) -> Result<Option<StaffMember>, StoreError> {
         let mut conn = self.db.conn()?;
-        users::table
+        let row =
+            users::table.find(id.0).select(UserRow::as_select()).first(&mut conn).optional().map_err(store_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let locations = locations_of(&mut conn, &[id.0]).map_err(store_error)?.remove(&id.0).unwrap_or_default();
+        Ok(Some(StaffMember { user: User::try_from(row)?, locations }))
+    }
+
+    fn find_access(&self, id: UserId) -> Result<Option<(Role, Vec<LocationId>)>, StoreError> {
+        let mut conn = self.db.conn()?;
+        // One round trip: the role, and the locations as an array beside it.
+        let found: Option<(String, Vec<Uuid>)> = users::table
             .find(id.0)
-            .select(UserRow::as_select())
+            .select((
+                users::role,
+                diesel::dsl::sql::<diesel::sql_types::Array<diesel::sql_types::Uuid>>(
+                    "ARRAY(SELECT ul.location_id FROM user_locations ul WHERE ul.user_id = users.id ORDER BY 1)",
+                ),
+            ))
             .first(&mut conn)
             .optional()
-            .map_err(store_error)?
-            .map(User::try_from)
+            .map_err(store_error)?;
+        found
+            .map(|(role, locations)| {
+                let role = Role::parse(&role)
+                    .map_err(|e| StoreError::other(CorruptUser { id: id.0, reason: format!("role {e}") }))?;
+                Ok((role, locations.into_iter().map(LocationId).collect()))
+            })
             .transpose()
     }
 
-    fn find_role(&self, id: UserId) -> Result<Option<Role>, StoreError> {
+    fn set_locations(&self, id: UserId, locations: &[LocationId]) -> Result<bool, StoreError> {
         let mut conn = self.db.conn()?;
-        let role: Option<String> =
-            users::table.find(id.0).select(users::role).first(&mut conn).optional().map_err(store_error)?;
-        role.map(|r| {
-            Role::parse(&r).map_err(|e| StoreError::other(CorruptUser { id: id.0, reason: format!("role {e}") }))
+        conn.transaction(|conn| {
+            // The user's row locked: two replacements of one user's locations take turns.
+            let exists = users::table.find(id.0).select(users::id).for_update().first::<Uuid>(conn).optional()?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+            diesel::delete(user_locations::table.filter(user_locations::user_id.eq(id.0))).execute(conn)?;
+            assign(conn, id.0, locations)?;
+            Ok(true)
         })
-        .transpose()
+        .map_err(store_error)
     }
 
     fn typical_password_hash(&self) -> Result<Option<String>, StoreError> {
@@ -143,7 +194,7 @@ impl UserRepository for PgUserRepository {
             .map_err(store_error)
     }
 
-    fn list(&self, page: &PageRequest) -> Result<Vec<User>, StoreError> {
+    fn list(&self, page: &PageRequest) -> Result<Vec<StaffMember>, StoreError> {
         let mut conn = self.db.conn()?;
         let mut query = users::table
             .select(UserRow::as_select())
@@ -158,7 +209,15 @@ impl UserRepository for PgUserRepository {
                     .or(users::created_at.eq(after.created_at).and(users::id.lt(after.id))),
             );
         }
-        query.load(&mut conn).map_err(store_error)?.into_iter().map(User::try_from).collect()
+        let rows: Vec<UserRow> = query.load(&mut conn).map_err(store_error)?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut of = locations_of(&mut conn, &ids).map_err(store_error)?;
+        rows.into_iter()
+            .map(|row| {
+                let locations = of.remove(&row.id).unwrap_or_default();
+                Ok(StaffMember { user: User::try_from(row)?, locations })
+            })
+            .collect()
     }
 
     fn count_admins(&self) -> Result<i64, StoreError> {

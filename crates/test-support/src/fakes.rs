@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use application::{
-    AccessToken, Caller, Clock, HashError, PageRequest, PasswordHasher, StoreError, TokenError, TokenService,
-    UserRepository, Verified,
+    AccessToken, Caller, Clock, HashError, PageRequest, PasswordHasher, StaffMember, StoreError, TokenError,
+    TokenService, UserRepository, Verified,
 };
-use domain::{Email, Password, Role, User, UserId};
+use domain::{Email, LocationId, Password, Role, User, UserId};
 
 /// A clock that says what it is told.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl MemoryUsers {
 }
 
 impl UserRepository for MemoryUsers {
-    fn insert(&self, user: &User, password_hash: &str) -> Result<bool, StoreError> {
+    fn insert(&self, user: &User, password_hash: &str, _locations: &[LocationId]) -> Result<bool, StoreError> {
         let mut users = self.users.lock().unwrap();
         if users.values().any(|(u, _)| u.email() == user.email()) {
             return Ok(false);
@@ -54,12 +54,16 @@ impl UserRepository for MemoryUsers {
         Ok(true)
     }
 
-    fn find(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        Ok(self.users.lock().unwrap().get(&id).map(|(u, _)| u.clone()))
+    fn find(&self, id: UserId) -> Result<Option<StaffMember>, StoreError> {
+        Ok(self.users.lock().unwrap().get(&id).map(|(u, _)| StaffMember { user: u.clone(), locations: Vec::new() }))
     }
 
-    fn find_role(&self, id: UserId) -> Result<Option<Role>, StoreError> {
-        Ok(self.users.lock().unwrap().get(&id).map(|(u, _)| u.role()))
+    fn find_access(&self, id: UserId) -> Result<Option<(Role, Vec<LocationId>)>, StoreError> {
+        Ok(self.users.lock().unwrap().get(&id).map(|(u, _)| (u.role(), Vec::new())))
+    }
+
+    fn set_locations(&self, id: UserId, _locations: &[LocationId]) -> Result<bool, StoreError> {
+        Ok(self.users.lock().unwrap().contains_key(&id))
     }
 
     fn find_credentials(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {
@@ -85,11 +89,11 @@ impl UserRepository for MemoryUsers {
         Ok(())
     }
 
-    fn list(&self, page: &PageRequest) -> Result<Vec<User>, StoreError> {
+    fn list(&self, page: &PageRequest) -> Result<Vec<StaffMember>, StoreError> {
         let mut users: Vec<User> = self.users.lock().unwrap().values().map(|(u, _)| u.clone()).collect();
         users.sort_by_key(|u| std::cmp::Reverse((u.created_at(), u.id())));
         users.truncate(page.limit as usize + 1);
-        Ok(users)
+        Ok(users.into_iter().map(|user| StaffMember { user, locations: Vec::new() }).collect())
     }
 
     fn count_admins(&self) -> Result<i64, StoreError> {

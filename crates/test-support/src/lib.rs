@@ -23,9 +23,9 @@ use uuid::Uuid;
 
 use api::Config;
 use application::{NewUser, SystemClock, UserService};
-use domain::{Email, Password, PersonName, Role, User};
+use domain::{Email, LocationId, Password, PersonName, Role, User};
 use infrastructure::local_pg::{LocalPgOptions, LocalPostgres, ensure_database};
-use infrastructure::{Argon2Hasher, Database, PgUserRepository, PoolSettings, db};
+use infrastructure::{Argon2Hasher, Database, PgLocationRepository, PgUserRepository, PoolSettings, db};
 
 /// Where the throwaway cluster lives.
 fn target_dir() -> PathBuf {
@@ -108,7 +108,7 @@ fn template() -> &'static str {
             ensure_database(server_url(), &building).unwrap();
             {
                 let mut conn = PgConnection::establish(&url_for(&building)).unwrap();
-                db::run_pending_migrations(&mut conn).unwrap();
+                db::run_pending_migrations(&mut conn, &db::FirstLocation::default()).unwrap();
             }
             diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""))
                 .execute(&mut admin)
@@ -210,13 +210,27 @@ pub fn serve(config: &Config, database_url: &str) -> (u16, actix_web::dev::Serve
 /// The password of every user the harness creates.
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Creates a user straight in the database at `url`, hashing with `argon2`.
+/// Creates a user straight in the database at `url`, hashing with `argon2`, working in the one
+/// location there is (admins: everywhere).
 pub fn create_user(
     url: &str,
     argon2: infrastructure::settings::Argon2Settings,
     email: &str,
     password: &str,
     role: Role,
+) -> User {
+    create_staff(url, argon2, email, password, role, None)
+}
+
+/// Creates a user straight in the database at `url`, working in `locations` (`None`: the one
+/// location there is; admins: everywhere).
+pub fn create_staff(
+    url: &str,
+    argon2: infrastructure::settings::Argon2Settings,
+    email: &str,
+    password: &str,
+    role: Role,
+    locations: Option<Vec<LocationId>>,
 ) -> User {
     let database = Database::new(
         url,
@@ -227,13 +241,15 @@ pub fn create_user(
         },
     );
     let users = UserService::new(
-        Arc::new(PgUserRepository::new(database)),
+        Arc::new(PgUserRepository::new(database.clone())),
+        Arc::new(PgLocationRepository::new(database)),
         Arc::new(Argon2Hasher::new(argon2).unwrap()),
         Arc::new(SystemClock),
     );
     let email = Email::parse(email).unwrap();
     let password = Password::parse_new(password, Some(&email), None).unwrap();
-    users.create_unchecked(NewUser { email, name: PersonName::parse("Test User").unwrap(), password, role }).unwrap()
+    let name = PersonName::parse("Test User").unwrap();
+    users.create_unchecked(NewUser { email, name, password, role, locations }).unwrap().user
 }
 
 /// The real app on a free port, over its own database.
@@ -280,10 +296,65 @@ impl TestApp {
 
     /// A new user of that role and its token.
     pub async fn user_with_token(&self, role: Role) -> (User, String) {
+        self.staff_with_token(role, None).await
+    }
+
+    /// A new user of that role working in `locations` (`None`: the one location there is),
+    /// and its token.
+    pub async fn staff_with_token(&self, role: Role, locations: Option<Vec<LocationId>>) -> (User, String) {
         let email = format!("{}-{}@example.com", role.as_str(), Uuid::now_v7().simple());
-        let user = self.create_user(&email, role);
+        let user = create_staff(&self.db.url, self.config.settings.argon2, &email, PASSWORD, role, locations);
         let token = self.login(&email, PASSWORD).await;
         (user, token)
+    }
+
+    /// The first location (made by the migrations: every test database has it), read straight
+    /// from the database.
+    pub fn main_location(&self) -> domain::Location {
+        use application::LocationRepository as _;
+        let database = Database::new(
+            &self.db.url,
+            PoolSettings {
+                max_size: 1,
+                checkout_timeout: std::time::Duration::from_secs(5),
+                statement_timeout: std::time::Duration::from_secs(30),
+            },
+        );
+        PgLocationRepository::new(database).all(&application::LocationScope::All).unwrap().remove(0)
+    }
+
+    /// The staff directory's version in the database now (what an order written straight
+    /// through the writer must carry).
+    pub fn directory_version(&self) -> i64 {
+        #[derive(QueryableByName)]
+        struct Version {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            version: i64,
+        }
+        diesel::sql_query("SELECT version FROM staff_directory")
+            .get_result::<Version>(&mut self.db.conn())
+            .unwrap()
+            .version
+    }
+
+    /// The id of the first location (made by the migrations: every test database has it).
+    pub async fn first_location(&self, admin_token: &str) -> LocationId {
+        let body = json_body(self.get("/api/v1/locations?limit=100", admin_token).send().await.unwrap(), 200).await;
+        let items = body["items"].as_array().unwrap();
+        let last = items.last().expect("no location");
+        LocationId(last["id"].as_str().unwrap().parse().unwrap())
+    }
+
+    /// Creates a location over HTTP as `admin_token` and returns its id.
+    pub async fn create_location(&self, admin_token: &str, name: &str, time_zone: &str, day_start: &str) -> LocationId {
+        let response = self
+            .post("/api/v1/locations", admin_token)
+            .json(&json!({"name": name, "time_zone": time_zone, "business_day_start": day_start}))
+            .send()
+            .await
+            .unwrap();
+        let body = json_body(response, 201).await;
+        LocationId(body["id"].as_str().unwrap().parse().unwrap())
     }
 
     pub async fn admin(&self) -> (User, String) {
@@ -350,6 +421,6 @@ pub fn own_cluster_with(name: &str, options: &LocalPgOptions) -> (LocalPostgres,
     let pg = LocalPostgres::start(&dir, options).unwrap();
     pg.ensure_database("comanda").unwrap();
     let url = pg.url("comanda");
-    db::prepare(&url, true).unwrap();
+    db::prepare(&url, Some(&db::FirstLocation::default())).unwrap();
     (pg, url, dir)
 }

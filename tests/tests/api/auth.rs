@@ -159,10 +159,12 @@ async fn a_token_whose_user_no_longer_exists_is_refused() {
     let (waiter, token) = app.waiter().await;
     assert_eq!(app.get("/api/v1/orders", &token).send().await.unwrap().status(), 200);
     let mut conn = app.db.conn();
-    diesel::sql_query("DELETE FROM users WHERE id = $1")
-        .bind::<diesel::sql_types::Uuid, _>(waiter.id().0)
-        .execute(&mut conn)
-        .unwrap();
+    for table in ["user_locations WHERE user_id", "users WHERE id"] {
+        diesel::sql_query(format!("DELETE FROM {table} = $1"))
+            .bind::<diesel::sql_types::Uuid, _>(waiter.id().0)
+            .execute(&mut conn)
+            .unwrap();
+    }
     for (method, path) in [("GET", "/api/v1/users/me"), ("GET", "/api/v1/orders"), ("POST", "/api/v1/orders")] {
         let request = if method == "GET" { app.get(path, &token) } else { app.post(path, &token) };
         let body =

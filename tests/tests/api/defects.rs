@@ -116,6 +116,15 @@ async fn a_change_of_role_takes_effect_at_once() {
     assert_eq!(app.get("/api/v1/users", &waiter_token).send().await.unwrap().status(), 403);
 
     sql(&app, &format!("UPDATE users SET role = 'waiter' WHERE id = '{}'", admin.id()));
+    // A waiter works somewhere: where the other waiter does.
+    sql(
+        &app,
+        &format!(
+            "INSERT INTO user_locations SELECT '{}', location_id FROM user_locations WHERE user_id = '{}'",
+            admin.id(),
+            waiter.id()
+        ),
+    );
     sql(&app, &format!("UPDATE users SET role = 'admin' WHERE id = '{}'", waiter.id()));
     assert_eq!(app.get("/api/v1/users", &admin_token).send().await.unwrap().status(), 403);
     assert_eq!(app.get("/api/v1/orders/report", &admin_token).send().await.unwrap().status(), 403);

@@ -8,6 +8,7 @@ mod faults;
 mod framework;
 mod health;
 mod hostile;
+mod locations;
 mod migrations;
 mod orders;
 mod payments;

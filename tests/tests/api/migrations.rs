@@ -26,7 +26,7 @@ fn tables(conn: &mut PgConnection) -> Vec<String> {
 fn every_migration_applies_reverts_and_applies_again() {
     let test_db = TestDb::empty();
     let mut conn = test_db.conn();
-    let applied = db::run_pending_migrations(&mut conn).unwrap();
+    let applied = db::run_pending_migrations(&mut conn, &db::FirstLocation::default()).unwrap();
     // The SQL migrations, then the rewrite of the stored keys (see infrastructure::text_keys).
     let (keys, sql) = applied.split_last().unwrap();
     assert!(keys.starts_with("text keys version 1 to "), "{keys}");
@@ -39,7 +39,7 @@ fn every_migration_applies_reverts_and_applies_again() {
     assert_eq!(tables(&mut conn), Vec::<String>::new(), "a down.sql left something behind");
     assert_eq!(db::pending_migrations(&mut conn).unwrap().len(), sql.len());
 
-    let again = db::run_pending_migrations(&mut conn).unwrap();
+    let again = db::run_pending_migrations(&mut conn, &db::FirstLocation::default()).unwrap();
     assert_eq!(again, applied);
     assert_eq!(tables(&mut conn), after_first);
     assert!(db::pending_migrations(&mut conn).unwrap().is_empty());
@@ -49,11 +49,11 @@ fn every_migration_applies_reverts_and_applies_again() {
 #[test]
 fn prepare_refuses_a_database_that_is_behind() {
     let test_db = TestDb::empty();
-    let error = db::prepare(&test_db.url, false).unwrap_err();
+    let error = db::prepare(&test_db.url, None).unwrap_err();
     assert!(error.to_string().contains("run `db-admin migrate`"), "{error}");
-    let applied = db::prepare(&test_db.url, true).unwrap();
+    let applied = db::prepare(&test_db.url, Some(&db::FirstLocation::default())).unwrap();
     assert!(!applied.is_empty());
-    assert!(db::prepare(&test_db.url, false).unwrap().is_empty());
+    assert!(db::prepare(&test_db.url, None).unwrap().is_empty());
 }
 
 /// A role that may only read and write rows (what the service should run as) can start the
@@ -73,7 +73,7 @@ async fn a_role_without_create_rights_can_serve() {
     }
     let url = test_db.url.replacen("postgres@", &format!("{role}@"), 1);
     assert!(url.contains(&role), "the test server's URL has no user to replace: {}", test_db.url);
-    assert!(db::prepare(&url, false).unwrap().is_empty());
+    assert!(db::prepare(&url, None).unwrap().is_empty());
     let database = infrastructure::Database::new(
         &url,
         infrastructure::PoolSettings {
@@ -115,21 +115,25 @@ fn stored_keys_of_an_older_version_are_rewritten() {
         "UPDATE text_keys SET version = 1;
          INSERT INTO users (id, email, email_key, name, role, password_hash, created_at) VALUES
            ('01900000-0000-7000-8000-000000000001', 'STRAßE@example.com', 'straße@example.com', 'Ana López', 'waiter', '$argon2id$x', now());
-         INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) VALUES
-           ('01900000-0000-7000-8000-0000000000a1', 'Mesa 1', '01900000-0000-7000-8000-000000000001', 'open', 3.00, 0, now(), now()),
-           ('01900000-0000-7000-8000-0000000000a2', 'Mesa 2', '01900000-0000-7000-8000-000000000001', 'open', 5.00, 0, now(), now());
+         INSERT INTO orders (id, customer_name, waiter_id, location_id, business_date, status, total_price, amount_paid, created_at, updated_at)
+           SELECT o.id::uuid, o.customer, '01900000-0000-7000-8000-000000000001', l.id, current_date, 'open', o.total, 0, now(), now()
+           FROM (VALUES ('01900000-0000-7000-8000-0000000000a1', 'Mesa 1', 3.00), ('01900000-0000-7000-8000-0000000000a2', 'Mesa 2', 5.00)) AS o (id, customer, total),
+                (SELECT id FROM locations LIMIT 1) AS l;
          INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) VALUES
            ('01900000-0000-7000-8000-0000000000a1', 1, 'café', 'Café', 1.00, 1, 1.00),
            ('01900000-0000-7000-8000-0000000000a1', 2, 'сafé', 'Сafé', 2.00, 1, 2.00),
            ('01900000-0000-7000-8000-0000000000a2', 1, 'сafé', 'Сafé', 5.00, 1, 5.00);
-         INSERT INTO sales_rollup (grain, bucket, product_key, product_name, total_quantity, total_price) VALUES
-           ('day', '2026-01-01', 'café', 'Café', 1, 1.00);
+         INSERT INTO sales_rollup (grain, location_id, bucket, product_key, total_quantity, total_price) VALUES
+           ('day', '00000000-0000-0000-0000-000000000000', '2026-01-01', 'café', 1, 1.00);
+         INSERT INTO business_day_sales (location_id, business_date, product_key, total_quantity, total_price) VALUES
+           ('00000000-0000-0000-0000-000000000000', '2026-01-01', 'café', 1, 1.00);
+         INSERT INTO product_names (product_key, product_name) VALUES ('café', 'Café');
          UPDATE sales_rollup_state SET minutes_until = '2026-01-02', hours_until = '2026-01-02', days_until = '2026-01-02';",
     )
     .unwrap();
     let pending = db::pending_migrations(&mut conn).unwrap();
     assert_eq!(pending, ["text keys version 1 to 2"]);
-    let applied = db::run_pending_migrations(&mut conn).unwrap();
+    let applied = db::run_pending_migrations(&mut conn, &db::FirstLocation::default()).unwrap();
     assert_eq!(applied, ["text keys version 1 to 2 (2 order line(s) and 1 email(s) rekeyed)"]);
     assert!(db::pending_migrations(&mut conn).unwrap().is_empty());
 
@@ -152,8 +156,11 @@ fn stored_keys_of_an_older_version_are_rewritten() {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let rollup: Count = diesel::sql_query("SELECT count(*) AS n FROM sales_rollup").get_result(&mut conn).unwrap();
-    assert_eq!(rollup.n, 0);
+    for table in ["sales_rollup", "business_day_sales", "product_names"] {
+        let rows: Count =
+            diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result(&mut conn).unwrap();
+        assert_eq!(rows.n, 0, "{table} still holds keys of the old version");
+    }
     #[derive(QueryableByName)]
     struct Key {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -162,5 +169,5 @@ fn stored_keys_of_an_older_version_are_rewritten() {
     let email: Key = diesel::sql_query("SELECT email_key FROM users").get_result(&mut conn).unwrap();
     assert_eq!(email.email_key, "strasse@example.com");
     // Running it again changes nothing.
-    assert!(db::run_pending_migrations(&mut conn).unwrap().is_empty());
+    assert!(db::run_pending_migrations(&mut conn, &db::FirstLocation::default()).unwrap().is_empty());
 }

@@ -41,8 +41,10 @@ async fn the_order_insert_is_prepared_once_and_reused_whatever_the_line_count() 
                 })
                 .collect(),
         };
-        let order = Order::place(OrderId(uuid::Uuid::now_v7()), waiter.id(), new, Utc::now()).unwrap();
-        assert_eq!(writer.write(Arc::new(order), None).await.unwrap(), WriteOutcome::Written);
+        let order =
+            Order::place(OrderId(uuid::Uuid::now_v7()), waiter.id(), &app.main_location(), new, Utc::now()).unwrap();
+        let version = app.directory_version();
+        assert_eq!(writer.write(Arc::new(order), None, version).await.unwrap(), WriteOutcome::Written);
     }
     let mut conn = db.conn().unwrap();
     let prepared: Prepared = diesel::sql_query(

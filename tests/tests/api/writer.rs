@@ -11,19 +11,23 @@ use serde_json::{Value, json};
 use test_support::{TestApp, json_body};
 
 use application::{Fingerprint, IdempotencyClaim, IdempotencyKey, OrderWriter, WriteOutcome};
-use domain::{CustomerName, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, Role, UserId};
+use domain::{
+    CustomerName, Location, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, Role, UserId,
+};
 use infrastructure::{Database, PgOrderWriter, PoolSettings};
 
 use crate::orders::count;
 
-fn order(id: OrderId, waiter: UserId, customer: &str, lines: &[(&str, &str, i64)]) -> Arc<Order> {
-    Arc::new(placed(id, waiter, customer, Utc::now(), lines))
+fn order(id: OrderId, waiter: UserId, at: &Location, customer: &str, lines: &[(&str, &str, i64)]) -> Arc<Order> {
+    Arc::new(placed(id, waiter, at, customer, Utc::now(), lines))
 }
 
-/// A domain order placed at `at`, with lines of (product name, unit price, quantity).
+/// A domain order placed at `location` at `at`, with lines of (product name, unit price,
+/// quantity).
 pub(crate) fn placed(
     id: OrderId,
     waiter: UserId,
+    location: &Location,
     customer: &str,
     at: DateTime<Utc>,
     lines: &[(&str, &str, i64)],
@@ -37,7 +41,7 @@ pub(crate) fn placed(
         })
         .collect();
     let new = NewOrder { customer_name: CustomerName::parse(customer).unwrap(), lines };
-    Order::place(id, waiter, new, at).unwrap()
+    Order::place(id, waiter, location, new, at).unwrap()
 }
 
 fn claim(user: UserId, key: &str, resource: OrderId) -> IdempotencyClaim {
@@ -64,12 +68,15 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
         },
     );
     let writer = PgOrderWriter::new(db, 1, Duration::from_secs(30));
+    let here = app.main_location();
+    let version = app.directory_version();
 
     // Orders queued together go in fewer statements than orders.
     let warm: Vec<_> = (0..30)
         .map(|i| {
-            writer
-                .write(order(OrderId(uuid::Uuid::now_v7()), waiter, &format!("Lote {i}"), &[("Pan", "1.00", 1)]), None)
+            let placed =
+                order(OrderId(uuid::Uuid::now_v7()), waiter, &here, &format!("Lote {i}"), &[("Pan", "1.00", 1)]);
+            writer.write(placed, None, version)
         })
         .collect();
     for outcome in futures_util::future::join_all(warm).await {
@@ -82,7 +89,7 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
     // statement, and the writer must then write the others one by one.
     let existing_id = OrderId(uuid::Uuid::now_v7());
     assert_eq!(
-        writer.write(order(existing_id, waiter, "Antes", &[("Pan", "1.00", 1)]), None).await.unwrap(),
+        writer.write(order(existing_id, waiter, &here, "Antes", &[("Pan", "1.00", 1)]), None, version).await.unwrap(),
         WriteOutcome::Written
     );
 
@@ -91,12 +98,12 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
     enum Want {
         Written,
         KeyUsedBy(OrderId),
-        ActorGone,
+        DirectoryChanged,
     }
     let tag = |outcome: &WriteOutcome| match outcome {
         WriteOutcome::Written => Want::Written,
         WriteOutcome::KeyUsed { first, .. } => Want::KeyUsedBy(first.as_ref().map(|o| o.id()).unwrap()),
-        WriteOutcome::ActorGone => Want::ActorGone,
+        WriteOutcome::DirectoryChanged => Want::DirectoryChanged,
     };
     let mut expected: Vec<(OrderId, Result<Want, ()>)> = Vec::new();
     let mut first_with_key = None;
@@ -106,25 +113,25 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
         let lines: Vec<(String, &str, i64)> =
             (0..=(i % 5)).map(|l| (format!("Producto {i}-{l}"), "2.50", l + 1)).collect();
         let refs: Vec<(&str, &str, i64)> = lines.iter().map(|(n, p, q)| (n.as_str(), *p, *q)).collect();
-        let (owner, claimed, outcome) = match i {
+        let (claimed, directory, outcome) = match i {
             // Two orders with one key: the first is written, the second finds the key used.
             7 => {
                 first_with_key = Some(id);
-                (waiter, Some(claim(waiter, "same-key", id)), Ok(Want::Written))
+                (Some(claim(waiter, "same-key", id)), version, Ok(Want::Written))
             }
-            8 => (waiter, Some(claim(waiter, "same-key", id)), Ok(Want::KeyUsedBy(first_with_key.unwrap()))),
-            // A waiter who does not exist.
-            13 => (UserId(uuid::Uuid::now_v7()), None, Ok(Want::ActorGone)),
-            _ => (waiter, (i % 3 == 0).then(|| claim(waiter, &format!("key-{i}"), id)), Ok(Want::Written)),
+            8 => (Some(claim(waiter, "same-key", id)), version, Ok(Want::KeyUsedBy(first_with_key.unwrap()))),
+            // Placed with a staff directory that is no longer storage's.
+            13 => (None, version - 1, Ok(Want::DirectoryChanged)),
+            _ => ((i % 3 == 0).then(|| claim(waiter, &format!("key-{i}"), id)), version, Ok(Want::Written)),
         };
-        let placed = order(id, owner, &format!("Cliente {i}"), &refs);
+        let placed = order(id, waiter, &here, &format!("Cliente {i}"), &refs);
         expected.push((id, outcome));
-        pending.push(writer.write(placed, claimed));
+        pending.push(writer.write(placed, claimed, directory));
         if i == 20 {
             // The order reusing an existing id: refused, alone.
-            let clash = order(existing_id, waiter, "Choque", &[("Pan", "1.00", 1)]);
+            let clash = order(existing_id, waiter, &here, "Choque", &[("Pan", "1.00", 1)]);
             expected.push((existing_id, Err(())));
-            pending.push(writer.write(clash, None));
+            pending.push(writer.write(clash, None, version));
         }
     }
     let outcomes = futures_util::future::join_all(pending).await;

@@ -1,13 +1,13 @@
 //! Bodies of the order endpoints.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
 use application::{OrderFilter, PageRequest};
-use domain::{CustomerName, Money, NewOrder, NewOrderLine, Order, OrderStatus, ProductName, Quantity};
+use domain::{CustomerName, LocationId, Money, NewOrder, NewOrderLine, Order, OrderStatus, ProductName, Quantity};
 
 use super::cursor::CursorCodec;
 use super::money::{money_input_schema, parse_money, parse_quantity, quantity_input_schema};
@@ -33,6 +33,9 @@ pub struct OrderItemRequest {
 /// A new order. The waiter is the signed-in user.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrderRequest {
+    /// Where the order is placed: optional when the signed-in user works in exactly one
+    /// location.
+    pub location_id: Option<Uuid>,
     #[schema(schema_with = super::patterns::customer_name_schema, required = true)]
     pub customer_name: Option<String>,
     #[schema(value_type = Vec<OrderItemRequest>, required = true, min_items = 1, max_items = 100)]
@@ -40,7 +43,9 @@ pub struct CreateOrderRequest {
 }
 
 impl CreateOrderRequest {
-    pub fn parse(self) -> Result<NewOrder, Vec<FieldError>> {
+    /// The location asked for, and the order.
+    pub fn parse(self) -> Result<(Option<LocationId>, NewOrder), Vec<FieldError>> {
+        let location = self.location_id.map(LocationId);
         let mut fields = Fields::default();
         let customer_name = fields.required("customer_name", self.customer_name.as_deref(), CustomerName::parse);
         let lines = match self.items {
@@ -79,7 +84,7 @@ impl CreateOrderRequest {
             }
         };
         let order = match (customer_name, lines) {
-            (Some(customer_name), Some(lines)) => Some(NewOrder { customer_name, lines }),
+            (Some(customer_name), Some(lines)) => Some((location, NewOrder { customer_name, lines })),
             _ => None,
         };
         fields.finish(order)
@@ -136,6 +141,13 @@ pub struct OrderResponse {
     #[schema(example = "Mesa 4")]
     pub customer_name: String,
     pub waiter_id: Uuid,
+    pub location_id: Uuid,
+    /// The location's business day when the order was created.
+    #[schema(value_type = String, format = Date, example = "2026-12-03")]
+    pub business_date: NaiveDate,
+    /// 1 when created, one more with every change.
+    #[schema(example = 1, minimum = 1)]
+    pub version: u32,
     pub status: OrderStatusDto,
     pub items: Vec<OrderItemResponse>,
     #[schema(example = "5.00", pattern = r"^[0-9]+\.[0-9]{2}$")]
@@ -156,6 +168,9 @@ impl From<&Order> for OrderResponse {
             id: order.id().0,
             customer_name: order.customer_name().as_ref().to_owned(),
             waiter_id: order.waiter_id().0,
+            location_id: order.location_id().0,
+            business_date: order.business_date(),
+            version: order.version(),
             status: order.status().into(),
             items: order
                 .lines()
@@ -187,6 +202,8 @@ pub struct ListOrdersQuery {
     /// `next_cursor` of the previous page.
     #[param(pattern = r"^[A-Za-z0-9_-]{48}$")]
     pub cursor: Option<String>,
+    /// Only this location's orders (one the signed-in user works in).
+    pub location_id: Option<Uuid>,
     pub status: Option<OrderStatusDto>,
     pub waiter_id: Option<Uuid>,
     /// Orders created at or after this instant (RFC 3339, years 0000 to 9999).
@@ -209,6 +226,7 @@ impl ListOrdersQuery {
             return Err(ApiError::Validation(fields.errors));
         }
         let filter = OrderFilter {
+            location_id: self.location_id.map(LocationId),
             status: self.status.map(Into::into),
             waiter_id: self.waiter_id.map(domain::UserId),
             created_from,
@@ -223,7 +241,7 @@ mod tests {
     use super::*;
 
     fn order(json: &str) -> Result<NewOrder, Vec<FieldError>> {
-        serde_json::from_str::<Object<CreateOrderRequest>>(json).unwrap().0.parse()
+        serde_json::from_str::<Object<CreateOrderRequest>>(json).unwrap().0.parse().map(|(_, order)| order)
     }
 
     #[test]

@@ -76,8 +76,8 @@ pub fn email() -> String {
     format!("^[{white}]*(?=[^@]{{1,64}}@){atom}(?:\\.{atom})*@{label}(?:\\.{label})+[{white}]*$")
 }
 
-static PRODUCT_NAME: LazyLock<String> = LazyLock::new(|| name(1));
-static CUSTOMER_NAME: LazyLock<String> = LazyLock::new(|| name(1));
+/// Product, customer and location names: one character at least.
+static SHORT_NAME: LazyLock<String> = LazyLock::new(|| name(1));
 static PERSON_NAME: LazyLock<String> = LazyLock::new(|| name(2));
 static EMAIL: LazyLock<String> = LazyLock::new(email);
 /// A new password holds at least one visible character (unanchored: anywhere).
@@ -99,11 +99,15 @@ fn text_schema(pattern: &str, min: usize, max: usize, example: &str, description
 const NAME_RULE: &str = "Trimmed, inner white space collapsed to one space, stored in NFC; control and bidirectional control characters are refused, and so is a name without a visible character. The length counts characters after trimming.";
 
 pub fn product_name_schema() -> utoipa::openapi::Object {
-    text_schema(&PRODUCT_NAME, 1, 120, "Café con leche", NAME_RULE)
+    text_schema(&SHORT_NAME, 1, 120, "Café con leche", NAME_RULE)
 }
 
 pub fn customer_name_schema() -> utoipa::openapi::Object {
-    text_schema(&CUSTOMER_NAME, 1, 120, "Mesa 4", NAME_RULE)
+    text_schema(&SHORT_NAME, 1, 120, "Mesa 4", NAME_RULE)
+}
+
+pub fn location_name_schema() -> utoipa::openapi::Object {
+    text_schema(&SHORT_NAME, 1, 120, "Centro", &format!("{NAME_RULE} Unique among locations, ignoring case."))
 }
 
 pub fn person_name_schema() -> utoipa::openapi::Object {
@@ -140,7 +144,7 @@ mod tests {
     /// The patterns agree with the checks on names and addresses written to probe them.
     #[test]
     fn patterns_say_what_the_checks_do() {
-        let product = fancy_regex::Regex::new(&PRODUCT_NAME).unwrap();
+        let product = fancy_regex::Regex::new(&SHORT_NAME).unwrap();
         let person = fancy_regex::Regex::new(&PERSON_NAME).unwrap();
         let email = fancy_regex::Regex::new(&EMAIL).unwrap();
         for raw in [
@@ -157,6 +161,7 @@ mod tests {
             "Ｔｅａ",
         ] {
             assert_eq!(product.is_match(raw).unwrap(), domain::ProductName::parse(raw).is_ok(), "{raw:?}");
+            assert_eq!(product.is_match(raw).unwrap(), domain::LocationName::parse(raw).is_ok(), "{raw:?}");
             assert_eq!(person.is_match(raw).unwrap(), domain::PersonName::parse(raw).is_ok(), "{raw:?}");
         }
         for raw in [

@@ -1,6 +1,6 @@
 //! The sales report's query, its JSON and its CSV.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
@@ -13,18 +13,23 @@ use super::Fields;
 use super::time::{OUT_OF_RANGE, parse_date, parse_instant};
 use crate::problem::FieldError;
 
-/// The report's range and filter.
+/// The report's range and filters. Dates alone (`YYYY-MM-DD`, one or both) are business
+/// dates: each location's own business day. A date-time (RFC 3339) on either side makes the
+/// range one of instants, as in version 1 (a date beside it is that day in UTC).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// A date (`YYYY-MM-DD`, from its first instant) or an RFC 3339 date-time. Default: 30 days
-    /// before `end_date`.
+    /// The first business date, or the first instant. Default: 30 days (business days for a
+    /// date `end_date`) before `end_date`.
     #[param(schema_with = date_or_date_time)]
     pub start_date: Option<String>,
-    /// A date (`YYYY-MM-DD`, the whole day included) or an RFC 3339 date-time (included).
-    /// Default: now.
+    /// The last business date (included), or the last instant (included). Default: now (the
+    /// current business day with a date `start_date`).
     #[param(schema_with = date_or_date_time)]
     pub end_date: Option<String>,
+    /// Only this location (one the signed-in user works in). Default: every location the user
+    /// works in (every location for an admin).
+    pub location_id: Option<Uuid>,
     /// Only this waiter's orders.
     pub waiter_id: Option<Uuid>,
 }
@@ -83,12 +88,20 @@ pub struct ProductSalesResponse {
 /// Products sold in the range, most sold first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportResponse {
-    /// The first instant included.
+    /// The first instant included (for business dates: the earliest start of the first date
+    /// among the report's locations).
     #[serde(serialize_with = "crate::dto::timestamp::serialize")]
     pub start_date: DateTime<Utc>,
-    /// The last instant included.
+    /// The last instant included (for business dates: the latest end of the last date among
+    /// the report's locations).
     #[serde(serialize_with = "crate::dto::timestamp::serialize")]
     pub end_date: DateTime<Utc>,
+    /// The first business date, when the range is of business dates (else null).
+    #[schema(value_type = Option<String>, format = Date, example = "2026-11-01")]
+    pub first_business_date: Option<NaiveDate>,
+    /// The last business date, when the range is of business dates (else null).
+    #[schema(value_type = Option<String>, format = Date, example = "2026-11-30")]
+    pub last_business_date: Option<NaiveDate>,
     pub products: Vec<ProductSalesResponse>,
     pub total_quantity: i64,
     #[schema(example = "105.00", pattern = r"^[0-9]+\.[0-9]{2}$")]
@@ -97,9 +110,16 @@ pub struct ReportResponse {
 
 impl From<&SalesReport> for ReportResponse {
     fn from(report: &SalesReport) -> Self {
+        let (first_business_date, last_business_date) = match report.range {
+            ReportRange::BusinessDates { first, last } => (Some(first), Some(last)),
+            ReportRange::Instants { .. } => (None, None),
+        };
+        let (start, end) = report.span;
         Self {
-            start_date: report.range.start,
-            end_date: report.range.end - TimeDelta::microseconds(1),
+            start_date: start,
+            end_date: end - TimeDelta::microseconds(1),
+            first_business_date,
+            last_business_date,
             products: report
                 .products
                 .iter()
@@ -147,16 +167,29 @@ mod tests {
         let q = |s: Option<&str>, e: Option<&str>| ReportQuery {
             start_date: s.map(Into::into),
             end_date: e.map(Into::into),
+            location_id: None,
             waiter_id: None,
         };
+        let instants = |r: ReportRange| match r {
+            ReportRange::Instants { start, end } => (start.to_rfc3339(), end.to_rfc3339()),
+            other => panic!("{other:?}"),
+        };
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
         let r = q(Some("2026-11-01"), Some("2026-11-20")).range(now).unwrap();
-        assert_eq!(r.start.to_rfc3339(), "2026-11-01T00:00:00+00:00");
-        assert_eq!(r.end.to_rfc3339(), "2026-11-21T00:00:00+00:00");
-        let r = q(None, None).range(now).unwrap();
-        assert_eq!(r.start.to_rfc3339(), "2026-10-24T12:00:00+00:00");
-        let r = q(Some("2026-11-20T10:00:00+02:00"), Some("2026-11-20T10:00:00Z")).range(now).unwrap();
-        assert_eq!(r.start.to_rfc3339(), "2026-11-20T08:00:00+00:00");
-        assert_eq!(r.end.to_rfc3339(), "2026-11-20T10:00:00.000001+00:00");
+        assert_eq!(r, ReportRange::BusinessDates { first: day("2026-11-01"), last: day("2026-11-20") });
+        let r = q(None, Some("2026-11-20")).range(now).unwrap();
+        assert_eq!(r, ReportRange::BusinessDates { first: day("2026-10-22"), last: day("2026-11-20") });
+        let r = q(Some("2026-11-01"), None).range(now).unwrap();
+        assert_eq!(r, ReportRange::BusinessDates { first: day("2026-11-01"), last: day("2026-11-24") });
+        let (start, _) = instants(q(None, None).range(now).unwrap());
+        assert_eq!(start, "2026-10-24T12:00:00+00:00");
+        let (start, end) =
+            instants(q(Some("2026-11-20T10:00:00+02:00"), Some("2026-11-20T10:00:00Z")).range(now).unwrap());
+        assert_eq!(start, "2026-11-20T08:00:00+00:00");
+        assert_eq!(end, "2026-11-20T10:00:00.000001+00:00");
+        // A date beside an instant is that day in UTC.
+        let (start, end) = instants(q(Some("2026-11-01"), Some("2026-11-20T10:00:00Z")).range(now).unwrap());
+        assert_eq!((start.as_str(), end.as_str()), ("2026-11-01T00:00:00+00:00", "2026-11-20T10:00:00.000001+00:00"));
         let e = q(Some("2026-11-21"), Some("2026-11-20")).range(now).unwrap_err();
         assert_eq!(e[0].field, "start_date");
         let e = q(Some("yesterday"), Some("2026-13-01")).range(now).unwrap_err();
@@ -169,7 +202,8 @@ mod tests {
     fn csv_quotes_what_needs_quoting() {
         use rust_decimal::Decimal;
         let report = SalesReport {
-            range: ReportRange { start: Utc::now(), end: Utc::now() },
+            range: ReportRange::Instants { start: Utc::now(), end: Utc::now() },
+            span: (Utc::now(), Utc::now()),
             products: vec![application::ProductSales {
                 product_name: "Vino \"tinto\", copa".into(),
                 total_quantity: 3,

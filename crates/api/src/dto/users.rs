@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use application::NewUser;
-use domain::{Email, Password, PersonName, Role, User};
+use application::{NewUser, StaffMember};
+use domain::{Email, LocationId, Password, PersonName, Role};
 
 use super::Fields;
 use crate::problem::FieldError;
@@ -83,16 +83,32 @@ pub struct TokenResponse {
 #[serde(rename_all = "snake_case")]
 pub enum RoleDto {
     Admin,
+    Manager,
     Waiter,
+    Kitchen,
 }
 
 impl From<Role> for RoleDto {
     fn from(role: Role) -> Self {
         match role {
             Role::Admin => Self::Admin,
+            Role::Manager => Self::Manager,
             Role::Waiter => Self::Waiter,
+            Role::Kitchen => Self::Kitchen,
         }
     }
+}
+
+/// The most locations one request assigns a user to.
+const MAX_LOCATION_IDS: usize = 1000;
+
+/// Location ids as a request gives them: at most [`MAX_LOCATION_IDS`].
+fn location_ids(fields: &mut Fields, ids: Vec<Uuid>) -> Option<Vec<LocationId>> {
+    if ids.len() > MAX_LOCATION_IDS {
+        fields.push(FieldError::new("location_ids", format!("must name at most {MAX_LOCATION_IDS} locations")));
+        return None;
+    }
+    Some(ids.into_iter().map(LocationId).collect())
 }
 
 /// A new staff user.
@@ -107,6 +123,10 @@ pub struct CreateUserRequest {
     /// `waiter` when absent.
     #[schema(value_type = RoleDto)]
     pub role: Option<String>,
+    /// The locations the user works in: required unless exactly one location exists; left out
+    /// for an admin (admins work in every location).
+    #[schema(max_items = 1000)]
+    pub location_ids: Option<Vec<Uuid>>,
 }
 
 impl CreateUserRequest {
@@ -121,11 +141,39 @@ impl CreateUserRequest {
             None => Some(Role::Waiter),
             Some(raw) => fields.check("role", Role::parse(raw)),
         };
-        let user = match (email, name, password, role) {
-            (Some(email), Some(name), Some(password), Some(role)) => Some(NewUser { email, name, password, role }),
+        let locations = match self.location_ids {
+            None => Some(None),
+            Some(ids) => location_ids(&mut fields, ids).map(Some),
+        };
+        let user = match (email, name, password, role, locations) {
+            (Some(email), Some(name), Some(password), Some(role), Some(locations)) => {
+                Some(NewUser { email, name, password, role, locations })
+            }
             _ => None,
         };
         fields.finish(user)
+    }
+}
+
+/// The locations a user works in, replacing the current ones (an empty list takes every
+/// location away).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetLocationsRequest {
+    #[schema(required = true, max_items = 1000)]
+    pub location_ids: Option<Vec<Uuid>>,
+}
+
+impl SetLocationsRequest {
+    pub fn parse(self) -> Result<Vec<LocationId>, Vec<FieldError>> {
+        let mut fields = Fields::default();
+        let ids = match self.location_ids {
+            None => {
+                fields.push(FieldError::new("location_ids", "is required"));
+                None
+            }
+            Some(ids) => location_ids(&mut fields, ids),
+        };
+        fields.finish(ids)
     }
 }
 
@@ -138,17 +186,21 @@ pub struct UserResponse {
     #[schema(example = "Ana López")]
     pub name: String,
     pub role: RoleDto,
+    /// The locations the user works in (every location for an admin).
+    pub location_ids: Vec<Uuid>,
     #[serde(serialize_with = "crate::dto::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
-impl From<&User> for UserResponse {
-    fn from(user: &User) -> Self {
+impl From<&StaffMember> for UserResponse {
+    fn from(member: &StaffMember) -> Self {
+        let user = &member.user;
         Self {
             id: user.id().0,
             email: user.email().to_string(),
             name: user.name().to_string(),
             role: user.role().into(),
+            location_ids: member.locations.iter().map(|l| l.0).collect(),
             created_at: user.created_at(),
         }
     }

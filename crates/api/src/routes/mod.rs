@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod locations;
 pub mod orders;
 pub mod reports;
 pub mod users;

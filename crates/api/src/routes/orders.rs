@@ -28,7 +28,9 @@ fn created(location: String, replayed: bool) -> HttpResponseBuilder {
     response
 }
 
-/// Place an order for the signed-in waiter (waiter or admin).
+/// Place an order for the signed-in user (waiter, manager or admin) at `location_id`, which may
+/// be left out by whoever works in exactly one location. A location the user does not work in
+/// is a 403. The order's business date is that location's business day at this moment.
 ///
 /// With an `Idempotency-Key`, a retry with the same key and body answers the order as it was
 /// placed (`Idempotent-Replayed: true`) and creates nothing; the same key with another body is
@@ -44,6 +46,7 @@ fn created(location: String, replayed: bool) -> HttpResponseBuilder {
         (status = 201, body = OrderResponse, headers(("Location" = String, description = "the order"))),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the idempotency key was used with another request"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
@@ -58,16 +61,17 @@ pub async fn create_order(
     key: Idempotency,
     body: web::Json<Object<CreateOrderRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (new, key) = key.with(body.into_inner().0.parse())?;
+    let ((location, new), key) = key.with(body.into_inner().0.parse())?;
     // The write goes through the batching order writer: no blocking thread waits for it.
-    let (order, replayed) = match state.orders.place(&caller, new, key).await? {
+    let (order, replayed) = match state.orders.place(&caller, location, new, key).await? {
         PlaceOutcome::Created(order) => (order, false),
         PlaceOutcome::Replayed(order) => (order, true),
     };
     Ok(created(format!("/api/v1/orders/{}", order.id()), replayed).json(OrderResponse::from(&order)))
 }
 
-/// An order (any signed-in user).
+/// An order (waiter, manager or admin; an order of a location the user does not work in is a
+/// 404).
 #[utoipa::path(
     get,
     path = "/api/v1/orders/{id}",
@@ -77,6 +81,7 @@ pub async fn create_order(
     responses(
         (status = 200, body = OrderResponse),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
@@ -93,7 +98,8 @@ pub async fn get_order(
     Ok(HttpResponse::Ok().json(OrderResponse::from(&order)))
 }
 
-/// Orders, newest first, with filters (any signed-in user).
+/// Orders, newest first, with filters (waiter, manager or admin): those of the locations the
+/// user works in (every location for an admin), or of the one `location_id` names.
 #[utoipa::path(
     get,
     path = "/api/v1/orders",
@@ -104,6 +110,7 @@ pub async fn get_order(
         (status = 200, body = PageResponse<OrderResponse>),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "unreadable query or cursor"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
@@ -123,7 +130,8 @@ pub async fn list_orders(
     }))
 }
 
-/// Cancel an open order (its waiter or an admin). Anything but `open` is a 409.
+/// Cancel an open order (its waiter, a manager of its location, an admin). Anything but `open`
+/// is a 409.
 #[utoipa::path(
     post,
     path = "/api/v1/orders/{id}/cancel",
@@ -151,7 +159,8 @@ pub async fn cancel_order(
     Ok(HttpResponse::Ok().json(OrderResponse::from(&order)))
 }
 
-/// Record a payment (any signed-in user). Status moves open -> partially_paid -> paid.
+/// Record a payment (waiter, manager or admin of the order's location). Status moves open ->
+/// partially_paid -> paid.
 ///
 /// A payment on a cancelled or paid order, or above the balance due, is a 409; concurrent
 /// payments never make the amount paid exceed the total. `Idempotency-Key` as for orders.
@@ -169,6 +178,7 @@ pub async fn cancel_order(
         (status = 201, body = PaymentResponse, headers(("Location" = String, description = "the order's payments"))),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "cancelled, paid, above the balance, or a reused key"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
@@ -196,7 +206,7 @@ pub async fn create_payment(
     Ok(created(format!("/api/v1/orders/{order_id}/payments"), replayed).json(PaymentResponse::from(&payment)))
 }
 
-/// The order's payments, oldest first (any signed-in user).
+/// The order's payments, oldest first (waiter, manager or admin of the order's location).
 #[utoipa::path(
     get,
     path = "/api/v1/orders/{id}/payments",
@@ -206,6 +216,7 @@ pub async fn create_payment(
     responses(
         (status = 200, body = Vec<PaymentResponse>),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
         (status = 503, body = Problem, content_type = "application/problem+json"),

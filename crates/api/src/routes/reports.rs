@@ -3,7 +3,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use domain::UserId;
+use domain::{LocationId, UserId};
 
 use crate::dto::reports::{ReportQuery, ReportResponse, report_csv};
 use crate::error::ApiError;
@@ -12,9 +12,12 @@ use crate::problem::Problem;
 use crate::routes::blocking;
 use crate::state::AppState;
 
-/// Products sold in a range, most sold first (admin). JSON, or CSV with `Accept: text/csv`.
+/// Products sold in a range, most sold first (admin; a manager for the locations they work in).
+/// JSON, or CSV with `Accept: text/csv`.
 ///
-/// Orders count by their `created_at`; cancelled orders do not count. Products whose names are
+/// A range of dates alone counts orders by their business date (each location's own business
+/// day); a range with a date-time counts them by their `created_at`, as version 1 did.
+/// Cancelled orders do not count. Products whose names are
 /// equal ignoring case and extra spaces are one product, shown with one spelling (the same one
 /// every time). Ordered by total quantity, then total price, both descending, then name.
 #[utoipa::path(
@@ -44,8 +47,9 @@ pub async fn sales_report(
 ) -> Result<HttpResponse, ApiError> {
     let range = query.range(state.clock.now()).map_err(ApiError::validation)?;
     let waiter = query.waiter_id.map(UserId);
+    let location = query.location_id.map(LocationId);
     let reports = state.reports.clone();
-    let report = blocking(&state, move || reports.sales(&caller, range, waiter)).await?;
+    let report = blocking(&state, move || reports.sales(&caller, range, location, waiter)).await?;
     if wants_csv(&req) {
         return Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")))

@@ -7,7 +7,7 @@ use validator::Validate;
 
 use domain::UserId;
 
-use crate::dto::users::{CreateUserRequest, UserResponse};
+use crate::dto::users::{CreateUserRequest, SetLocationsRequest, UserResponse};
 use crate::dto::{Object, PageQuery, PageResponse, page_request};
 use crate::error::ApiError;
 use crate::extract::SignedIn;
@@ -15,7 +15,8 @@ use crate::problem::Problem;
 use crate::routes::blocking;
 use crate::state::AppState;
 
-/// Create a staff user (admin). Users cannot be changed afterwards.
+/// Create a staff user (admin). Email, name and role never change afterwards; the locations
+/// they work in do (`PUT /api/v1/users/{id}/locations`).
 #[utoipa::path(
     post,
     path = "/api/v1/users",
@@ -45,8 +46,42 @@ pub async fn create_user(
     // Hashing the password is Argon2id work: the bounded pool, not a blocking thread.
     let user = state.hash_pool.run(move || users.create(&caller, new)).await??;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id())))
+        .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.user.id())))
         .json(UserResponse::from(&user)))
+}
+
+/// Replace the locations a user works in (admin; not for admins, who work everywhere).
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{id}/locations",
+    tag = "users",
+    request_body = SetLocationsRequest,
+    params(("id" = Uuid, Path, description = "the user's id")),
+    security(("bearer" = []), ("oauth2" = [])),
+    responses(
+        (status = 200, body = UserResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "unknown locations, or the user is an admin"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn set_user_locations(
+    state: web::Data<AppState>,
+    SignedIn(caller): SignedIn,
+    id: web::Path<Uuid>,
+    body: web::Json<Object<SetLocationsRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let locations = body.into_inner().0.parse().map_err(ApiError::validation)?;
+    let users = state.users.clone();
+    let id = UserId(id.into_inner());
+    let user = blocking(&state, move || users.set_locations(&caller, id, locations)).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
 }
 
 /// The signed-in user.

@@ -22,6 +22,12 @@ pub struct SeedArgs {
     /// already exist.
     #[arg(long, default_value_t = 20, value_parser = waiters_arg)]
     pub waiters: u64,
+    /// Over how many locations (1 to 5): the first location, then Centro (Mexico City, days
+    /// from 05:00), Gràcia (Madrid, 04:00), Brooklyn (New York, 02:00), Shibuya (Tokyo),
+    /// made when missing. Each gets a manager and a kitchen display; waiters are spread over
+    /// them.
+    #[arg(long, default_value_t = 4, value_parser = locations_arg)]
+    pub locations: u64,
     /// How many products on the menu (1 to 5000).
     #[arg(long, default_value_t = 300, value_parser = products_arg)]
     pub products: u64,
@@ -48,6 +54,7 @@ pub struct SeedArgs {
 pub(super) struct Counts {
     pub days: i64,
     pub waiters: usize,
+    pub locations: usize,
     pub products: usize,
     pub jobs: usize,
 }
@@ -57,6 +64,7 @@ impl SeedArgs {
         Ok(Counts {
             days: i64::try_from(self.days).context("--days is too large")?,
             waiters: usize::try_from(self.waiters).context("--waiters is too large")?,
+            locations: usize::try_from(self.locations).context("--locations is too large")?,
             products: usize::try_from(self.products).context("--products is too large")?,
             jobs: match self.jobs {
                 Some(jobs) => usize::try_from(jobs).context("--jobs is too large")?,
@@ -83,6 +91,10 @@ fn days_arg(raw: &str) -> Result<u64, String> {
 
 fn waiters_arg(raw: &str) -> Result<u64, String> {
     bounded(raw, 1, MAX_WAITERS, "the number of waiters")
+}
+
+fn locations_arg(raw: &str) -> Result<u64, String> {
+    bounded(raw, 1, super::locations::MAX_LOCATIONS as u64, "the number of locations")
 }
 
 fn jobs_arg(raw: &str) -> Result<u64, String> {

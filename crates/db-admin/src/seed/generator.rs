@@ -8,11 +8,12 @@ use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use domain::{OrderStatus, PaymentMethod};
+use domain::{LocationId, OrderStatus, PaymentMethod};
 
 use super::BATCH_ORDERS;
 use super::customers::Customers;
 use super::draw::{cumulative, pick, pick_weighted, uuid_v7};
+use super::locations::Calendar;
 use super::menu::Menu;
 use super::rows::{Batch, NewOrderItemRow, NewOrderRow, NewPaymentRow, money};
 use super::times::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, TimeStream, timestamp};
@@ -36,8 +37,10 @@ pub(super) struct Generator<'a> {
     id_rng: SmallRng,
     menu: &'a Menu,
     customers: &'a Customers,
-    waiters: Vec<Uuid>,
+    /// Each waiter and the calendar (in `calendars`) of the location they work in.
+    waiters: Vec<(Uuid, usize)>,
     waiter_cdf: Vec<f64>,
+    calendars: Vec<Calendar>,
     times: TimeStream,
     end_us: i64,
     remaining: u64,
@@ -45,7 +48,9 @@ pub(super) struct Generator<'a> {
 
 impl<'a> Generator<'a> {
     /// `orders` orders in the `window` of time (microseconds since the epoch) by these
-    /// waiters, each given a share of the orders drawn from `rng`.
+    /// waiters, each given a share of the orders drawn from `rng`, each order placed in its
+    /// waiter's location (one of `calendars`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         seed: u64,
         rng: &mut impl Rng,
@@ -53,9 +58,14 @@ impl<'a> Generator<'a> {
         orders: u64,
         menu: &'a Menu,
         customers: &'a Customers,
-        waiters: Vec<Uuid>,
+        waiters: &[(Uuid, LocationId)],
+        calendars: Vec<Calendar>,
     ) -> Self {
         let waiter_weights: Vec<f64> = waiters.iter().map(|_| rng.random_range(0.6..1.4)).collect();
+        let waiters = waiters
+            .iter()
+            .map(|(id, location)| (*id, calendars.iter().position(|c| c.id() == *location).unwrap_or(0)))
+            .collect();
         Self {
             seed,
             index: 0,
@@ -68,6 +78,7 @@ impl<'a> Generator<'a> {
             customers,
             waiters,
             waiter_cdf: cumulative(&waiter_weights),
+            calendars,
             times: TimeStream::new(window.start, window.end, orders),
             end_us: window.end,
             remaining: orders,
@@ -107,7 +118,9 @@ impl<'a> Generator<'a> {
         let id_rng = &mut self.id_rng;
         let created = self.times.next(&mut self.time_rng);
         let id = uuid_v7(created, id_rng);
-        let waiter = self.waiters[pick(&self.waiter_cdf, rng)];
+        let (waiter, calendar) = self.waiters[pick(&self.waiter_cdf, rng)];
+        let location = &mut self.calendars[calendar];
+        let (location_id, business_date) = (location.id().0, location.date(created));
 
         // The lines: distinct products, the popular ones more often.
         let menu = self.menu;
@@ -163,17 +176,18 @@ impl<'a> Generator<'a> {
         let latest = self.end_us - 1;
         let mut pay =
             |amount: i64, at: i64, rng: &mut SmallRng| push_payment(batch, id, waiter, amount, at, rng, id_rng);
-        let (amount_paid, updated) = match status {
-            OrderStatus::Open => (0, created),
+        // Every change makes a version: a cancel, each payment.
+        let (amount_paid, updated, version) = match status {
+            OrderStatus::Open => (0, created, 1),
             OrderStatus::Cancelled => {
                 let at = created + rng.random_range(MICROS_PER_MINUTE..20 * MICROS_PER_MINUTE);
-                (0, at.min(latest))
+                (0, at.min(latest), 2)
             }
             OrderStatus::PartiallyPaid => {
                 let amount = part_of(total, rng);
                 let at = payment_time(created, latest, rng);
                 pay(amount, at, rng);
-                (amount, at)
+                (amount, at, 2)
             }
             OrderStatus::Paid => {
                 let at = payment_time(created, latest, rng);
@@ -183,10 +197,10 @@ impl<'a> Generator<'a> {
                     pay(first, at, rng);
                     let second_at = (at + rng.random_range(0..3 * MICROS_PER_MINUTE)).min(latest);
                     pay(total - first, second_at, rng);
-                    (total, second_at)
+                    (total, second_at, 3)
                 } else {
                     pay(total, at, rng);
-                    (total, at)
+                    (total, at, 2)
                 }
             }
         };
@@ -200,6 +214,9 @@ impl<'a> Generator<'a> {
             amount_paid: money(amount_paid),
             created_at: timestamp(created),
             updated_at: timestamp(updated),
+            location_id,
+            business_date,
+            version,
         });
         batch.stats.order(status, count, amount_paid, created);
     }
@@ -262,9 +279,20 @@ mod tests {
         let menu = Menu::build(&mut rng, 50, &words).unwrap();
         let customers = Customers::new(&words.first_names, &words.last_names);
         let end = 1_800_000_000_000_000;
-        let waiters = vec![Uuid::from_u128(1), Uuid::from_u128(2)];
+        let name = |n: &str| domain::LocationName::parse(n).unwrap();
+        let at = super::super::times::timestamp(end);
+        let here = domain::Location::new(LocationId(Uuid::from_u128(10)), name("A"), Default::default(), at);
+        let tokyo = domain::LocationSettings {
+            time_zone: domain::TimeZone::parse("Asia/Tokyo").unwrap(),
+            ..Default::default()
+        };
+        let there = domain::Location::new(LocationId(Uuid::from_u128(11)), name("B"), tokyo, at);
+        let waiters = [(Uuid::from_u128(1), here.id()), (Uuid::from_u128(2), there.id())];
+        let locations = [here.clone(), there.clone()];
+        let calendars = vec![Calendar::new(here), Calendar::new(there)];
         let orders = 3 * BATCH_ORDERS;
-        let generator = Generator::new(7, &mut rng, end - 3 * MICROS_PER_DAY..end, orders, &menu, &customers, waiters);
+        let window = end - 3 * MICROS_PER_DAY..end;
+        let generator = Generator::new(7, &mut rng, window, orders, &menu, &customers, &waiters, calendars);
         let (tx, rx) = crossbeam_channel::bounded(1);
         std::thread::scope(|scope| {
             let producer = scope.spawn(move || generator.run(&tx));
@@ -292,6 +320,11 @@ mod tests {
                 };
                 assert!(expected, "{order:?}");
                 assert!(order.created_at <= order.updated_at && order.updated_at.timestamp_micros() < end);
+                // In its waiter's location, on that location's business date.
+                let (_, location) = waiters.iter().find(|(w, _)| *w == order.waiter_id).unwrap();
+                let location = locations.iter().find(|l| l.id() == *location).unwrap();
+                assert_eq!(order.location_id, location.id().0);
+                assert_eq!(order.business_date, location.business_date(order.created_at));
             }
             // The loaders are gone: the generator's next send fails and it returns.
             drop(rx);

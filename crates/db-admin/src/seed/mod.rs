@@ -1,8 +1,11 @@
 //! `db-admin seed`: realistic demo data, fast.
 //!
-//! A menu of products with a skewed (Zipf-like) popularity and prices that look real, waiters
-//! created as real users (or reused when they already exist, so seeding twice adds orders), and
-//! orders spread over the last days with a lunch and dinner pattern: mostly paid (one or two
+//! A menu of products with a skewed (Zipf-like) popularity and prices that look real; several
+//! locations in different time zones, each with its own business day (the first location and
+//! up to four more); waiters, and a manager and a kitchen display per location, created as real
+//! users working in one location each (or reused when they already exist, so seeding twice
+//! adds orders); and orders spread over the last days with a lunch and dinner pattern, each in
+//! its waiter's location on that location's business date: mostly paid (one or two
 //! payments that add up exactly), some partially paid, some still open (mostly recent ones) and
 //! about 3% cancelled. Every row satisfies the schema's CHECK constraints and reads back through
 //! the domain (`Order::restore`).
@@ -21,7 +24,8 @@
 //! that seeding twice adds orders.
 //!
 //! The parts: [`args`] (the options), [`words`] (the word lists in `data/`), [`menu`] (products
-//! and prices), [`customers`] (who orders), [`waiters`] (the users), [`times`] (when orders
+//! and prices), [`customers`] (who orders), [`locations`] (where, and their business dates),
+//! [`staff`] (the users), [`times`] (when orders
 //! happen), [`draw`] (weighted choices, ids), [`generator`] (the orders), [`rows`] (what is
 //! loaded), [`load`] (the loaders), [`summary`] (what is printed at the end).
 
@@ -30,11 +34,12 @@ mod customers;
 mod draw;
 mod generator;
 mod load;
+mod locations;
 mod menu;
 mod rows;
+mod staff;
 mod summary;
 mod times;
-mod waiters;
 mod words;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +55,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use domain::Role;
 use infrastructure::{PgReportRepository, Settings, db};
 
 pub use args::SeedArgs;
@@ -63,8 +69,8 @@ use words::Words;
 
 /// Orders per batch (per transaction); their lines and payments go in the same transaction.
 const BATCH_ORDERS: u64 = 25_000;
-/// Where the seeded waiters' addresses live: `waiter1@seed.comanda.local`, ...
-const WAITER_DOMAIN: &str = "seed.comanda.local";
+/// Where the seeded staff's addresses live: `waiter1@seed.comanda.local`, ...
+const STAFF_DOMAIN: &str = "seed.comanda.local";
 
 pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Settings) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -92,22 +98,33 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
 
     let words = Words::load()?;
     let menu = Menu::build(&mut rng, counts.products, &words)?;
-    let (waiter_ids, created) = waiters::ensure(
-        conn,
-        || crate::database(settings, url),
-        counts.waiters,
-        &args.password,
+    let database = crate::database(settings, url);
+    let places = locations::ensure(&database, counts.locations, Utc::now())?;
+    let place_ids: Vec<_> = places.iter().map(domain::Location::id).collect();
+    let plan = staff::StaffPlan {
+        database: &database,
+        password: &args.password,
         settings,
-        start_us - MICROS_PER_DAY,
-    )?;
+        created_at_us: start_us - MICROS_PER_DAY,
+        locations: &place_ids,
+    };
+    let (waiters, mut created) = staff::ensure(conn, Role::Waiter, counts.waiters, &plan)?;
+    for role in [Role::Manager, Role::Kitchen] {
+        created += staff::ensure(conn, role, places.len(), &plan)?.1;
+    }
     let customers = Customers::new(&words.first_names, &words.last_names);
     let window = start_us..end_us;
-    let generator = Generator::new(seed_value, &mut rng, window, args.orders, &menu, &customers, waiter_ids);
+    let calendars = places.iter().cloned().map(locations::Calendar::new).collect();
+    let generator = Generator::new(seed_value, &mut rng, window, args.orders, &menu, &customers, &waiters, calendars);
 
     println!(
-        "seeding {} orders over {} day(s), {} waiter(s), {} products, {jobs} connection(s) \
+        "seeding {} orders over {} day(s) in {} location(s), {} waiter(s), {} products, {jobs} connection(s) \
          (seed value {seed_value})",
-        args.orders, args.days, counts.waiters, counts.products
+        args.orders,
+        args.days,
+        places.len(),
+        counts.waiters,
+        counts.products
     );
     let progress = ProgressBar::new(args.orders);
     progress.set_style(
@@ -194,12 +211,15 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
     }
 
     let analyze_started = Instant::now();
-    conn.batch_execute("ANALYZE users, orders, order_items, payments").context("could not ANALYZE the tables")?;
+    conn.batch_execute("ANALYZE users, user_locations, locations, orders, order_items, payments")
+        .context("could not ANALYZE the tables")?;
     let analyze_time = analyze_started.elapsed();
 
     summary::print(&Summary {
         totals: &totals,
         waiters: counts.waiters,
+        staff: counts.waiters + 2 * places.len(),
+        locations: places.iter().map(|l| format!("{} ({})", l.name().as_ref(), l.settings().time_zone)).collect(),
         created,
         products: counts.products,
         password: &args.password,

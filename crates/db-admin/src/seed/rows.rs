@@ -2,7 +2,7 @@
 //! their SQL types, strings borrowed from the menu and the customers (nothing allocated per
 //! row). A batch holds the rows of `BATCH_ORDERS` orders.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::Insertable;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -23,6 +23,9 @@ pub(super) struct NewOrderRow<'a> {
     pub amount_paid: Decimal,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub location_id: Uuid,
+    pub business_date: NaiveDate,
+    pub version: i32,
 }
 
 #[derive(Debug, Insertable)]

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use domain::{Money, OrderStatus};
 
-use super::WAITER_DOMAIN;
+use super::STAFF_DOMAIN;
 use super::times::timestamp;
 
 /// Counts over what was generated.
@@ -60,6 +60,11 @@ impl Stats {
 pub(super) struct Summary<'a> {
     pub totals: &'a Stats,
     pub waiters: usize,
+    /// Each location's name and time zone.
+    pub locations: Vec<String>,
+    /// The seeded staff of every role (waiters, then a manager and a kitchen display per
+    /// location), and how many of them this run created.
+    pub staff: usize,
     pub created: usize,
     pub products: usize,
     pub password: &'a str,
@@ -106,14 +111,17 @@ pub(super) fn print(s: &Summary<'_>) {
     println!("  products: {} on the menu (the first ones sell the most)", s.products);
     let range = |us: Option<i64>| us.map_or_else(|| "-".to_owned(), |us| timestamp(us).to_rfc3339());
     println!("  dates:    {} to {} (UTC)", range(t.first_us), range(t.last_us));
-    let reused = s.waiters - s.created;
+    println!("  places:   {}", s.locations.join(", "));
+    let reused = s.staff - s.created;
+    let places = s.locations.len();
     println!(
-        "  waiters:  {} ({} created, {} reused): waiter1@{WAITER_DOMAIN} to waiter{}@{WAITER_DOMAIN}",
-        s.waiters, s.created, reused, s.waiters
+        "  staff:    {} ({} created, {} reused): waiter1@{STAFF_DOMAIN} to waiter{}@{STAFF_DOMAIN}, \
+         manager1 to manager{places}, kitchen1 to kitchen{places}",
+        s.staff, s.created, reused, s.waiters
     );
     if s.created > 0 {
         println!(
-            "            password of the waiters created now: {}{}",
+            "            password of the staff created now: {}{}",
             s.password,
             if reused > 0 { " (the reused ones keep theirs)" } else { "" }
         );

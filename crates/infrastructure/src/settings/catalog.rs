@@ -257,6 +257,18 @@ pub const SETTINGS: &[Setting] = &[
         read_by: ReadBy::Core,
     },
     Setting {
+        name: "DEFAULT_LOCATION_NAME",
+        default: "`Main`",
+        meaning: "Name of the first location, made by the migration that brings locations (on a new database, or for the orders and staff of an older one).",
+        read_by: ReadBy::Core,
+    },
+    Setting {
+        name: "DEFAULT_TIME_ZONE",
+        default: "`UTC`",
+        meaning: "That location's IANA time zone (`America/Mexico_City`); change it later with `PATCH /api/v1/locations/{id}`.",
+        read_by: ReadBy::Core,
+    },
+    Setting {
         name: "RESPONSE_AUDIT_DIR",
         default: "unset",
         meaning: "Testing aid: every response body is also appended to a file in this folder (`scripts/test.sh` sets it and searches the bodies for leaks). Refused when `APP_ENV=production`.",

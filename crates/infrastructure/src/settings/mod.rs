@@ -58,6 +58,9 @@ pub struct Settings {
     pub admin_email: String,
     pub admin_name: String,
     pub admin_password: Option<SecretString>,
+    /// The location that the migration bringing locations makes, for the orders and staff
+    /// that existed before (and as the first location of a new database).
+    pub first_location: crate::db::FirstLocation,
 }
 
 /// Whether human-readable logs on standard error get colours: only for a person at a terminal
@@ -212,6 +215,18 @@ impl Settings {
             admin_email: vars.get("ADMIN_EMAIL").unwrap_or_else(|| "admin@comanda.local".into()),
             admin_name: vars.get("ADMIN_NAME").unwrap_or_else(|| "Administrator".into()),
             admin_password: vars.secret("ADMIN_PASSWORD"),
+            first_location: crate::db::FirstLocation {
+                name: match vars.get("DEFAULT_LOCATION_NAME") {
+                    None => domain::LocationName::parse("Main").expect("a valid name"),
+                    Some(raw) => domain::LocationName::parse(&raw)
+                        .map_err(|e| SettingsError::new("DEFAULT_LOCATION_NAME", e.to_string()))?,
+                },
+                time_zone: match vars.get("DEFAULT_TIME_ZONE") {
+                    None => domain::TimeZone::UTC,
+                    Some(raw) => domain::TimeZone::parse(&raw)
+                        .map_err(|e| SettingsError::new("DEFAULT_TIME_ZONE", format!("{e}, not {raw:?}")))?,
+                },
+            },
         };
         settings.check_production()?;
         Ok(settings)

@@ -26,15 +26,22 @@ use super::wrk::Measure;
 const UUID_EXPR: &str = "(lpad(to_hex(floor(extract(epoch FROM now()) * 1000)::bigint), 12, '0') || to_hex(:r1::bigint) || to_hex(:r2::bigint))::uuid";
 /// One of the seeded waiters, at random.
 const WAITER_EXPR: &str = "(:waiters::uuid[])[:w]";
+/// The location that waiter works in.
+const LOCATION_EXPR: &str = "(:locations::uuid[])[:w]";
 
 /// The pgbench expression that stands for `parameter` of [`InsertOrders`] in baseline (a),
-/// for one order of `lines` lines: one of the seeded waiters, a request without an
-/// idempotency key (like W2's), `now()`, and the lines from `-D` array variables.
+/// for one order of `lines` lines: one of the seeded waiters in the location they work in, on
+/// today's date (UTC), a request without an idempotency key (like W2's), `now()`, the staff
+/// directory's version read before the run, and the lines from `-D` array variables.
 fn expression(parameter: &str, lines: usize) -> Option<String> {
     Some(match parameter {
         "ids" => format!("ARRAY[{UUID_EXPR}]"),
         "customer_names" => "ARRAY[:customer::text]".to_owned(),
         "waiter_ids" => format!("ARRAY[{WAITER_EXPR}]"),
+        "location_ids" => format!("ARRAY[{LOCATION_EXPR}]"),
+        "business_dates" => "ARRAY[current_date]".to_owned(),
+        "versions" => "ARRAY[1::int8]".to_owned(),
+        "directory_versions" => "ARRAY[:directory::int8]".to_owned(),
         "statuses" => format!("ARRAY['{}']", OrderStatus::Open.as_str()),
         "totals" => "ARRAY[:total::numeric]".to_owned(),
         "amounts_paid" => "ARRAY[0::numeric]".to_owned(),
@@ -124,8 +131,9 @@ impl OrderLines {
         Self { lines, total: money(total) }
     }
 
-    /// pgbench's `-D` variables of both scripts.
-    pub fn defines(&self, waiter_ids: &[String]) -> Vec<(String, String)> {
+    /// pgbench's `-D` variables of both scripts: the waiters, the location each works in
+    /// (`locations[i]` is `waiter_ids[i]`'s), the staff directory's version.
+    pub fn defines(&self, waiter_ids: &[String], locations: &[String], directory: i64) -> Vec<(String, String)> {
         let element = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
         let array = |items: Vec<String>| format!("{{{}}}", items.join(","));
         let l = &self.lines;
@@ -139,6 +147,8 @@ impl OrderLines {
             ("qtys".into(), array(l.iter().map(|x| x.3.to_string()).collect())),
             ("subs".into(), array(l.iter().map(|x| x.4.clone()).collect())),
             ("nums".into(), array((1..=l.len()).map(|n| n.to_string()).collect())),
+            ("locations".into(), array(locations.to_vec())),
+            ("directory".into(), directory.to_string()),
         ]
     }
 
@@ -159,8 +169,8 @@ impl OrderLines {
                 write!(values, "{sep}({}, {}, {}, {price}, {quantity}, {subtotal})", i + 1, quote(key), quote(name));
         }
         format!(
-            "{}WITH o AS (INSERT INTO orders (id, customer_name, waiter_id, status, total_price, amount_paid, created_at, updated_at) \
-             VALUES ({UUID_EXPR}, :customer::text, {WAITER_EXPR}, '{}', :total::numeric, 0, now(), now()) RETURNING id) \
+            "{}WITH o AS (INSERT INTO orders (id, customer_name, waiter_id, location_id, business_date, status, total_price, amount_paid, created_at, updated_at) \
+             VALUES ({UUID_EXPR}, :customer::text, {WAITER_EXPR}, {LOCATION_EXPR}, current_date, '{}', :total::numeric, 0, now(), now()) RETURNING id) \
              INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) \
              SELECT o.id, v.n, v.k, v.name, v.price, v.qty, v.sub FROM o, (VALUES {values}) AS v (n, k, name, price, qty, sub);\n",
             random_variables(waiters),
@@ -284,7 +294,7 @@ mod tests {
     #[test]
     fn every_placeholder_of_the_service_statement_is_replaced() {
         let sql = InsertOrders::sql();
-        assert!(sql.contains("$16"), "the statement changed shape: {sql}");
+        assert!(sql.contains("$20"), "the statement changed shape: {sql}");
         let a = substitute(&sql, &InsertOrders::PARAMETERS, 5).unwrap();
         assert!(!a.contains('$'), "a placeholder is left: {a}");
         assert!(a.starts_with("WITH input AS (SELECT * FROM unnest(ARRAY[(lpad("), "{a}");
@@ -323,8 +333,10 @@ mod tests {
         assert_eq!(lines.lines[0], ("CAFE".into(), "Café \"solo\"".into(), "3.87".into(), 2, "7.74".into()));
         assert_eq!(lines.lines[1], ("TEA".into(), "Tea's".into(), "5.24".into(), 3, "15.72".into()));
         assert_eq!(lines.total, "23.46");
-        let d = lines.defines(&["u1".into(), "u2".into()]);
+        let d = lines.defines(&["u1".into(), "u2".into()], &["l1".into(), "l2".into()], 7);
         assert_eq!(d[0], ("waiters".into(), "{u1,u2}".into()));
+        assert_eq!(d[9], ("locations".into(), "{l1,l2}".into()));
+        assert_eq!(d[10], ("directory".into(), "7".into()));
         assert_eq!(d[4], ("names".into(), "{\"Café \\\"solo\\\"\",\"Tea's\"}".into()));
         assert_eq!(d[8], ("nums".into(), "{1,2}".into()));
         let a = lines.service_script(2).unwrap();

@@ -18,6 +18,9 @@ pub struct Build {
     pub describe: String,
     /// Short commit: a tag for raw file names (`server-<db>-<tag>.log`).
     pub tag: String,
+    /// Its source tree: this checkout, or the worktree of `--against` (where its migration
+    /// files are).
+    pub src: PathBuf,
     pub api: PathBuf,
     pub admin: PathBuf,
     /// The Argon2id timing example (this build only).
@@ -70,6 +73,7 @@ pub fn current(
         label: "this build".to_owned(),
         describe,
         tag: short,
+        src: repo.to_path_buf(),
         api,
         admin,
         hash_time: Some(hash_time),
@@ -128,6 +132,7 @@ pub fn against(repo: &Path, bench_root: &Path, rev: &str, raw: &Path, sup: &Supe
         label,
         describe: tag.clone(),
         tag,
+        src: worktree,
         api: release.join("comanda-api"),
         admin: release.join("db-admin"),
         hash_time: None,

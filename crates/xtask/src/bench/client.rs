@@ -36,6 +36,9 @@ pub struct User {
     pub id: Uuid,
     pub email: String,
     pub role: String,
+    /// Where they work (absent before locations existed: the `--against` build may be older).
+    #[serde(default)]
+    pub location_ids: Vec<Uuid>,
 }
 
 /// One product of a report.

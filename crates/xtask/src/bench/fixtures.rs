@@ -26,6 +26,8 @@ pub struct Fixtures {
     /// `(key, name)`, most sold first.
     pub products: Vec<(String, String)>,
     pub waiter_ids: Vec<String>,
+    /// The location each of `waiter_ids` works in (its first).
+    pub waiter_locations: Vec<String>,
     pub rss_ready: Option<f64>,
     pub rss_logged_in: Option<f64>,
     pub logins: usize,
@@ -70,12 +72,21 @@ pub fn wait_rollup(ctx: &Ctx, database_url: &str, name: &str) -> anyhow::Result<
     )
 }
 
-/// Logs the admin and every seeded waiter in through `server` (the tokens serve every build:
-/// same secret, same database), and collects what the workloads send.
-pub fn prepare(ctx: &Ctx, server: &Server, db_small: &str, need_products: bool) -> anyhow::Result<Fixtures> {
+/// Logs the admin and every seeded waiter in through `server` (the tokens serve every build on
+/// the same database: same secret, same users), and collects what the workloads send, in
+/// `<run dir>/emails<suffix>.txt` and the like. `suffix` is empty for this build's fixtures,
+/// `-<tag>` for those of an `--against` build on a database of its own (its users, orders and
+/// menu are its own seed's).
+pub fn prepare(
+    ctx: &Ctx,
+    server: &Server,
+    db_small: &str,
+    need_products: bool,
+    suffix: &str,
+) -> anyhow::Result<Fixtures> {
     let (api, url, sup) = (&ctx.api, &server.url, &ctx.sup);
     let rss_ready = server.rss_mb();
-    sup.say(&format!("logging the admin and the {} seeded waiters in", ctx.config.waiters));
+    sup.say(&format!("logging the admin and the {} seeded waiters of {db_small} in", ctx.config.waiters));
     let admin_token = api.login(url, ADMIN_EMAIL, ADMIN_PASSWORD).context("could not log the bench admin in")?;
     let mut waiters: Vec<_> = api.users(url, &admin_token)?.into_iter().filter(|u| u.role == "waiter").collect();
     waiters.sort_by(|a, b| (a.email.len(), &a.email).cmp(&(b.email.len(), &b.email)));
@@ -94,19 +105,19 @@ pub fn prepare(ctx: &Ctx, server: &Server, db_small: &str, need_products: bool) 
     }
     let rss_logged_in = server.rss_mb();
     let file = |name: &str, lines: Vec<String>| -> anyhow::Result<PathBuf> {
-        let path = ctx.run_dir.join(name);
+        let path = ctx.run_dir.join(fixture_file(name, suffix));
         fs::write(&path, lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
         Ok(path)
     };
-    let emails = file("emails.txt", waiters.iter().map(|w| w.email.clone()).collect())?;
-    let tokens_file = file("tokens.txt", tokens.clone())?;
+    let emails = file("emails", waiters.iter().map(|w| w.email.clone()).collect())?;
+    let tokens_file = file("tokens", tokens.clone())?;
 
     sup.say("collecting order ids (GET /api/v1/orders?limit=100, 10 pages)");
     let ids = api.order_ids(url, &tokens[0])?;
     let Some(first) = ids.first() else { bail!("GET /api/v1/orders returned no order ids") };
     api.get(url, &format!("/api/v1/orders/{first}"), &tokens[0], 10)
         .context("GET /api/v1/orders/{id} failed for a listed id")?;
-    let order_ids = file("order_ids.txt", ids.iter().map(ToString::to_string).collect())?;
+    let order_ids = file("order_ids", ids.iter().map(ToString::to_string).collect())?;
 
     let mut products = Vec::new();
     for days in [30, 365] {
@@ -125,7 +136,7 @@ pub fn prepare(ctx: &Ctx, server: &Server, db_small: &str, need_products: bool) 
     if need_products && products.len() < 20 {
         bail!("fewer than 20 distinct products in {db_small}: W2's 20-line orders need 20");
     }
-    let products_file = file("products.txt", products.iter().map(|(_, name)| name.clone()).collect())?;
+    let products_file = file("products", products.iter().map(|(_, name)| name.clone()).collect())?;
     Ok(Fixtures {
         emails,
         tokens: tokens_file,
@@ -134,14 +145,25 @@ pub fn prepare(ctx: &Ctx, server: &Server, db_small: &str, need_products: bool) 
         admin_token,
         products,
         waiter_ids: waiters.iter().map(|w| w.id.to_string()).collect(),
+        waiter_locations: waiters
+            .iter()
+            .map(|w| w.location_ids.first().map(ToString::to_string).unwrap_or_default())
+            .collect(),
         rss_ready,
         rss_logged_in,
         logins: waiters.len() + 1,
     })
 }
 
-/// The same logins through another server, so that both builds served the same requests
-/// before their peak RSS is first read.
+/// `<name><suffix>.txt`: the file of one build's fixtures.
+fn fixture_file(name: &str, suffix: &str) -> String {
+    format!("{name}{suffix}.txt")
+}
+
+/// The same logins through another server on the same database (the tokens, order ids and
+/// product names of `fixtures` are valid there too), so that both builds served the same
+/// requests before their peak RSS is first read. A server on a database of its own gets its
+/// own fixtures from [`prepare`] instead (the same requests, and its database's ids).
 pub fn same_logins(api: &Api, server: &Server, fixtures: &Fixtures) -> anyhow::Result<()> {
     api.login(&server.url, ADMIN_EMAIL, ADMIN_PASSWORD)?;
     for email in fs::read_to_string(&fixtures.emails)?.lines() {
@@ -176,6 +198,12 @@ mod tests {
             path.starts_with(&format!("/api/v1/orders/report?start_date={}", today - TimeDelta::days(29))),
             "{path}"
         );
+    }
+
+    #[test]
+    fn fixture_files_of_each_build() {
+        assert_eq!(fixture_file("tokens", ""), "tokens.txt");
+        assert_eq!(fixture_file("order_ids", "-459eeb5"), "order_ids-459eeb5.txt");
     }
 
     #[test]

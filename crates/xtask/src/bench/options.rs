@@ -58,7 +58,8 @@ pub struct Args {
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = workload)]
     pub only: Vec<Workload>,
     /// Also run the selected workloads on the release build of this git revision (built in
-    /// target/bench/against/), alternately with this build, over the same databases.
+    /// target/bench/against/), alternately with this build: over the same databases when both
+    /// have the same migration files, else each over databases its own db-admin seeded.
     #[arg(long, value_name = "GIT-REV")]
     pub against: Option<String>,
     /// Use the existing target/release binaries.

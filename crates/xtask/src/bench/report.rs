@@ -55,6 +55,8 @@ pub struct Report {
     pub only: Option<String>,
     /// The other build's label (`HEAD~1 (3e7da93)`), with `--against`.
     pub against: Option<String>,
+    /// Whether the other build ran on databases of its own (its migration files differ).
+    pub own_databases: bool,
     /// By key (`w0`, `w2_5_c16`, ...).
     pub rows: BTreeMap<String, Row>,
     /// `a_1`, `b_1`, ...: label and measure (req/s = TPS).
@@ -263,9 +265,15 @@ impl Report {
 
     fn render_comparison(&self, out: &mut String, other: &str) {
         let _ = writeln!(out, "## This build and {other}\n");
+        let databases = if self.own_databases {
+            "each over a database of its own, seeded by its own db-admin with the same parameters in the same cluster \
+             (their migration files differ; see Machine and setup)"
+        } else {
+            "over the same database"
+        };
         let _ = writeln!(
             out,
-            "Each workload ran on both builds in turn (which went first alternating), over the same database; \
+            "Each workload ran on both builds in turn (which went first alternating), {databases}; \
              × = this build ÷ {other} (req/s: above 1 is faster; latencies and RSS: below 1 is better).\n"
         );
         out.push_str("| Workload | Conns | Req/s this | Req/s other | × | p50 ms this | p50 ms other | × | p99 ms this | p99 ms other | × | Errors this / other | Peak RSS MB this / other | × |\n");
@@ -415,6 +423,10 @@ mod tests {
         );
         // Rows that ran on this build only are not in the comparison.
         assert_eq!(text.matches("| W0 GET /health/live |").count(), 1);
+        assert!(text.contains("(which went first alternating), over the same database; ×"), "{text}");
+        report.own_databases = true;
+        let text = report.render();
+        assert!(text.contains("(which went first alternating), each over a database of its own, seeded"), "{text}");
     }
 
     #[test]

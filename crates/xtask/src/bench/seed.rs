@@ -84,18 +84,33 @@ fn marker_matches(text: &str, config: &Config, lines: u64, migrations: &str) -> 
         && marker_value(text, "M_MIGRATIONS") == Some(migrations)
 }
 
-/// `bench_<lines>`, reused when its marker matches and it holds the lines seeded (orders that
-/// something else added since make it bigger than its name: it is seeded again), else
-/// dropped and seeded anew.
+/// The seeded database of `lines` lines: `bench_<lines>` (`bench_1m`), this build's, or
+/// `bench_<lines>_<tag>` (`bench_1m_459eeb5`), the one the `--against` build of commit `tag`
+/// seeds with its own db-admin when its migration files differ from this build's.
+pub fn database_name(lines: u64, own_of: Option<&str>) -> String {
+    match own_of {
+        None => format!("bench_{}", human(lines)),
+        Some(tag) => {
+            let tag: String = tag.chars().filter(char::is_ascii_alphanumeric).collect();
+            format!("bench_{}_{}", human(lines), tag.to_ascii_lowercase())
+        }
+    }
+}
+
+/// `name` (see [`database_name`]) seeded with `lines` lines by `build`'s db-admin, reused when
+/// its marker matches (the same parameters, and `migrations`, the digest of `build`'s
+/// migration files) and it holds the lines seeded (orders that something else added since
+/// make it bigger than its name: it is seeded again), else dropped and seeded anew.
 pub fn ensure_seeded(
     ctx: &Ctx,
     cluster: &BenchCluster,
     build: &Build,
     lines: u64,
+    name: &str,
     migrations: &str,
 ) -> anyhow::Result<Seeded> {
     let (config, sup) = (&ctx.config, &ctx.sup);
-    let name = format!("bench_{}", human(lines));
+    let name = name.to_owned();
     let url = cluster.url(&name);
     let marker_path = cluster.base_dir.join(format!("seeded-{name}.env"));
     let exists = cluster.database_exists(&name)?;
@@ -140,7 +155,8 @@ pub fn ensure_seeded(
     let orders = Config::orders_for(lines);
     let (days, waiters, products) = (config.days.to_string(), config.waiters.to_string(), config.products.to_string());
     sup.say(&format!(
-        "creating {name}: db-admin init, then db-admin seed --orders {orders} --days {days} --waiters {waiters} --products {products} (about {lines} lines)"
+        "creating {name} with the db-admin of {}: db-admin init, then db-admin seed --orders {orders} --days {days} --waiters {waiters} --products {products} (about {lines} lines)",
+        build.label
     ));
     admin(&["init"], "init")?;
     let started = Instant::now();
@@ -196,6 +212,13 @@ mod tests {
         assert!(!marker_matches("M_LINES=20000\n", &config, 20_000, "abc"));
         assert_eq!(marker_value("A=1\nLINES=20000\n", "LINES"), Some("20000"));
         assert_eq!(marker_number("LINES=x", "LINES").map_err(|e| e.to_string()).unwrap_err(), "LINES not a number");
+    }
+
+    #[test]
+    fn database_names() {
+        assert_eq!(database_name(1_000_000, None), "bench_1m");
+        assert_eq!(database_name(10_000_000, Some("459eeb5")), "bench_10m_459eeb5");
+        assert_eq!(database_name(20_000, Some("AB-c1")), "bench_20k_abc1");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The workloads W0 to W4 as wrk runs against the servers of a phase, and the baselines in
 //! between: each measured run after a warm-up and a reset of the server's peak RSS; with
-//! `--against`, each run on both builds in turn (which goes first alternates).
+//! `--against`, each run on both builds in turn (which goes first alternates), each with the
+//! fixtures of the database it runs on.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -20,11 +21,45 @@ use super::report::{Hash, Row};
 use super::server::Server;
 use super::wrk::{self, Measure};
 
-/// The servers of a phase: this build's, and the other build's with `--against`, both on the
-/// same database (the other one idle while this one is measured, and the reverse).
+/// The servers of a phase: this build's, and the other build's with `--against` (the other one
+/// idle while this one is measured, and the reverse).
 pub struct Servers {
     pub this: Server,
-    pub other: Option<(Server, String)>,
+    pub other: Option<Other>,
+}
+
+/// The other build's server in a phase.
+pub struct Other {
+    pub server: Server,
+    /// Its short commit, for the raw files' names.
+    pub tag: String,
+    /// The database it runs on: the phase's, when both builds have the same migration files,
+    /// else one its own db-admin seeded.
+    pub database: String,
+}
+
+/// A workload's script variables on each build: the same files unless the other build runs on
+/// a database of its own (its tokens, order ids and product names are then its database's).
+#[derive(Debug, Clone)]
+struct Env {
+    this: Vec<(String, String)>,
+    other: Vec<(String, String)>,
+}
+
+impl Env {
+    fn none() -> Self {
+        Self { this: vec![], other: vec![] }
+    }
+
+    /// Both builds' variables from their fixtures.
+    fn of(this: &Fixtures, other: &Fixtures, vars: impl Fn(&Fixtures) -> Vec<(String, String)>) -> Self {
+        Self { this: vars(this), other: vars(other) }
+    }
+
+    /// The same, with `more` on both sides.
+    fn with(&self, more: &[(&str, &str)]) -> Self {
+        Self { this: [&self.this[..], &vars(more)].concat(), other: [&self.other[..], &vars(more)].concat() }
+    }
 }
 
 /// What a phase adds to the summary.
@@ -44,7 +79,7 @@ struct Spec<'a> {
     label: String,
     conns: u64,
     script: &'a str,
-    env: Vec<(String, String)>,
+    env: Env,
     /// Vacuum and checkpoint the database first (write workloads).
     quiesce: bool,
 }
@@ -52,6 +87,7 @@ struct Spec<'a> {
 pub struct Phase<'a> {
     pub ctx: &'a Ctx,
     pub cluster: &'a BenchCluster,
+    /// This build's database (the other build's is in [`Other`]); the baselines run on it.
     pub database: &'a str,
     pub servers: &'a Servers,
     pub measured: &'a mut Measured,
@@ -74,21 +110,27 @@ impl<'a> Phase<'a> {
         Self { ctx, cluster, database, servers, measured, turn: 0 }
     }
 
-    /// Warm-up, reset of the peak RSS, measured run; raw output `raw/<name>.txt`.
-    fn measure(&mut self, server: &Server, name: &str, spec: &Spec) -> anyhow::Result<Measure> {
+    /// Warm-up, reset of the peak RSS, measured run on this build (`other` false) or the other
+    /// one; raw output `raw/<name>.txt`.
+    fn measure(&mut self, other: bool, name: &str, spec: &Spec) -> anyhow::Result<Measure> {
         let (ctx, config) = (self.ctx, &self.ctx.config);
+        let servers = self.servers;
+        let (server, database, env) = match (&servers.other, other) {
+            (Some(o), true) => (&o.server, o.database.as_str(), &spec.env.other),
+            _ => (&servers.this, self.database, &spec.env.this),
+        };
         if spec.quiesce {
-            self.cluster.quiesce(self.database)?;
+            self.cluster.quiesce(database)?;
         }
         if config.warmup > 0 {
-            let mut command = ctx.wrk.command(&server.url, spec.conns, spec.script, config.warmup, &spec.env);
+            let mut command = ctx.wrk.command(&server.url, spec.conns, spec.script, config.warmup, env);
             ctx.wrk.run(&ctx.sup, &mut command, &ctx.raw.join(format!("{name}.warmup.txt")), name)?;
         }
         if !server.reset_hwm() {
             self.measured.rss_not_reset = true;
         }
         let out = ctx.raw.join(format!("{name}.txt"));
-        let mut command = ctx.wrk.command(&server.url, spec.conns, spec.script, config.duration, &spec.env);
+        let mut command = ctx.wrk.command(&server.url, spec.conns, spec.script, config.duration, env);
         ctx.wrk.run(&ctx.sup, &mut command, &out, name)?;
         let mut measure = wrk::read_result(&out, name)?;
         measure.rss_mb = server.hwm_mb();
@@ -104,16 +146,16 @@ impl<'a> Phase<'a> {
         ));
         let servers = self.servers;
         let (this, other) = match &servers.other {
-            None => (self.measure(&servers.this, spec.key, &spec)?, None),
-            Some((server, tag)) => {
-                let other_name = format!("{}-{tag}", spec.key);
+            None => (self.measure(false, spec.key, &spec)?, None),
+            Some(other) => {
+                let other_name = format!("{}-{}", spec.key, other.tag);
                 self.turn += 1;
                 if self.turn % 2 == 1 {
-                    let this = self.measure(&servers.this, spec.key, &spec)?;
-                    (this, Some(self.measure(server, &other_name, &spec)?))
+                    let this = self.measure(false, spec.key, &spec)?;
+                    (this, Some(self.measure(true, &other_name, &spec)?))
                 } else {
-                    let other = self.measure(server, &other_name, &spec)?;
-                    (self.measure(&servers.this, spec.key, &spec)?, Some(other))
+                    let other = self.measure(true, &other_name, &spec)?;
+                    (self.measure(false, spec.key, &spec)?, Some(other))
                 }
             }
         };
@@ -121,15 +163,18 @@ impl<'a> Phase<'a> {
         Ok(())
     }
 
-    /// W3 on this phase's database: the 30- and 365-day reports as the admin.
-    pub fn reports(&mut self, admin_token: &str, size: &str, which: &str) -> anyhow::Result<()> {
+    /// W3 on this phase's database: the 30- and 365-day reports as the admin (`admin_tokens`:
+    /// this build's, the other build's; the same token when they share the database).
+    pub fn reports(&mut self, admin_tokens: (&str, &str), size: &str, which: &str) -> anyhow::Result<()> {
         for days in [30, 365] {
+            let path = report_path(days);
+            let env = |token: &str| vars(&[("BENCH_ADMIN_TOKEN", token), ("BENCH_REPORT_PATH", &path)]);
             self.run(Spec {
                 key: &format!("w3_{which}_{days}"),
                 label: format!("W3 report {days} days, {size} lines"),
                 conns: CONNS_REPORT,
                 script: "report.lua",
-                env: vars(&[("BENCH_ADMIN_TOKEN", admin_token), ("BENCH_REPORT_PATH", &report_path(days))]),
+                env: Env { this: env(admin_tokens.0), other: env(admin_tokens.1) },
                 quiesce: false,
             })?;
         }
@@ -138,18 +183,23 @@ impl<'a> Phase<'a> {
 
     /// Phase 1: every selected workload but W3's large half, in the order of the former
     /// runner (W3 first, on the database as seeded; W1 before W2, so the logins' memory counts).
-    pub fn small(&mut self, fixtures: &Fixtures, size: &str) -> anyhow::Result<()> {
+    /// `other_fixtures`: the other build's, when it runs on a database of its own (else it
+    /// gets `fixtures`, valid on the database both share).
+    pub fn small(&mut self, fixtures: &Fixtures, other_fixtures: Option<&Fixtures>, size: &str) -> anyhow::Result<()> {
         let config = &self.ctx.config;
+        let of = other_fixtures.unwrap_or(fixtures);
         let path = |p: &std::path::Path| p.display().to_string();
-        let logins = vars(&[("BENCH_EMAILS", &path(&fixtures.emails)), ("BENCH_PASSWORD", SEED_PASSWORD)]);
-        let orders = vars(&[
-            ("BENCH_TOKENS", &path(&fixtures.tokens)),
-            ("BENCH_ORDER_IDS", &path(&fixtures.order_ids)),
-            ("BENCH_PRODUCTS", &path(&fixtures.products_file)),
-        ]);
-        let with = |base: &[(String, String)], more: &[(&str, &str)]| [base, &vars(more)].concat();
+        let logins =
+            Env::of(fixtures, of, |f| vars(&[("BENCH_EMAILS", &path(&f.emails)), ("BENCH_PASSWORD", SEED_PASSWORD)]));
+        let orders = Env::of(fixtures, of, |f| {
+            vars(&[
+                ("BENCH_TOKENS", &path(&f.tokens)),
+                ("BENCH_ORDER_IDS", &path(&f.order_ids)),
+                ("BENCH_PRODUCTS", &path(&f.products_file)),
+            ])
+        });
         if config.runs(Workload::W3) {
-            self.reports(&fixtures.admin_token, size, "small")?;
+            self.reports((&fixtures.admin_token, &of.admin_token), size, "small")?;
         }
         if config.runs(Workload::W0) {
             let label = "W0 GET /health/live".to_owned();
@@ -158,7 +208,7 @@ impl<'a> Phase<'a> {
                 label,
                 conns: CONNS_HEALTH,
                 script: "health.lua",
-                env: vec![],
+                env: Env::none(),
                 quiesce: false,
             })?;
         }
@@ -177,10 +227,10 @@ impl<'a> Phase<'a> {
             self.hash()?;
         }
         if config.runs(Workload::W1) {
-            self.lone_login(&logins)?;
+            self.lone_login(&logins.this)?;
         }
         if config.runs(Workload::W1b) {
-            let env = with(&orders, &[("BENCH_DELAY_MS", &RATE_DELAY_MS.to_string())]);
+            let env = orders.with(&[("BENCH_DELAY_MS", &RATE_DELAY_MS.to_string())]);
             let label = "W1b get order at ~fixed rate, alone".to_owned();
             self.run(Spec {
                 key: "w1b_alone",
@@ -203,7 +253,7 @@ impl<'a> Phase<'a> {
                         label: format!("W2 create order, {n} line(s)"),
                         conns,
                         script: "create_order.lua",
-                        env: with(&orders, &[("BENCH_LINES", &n.to_string())]),
+                        env: orders.with(&[("BENCH_LINES", &n.to_string())]),
                         quiesce: true,
                     })?;
                 }
@@ -215,7 +265,7 @@ impl<'a> Phase<'a> {
                 label: "W4 mix 80% get / 15% create / 5% list".to_owned(),
                 conns: CONNS_MIX,
                 script: "mix.lua",
-                env: with(&orders, &[("BENCH_LINES", &MIX_LINES.to_string())]),
+                env: orders.with(&[("BENCH_LINES", &MIX_LINES.to_string())]),
                 quiesce: true,
             })?;
         }
@@ -260,13 +310,17 @@ impl<'a> Phase<'a> {
 
     /// W1b during a W1 storm started by a second wrk in the background, on each build; the
     /// storm's own figures make the row after it.
-    fn storm(&mut self, env: &[(String, String)], logins: &[(String, String)]) -> anyhow::Result<()> {
+    fn storm(&mut self, env: &Env, logins: &Env) -> anyhow::Result<()> {
         let ctx = self.ctx;
         let config = &ctx.config;
         ctx.sup.say("W1b under the W1 login storm (storm: its own wrk in the background)");
         let storm_secs = config.warmup + config.duration + 3;
         let servers = self.servers;
-        let mut one = |server: &Server, suffix: &str| -> anyhow::Result<(Measure, Measure)> {
+        let mut one = |other: bool, suffix: &str| -> anyhow::Result<(Measure, Measure)> {
+            let (server, logins) = match (&servers.other, other) {
+                (Some(o), true) => (&o.server, &logins.other),
+                _ => (&servers.this, &logins.this),
+            };
             let out = ctx.raw.join(format!("w1b_storm_logins{suffix}.txt"));
             let mut command = ctx.wrk.command(&server.url, CONNS_LOGIN, "login.lua", storm_secs, logins);
             let file = fs::File::create(&out)?;
@@ -278,10 +332,10 @@ impl<'a> Phase<'a> {
                 label: String::new(),
                 conns: CONNS_RATE,
                 script: "get_order.lua",
-                env: env.to_vec(),
+                env: env.clone(),
                 quiesce: false,
             };
-            let measured = self.measure(server, &format!("w1b_storm{suffix}"), &spec);
+            let measured = self.measure(other, &format!("w1b_storm{suffix}"), &spec);
             if measured.is_err() {
                 let _ = storm.kill();
             }
@@ -293,10 +347,10 @@ impl<'a> Phase<'a> {
             Ok((measured, wrk::read_result(&out, "w1b_storm_logins")?))
         };
         let (this, other) = match &servers.other {
-            None => (one(&servers.this, "")?, None),
-            Some((server, tag)) => {
-                let other = one(server, &format!("-{tag}"))?;
-                (one(&servers.this, "")?, Some(other))
+            None => (one(false, "")?, None),
+            Some(o) => {
+                let other = one(true, &format!("-{}", o.tag))?;
+                (one(false, "")?, Some(other))
             }
         };
         let rows = &mut self.measured.rows;
@@ -326,7 +380,8 @@ impl<'a> Phase<'a> {
     fn baselines(&mut self, fixtures: &Fixtures, n: u64) -> anyhow::Result<()> {
         let ctx = self.ctx;
         let lines = OrderLines::new(&fixtures.products, n as usize);
-        let defines = lines.defines(&fixtures.waiter_ids);
+        let directory = self.cluster.sql(self.database)?.count("SELECT version AS n FROM staff_directory")?;
+        let defines = lines.defines(&fixtures.waiter_ids, &fixtures.waiter_locations, directory);
         let waiters = fixtures.waiter_ids.len();
         let raw = ctx.raw.join("pgbench");
         fs::create_dir_all(&raw)?;
