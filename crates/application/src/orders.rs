@@ -43,7 +43,8 @@ pub enum WriteOutcome {
     /// nothing was written; here is what the first request asked for and the order it made.
     KeyUsed {
         replay: Replay,
-        first: Option<Order>,
+        /// Boxed: an order is large, and the other outcomes are nothing.
+        first: Option<Box<Order>>,
     },
     /// The staff directory the order was prepared with is no longer storage's: nothing was
     /// written; prepare it again with a fresh directory.
@@ -262,7 +263,7 @@ impl OrderService {
                     if replay.fingerprint != fingerprint {
                         return Err(OrderServiceError::IdempotencyMismatch);
                     }
-                    let first = first.ok_or(OrderServiceError::IdempotencyMismatch)?;
+                    let first = *first.ok_or(OrderServiceError::IdempotencyMismatch)?;
                     return Ok(PlaceOutcome::Replayed(first.as_placed()));
                 }
                 WriteOutcome::DirectoryChanged => {

@@ -248,7 +248,7 @@ fn answer(conn: &mut PgConnection, job: &Job, inserted: Inserted) -> Result<Writ
             let replay = crate::orders::find_claim(conn, claim.user_id, claim.key.as_ref())
                 .map_err(store_error)?
                 .ok_or_else(|| StoreError::other(MissingClaim))?;
-            let first = crate::orders::find_order(conn, replay.resource_id, false)?;
+            let first = crate::orders::find_order(conn, replay.resource_id, false)?.map(Box::new);
             Ok(WriteOutcome::KeyUsed { replay, first })
         }
     }
