@@ -93,8 +93,11 @@ impl HashingPool {
         let (tx, rx) = oneshot::channel();
         let span = tracing::info_span!("hashing_work");
         let job: Job = Box::new(move || {
-            let _entered = span.enter();
-            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+            let result = span.in_scope(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+            // The span ends before the answer goes: the request it belongs to (and its trace)
+            // can then end as soon as it is answered, not when this thread gets to it.
+            drop(span);
+            let _ = tx.send(result);
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}

@@ -110,6 +110,9 @@ async fn the_local_default_serves_and_stops_gracefully_on_sigterm() {
         ("LOG_FORMAT", "json".to_owned()),
         ("ARGON2_MEMORY_KIB", "65536".to_owned()),
         ("ARGON2_ITERATIONS", "40".to_owned()),
+        // What is checked is that the request in flight is finished, not how long that may
+        // take: room enough for that hash on a loaded machine.
+        ("SHUTDOWN_TIMEOUT_SECONDS", "120".to_owned()),
     ];
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut child = command(&dir, &vars).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
@@ -132,7 +135,7 @@ async fn the_local_default_serves_and_stops_gracefully_on_sigterm() {
                 .await
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    hashing_started(&base).await;
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let answered = login.await.unwrap().expect("the request in flight was cut off");
     assert_eq!(answered.status(), 401);
@@ -164,12 +167,26 @@ async fn the_local_default_serves_and_stops_gracefully_on_sigterm() {
                 .await
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    hashing_started(&base).await;
     kill(Pid::from_raw(again.id() as i32), Signal::SIGINT).unwrap();
     assert_eq!(login.await.unwrap().expect("Ctrl-C cut the request in flight").status(), 401);
     assert!(wait_for(&mut again, Duration::from_secs(30)).unwrap().success());
     assert!(!dir.join(".data/postgres/postmaster.pid").exists(), "the local cluster was left running");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Waits until the server is hashing a password (the login sent before is in flight), by its
+/// metrics: a fixed pause could end before a loaded machine has even read the request.
+async fn hashing_started(base: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+        if metrics.lines().any(|l| l.starts_with("hash_pool_running ") && !l.ends_with(" 0")) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the login never reached the hashing pool:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Nothing the server logs (at debug level) or answers contains a password or a hash.
