@@ -269,7 +269,7 @@ impl OrderService {
                 WriteOutcome::DirectoryChanged => {
                     directory = self.directory.refresh(directory.version()).await?;
                     let at = where_to_place(&directory, caller, location)?;
-                    Arc::make_mut(&mut order).relocate(at);
+                    Arc::make_mut(&mut order).relocate(at, self.clock.now());
                 }
             }
         }

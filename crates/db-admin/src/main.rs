@@ -311,6 +311,7 @@ fn create_user(
     match users.create_unchecked(NewUser { email, name, password, role, locations }) {
         Ok(member) => Ok(member.user),
         Err(UserError::DuplicateEmail) => bail!("a user with this email already exists"),
+        Err(UserError::Locations(e)) => bail!("--location-id {e}"),
         Err(e) => Err(e.into()),
     }
 }

@@ -198,6 +198,12 @@ fn seed_loads_consistent_orders_lines_payments_and_waiters_and_can_run_twice() {
          WHERE o.business_date <> ((o.created_at AT TIME ZONE l.time_zone) - l.business_day_start)::date";
     assert_eq!(count(wrong_date), 0, "business dates follow each location's day");
     assert!(count("SELECT count(DISTINCT location_id) FROM orders") >= 2, "orders in several locations");
+    // With several locations, a new waiter must be given theirs; the refusal names the flag.
+    let args =
+        ["create-user", "--email", "new@example.com", "--name", "New Waiter", "--password", "a long passphrase here"];
+    let refused = run(&db, &args, &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("--location-id is required: there are 4 locations"), "{}", stderr(&refused));
 
     // The seeded waiters can sign in with the printed password.
     let hash: String = diesel::sql_query("SELECT password_hash FROM users WHERE email = 'waiter2@seed.comanda.local'")

@@ -406,11 +406,15 @@ impl Order {
         self.updated_at = now.max(self.updated_at);
     }
 
-    /// Moves an order that is not yet stored to `location` (its business date follows): what
-    /// placing does again when the location it chose turned out to have changed meanwhile.
-    pub fn relocate(&mut self, location: &Location) {
+    /// Places an order that is not yet stored again, at `now` and in `location` (its business
+    /// date follows): what placing does when the staff directory it was placed with turned out
+    /// to have changed meanwhile. Stamped anew, so that the time between its stamp and its
+    /// commit stays within what one attempt may take (the sales rollup's lag counts on it).
+    pub fn relocate(&mut self, location: &Location, now: DateTime<Utc>) {
         self.location_id = location.id();
-        self.business_date = location.business_date(self.created_at);
+        self.created_at = now;
+        self.updated_at = now;
+        self.business_date = location.business_date(now);
     }
 
     /// The order as it was when it was placed: what an idempotent retry of its creation answers.

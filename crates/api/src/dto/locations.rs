@@ -65,10 +65,14 @@ pub struct CreateLocationRequest {
     /// The local time at which a business day starts (`HH:MM`, default `00:00`): sales before
     /// it belong to the day before.
     #[schema(value_type = String, pattern = "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$", example = "05:00")]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub business_day_start: Option<String>,
     #[schema(schema_with = tax_rate_schema)]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub tax_rate: Option<NumberInput>,
     /// Whether menu prices include the tax (default `true`).
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(value_type = bool)]
     pub prices_include_tax: Option<bool>,
 }
 
@@ -77,36 +81,20 @@ pub struct CreateLocationRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateLocationRequest {
     #[schema(schema_with = super::patterns::location_name_schema)]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub name: Option<String>,
     #[schema(schema_with = time_zone_schema)]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub time_zone: Option<String>,
     #[schema(value_type = String, pattern = "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$", example = "05:00")]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub business_day_start: Option<String>,
     #[schema(schema_with = tax_rate_schema)]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub tax_rate: Option<NumberInput>,
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(value_type = bool)]
     pub prices_include_tax: Option<bool>,
-}
-
-/// The settings fields, each optional, parsed with every failure reported.
-fn settings_fields(
-    fields: &mut Fields,
-    time_zone: Option<&str>,
-    day_start: Option<&str>,
-    tax_rate: Option<&NumberInput>,
-) -> (Option<Option<TimeZone>>, Option<Option<BusinessDayStart>>, Option<Option<TaxRate>>) {
-    let zone = match time_zone {
-        None => Some(None),
-        Some(raw) => fields.check("time_zone", TimeZone::parse(raw)).map(Some),
-    };
-    let start = match day_start {
-        None => Some(None),
-        Some(raw) => fields.check("business_day_start", BusinessDayStart::parse(raw)).map(Some),
-    };
-    let rate = match tax_rate {
-        None => Some(None),
-        Some(input) => fields.check("tax_rate", parse_rate(input)).map(Some),
-    };
-    (zone, start, rate)
 }
 
 impl CreateLocationRequest {
@@ -116,12 +104,9 @@ impl CreateLocationRequest {
         if self.time_zone.is_none() {
             fields.push(FieldError::new("time_zone", "is required"));
         }
-        let (zone, start, rate) = settings_fields(
-            &mut fields,
-            self.time_zone.as_deref(),
-            self.business_day_start.as_deref(),
-            self.tax_rate.as_ref(),
-        );
+        let zone = fields.optional("time_zone", self.time_zone.as_deref(), TimeZone::parse);
+        let start = fields.optional("business_day_start", self.business_day_start.as_deref(), BusinessDayStart::parse);
+        let rate = fields.optional("tax_rate", self.tax_rate.as_ref(), parse_rate);
         let defaults = LocationSettings::default();
         let location = match (name, zone.flatten(), start, rate) {
             (Some(name), Some(time_zone), Some(start), Some(rate)) => Some(NewLocation {
@@ -142,16 +127,10 @@ impl CreateLocationRequest {
 impl UpdateLocationRequest {
     pub fn parse(self) -> Result<LocationChange, Vec<FieldError>> {
         let mut fields = Fields::default();
-        let name = match self.name.as_deref() {
-            None => Some(None),
-            Some(raw) => fields.check("name", LocationName::parse(raw)).map(Some),
-        };
-        let (zone, start, rate) = settings_fields(
-            &mut fields,
-            self.time_zone.as_deref(),
-            self.business_day_start.as_deref(),
-            self.tax_rate.as_ref(),
-        );
+        let name = fields.optional("name", self.name.as_deref(), LocationName::parse);
+        let zone = fields.optional("time_zone", self.time_zone.as_deref(), TimeZone::parse);
+        let start = fields.optional("business_day_start", self.business_day_start.as_deref(), BusinessDayStart::parse);
+        let rate = fields.optional("tax_rate", self.tax_rate.as_ref(), parse_rate);
         let change = match (name, zone, start, rate) {
             (Some(name), Some(time_zone), Some(business_day_start), Some(tax_rate)) => Some(LocationChange {
                 name,

@@ -103,6 +103,14 @@ pub fn unreadable(message: &str) -> String {
     out
 }
 
+/// An optional field that may be left out but not sent as `null` (the document does not allow
+/// it, and for a change it would read as "remove", which these fields cannot be): with
+/// `#[serde(default, deserialize_with = "non_null")]`, absent is `None` and `null` does not
+/// deserialize (a 400, as for any other value of the wrong type).
+pub fn non_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
 /// Collects the field errors of a request while its fields are parsed one by one.
 #[derive(Debug, Default)]
 pub struct Fields {
@@ -124,6 +132,20 @@ impl Fields {
                 None
             }
             Some(raw) => self.check(field, parse(raw)),
+        }
+    }
+
+    /// Parses an optional field: `Some(None)` when it is absent, `Some(Some(value))` when it
+    /// parses, `None` when it does not (the error is recorded).
+    pub fn optional<R, T, E: ToString>(
+        &mut self,
+        field: impl Into<String>,
+        value: Option<R>,
+        parse: impl FnOnce(R) -> Result<T, E>,
+    ) -> Option<Option<T>> {
+        match value {
+            None => Some(None),
+            Some(raw) => self.check(field, parse(raw)).map(Some),
         }
     }
 

@@ -33,8 +33,7 @@ pub struct OrderItemRequest {
 /// A new order. The waiter is the signed-in user.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrderRequest {
-    /// Where the order is placed: optional when the signed-in user works in exactly one
-    /// location.
+    #[schema(schema_with = super::patterns::optional_location_id_schema)]
     pub location_id: Option<Uuid>,
     #[schema(schema_with = super::patterns::customer_name_schema, required = true)]
     pub customer_name: Option<String>,

@@ -137,6 +137,47 @@ pub fn password_schema() -> utoipa::openapi::Object {
     schema
 }
 
+/// A UUID as a body carries it: the hyphenated form (the one the service writes), either case.
+/// The uuid crate reads other forms too; the document promises this one.
+pub const UUID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+fn uuid_object(nullable: bool) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
+    let kind = match nullable {
+        true => SchemaType::from_iter([Type::String, Type::Null]),
+        false => SchemaType::Type(Type::String),
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+        .pattern(Some(UUID))
+        .build()
+}
+
+/// An optional location id in a body (`null` is the same as leaving it out).
+pub fn optional_location_id_schema() -> utoipa::openapi::Object {
+    let mut schema = uuid_object(true);
+    schema.description =
+        Some("Where the order is placed: optional when the signed-in user works in exactly one location.".into());
+    schema
+}
+
+/// A list of location ids in a body.
+fn location_ids(description: &str) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::ArrayBuilder;
+    ArrayBuilder::new().items(uuid_object(false)).max_items(Some(1000)).description(Some(description)).build()
+}
+
+pub fn new_user_location_ids_schema() -> utoipa::openapi::schema::Array {
+    location_ids(
+        "The locations the user works in: required unless exactly one location exists; left out for an admin (admins work in every location).",
+    )
+}
+
+pub fn set_location_ids_schema() -> utoipa::openapi::schema::Array {
+    location_ids("The locations the user works in from now on, replacing the current ones (an empty list is allowed).")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

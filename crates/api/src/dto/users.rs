@@ -123,9 +123,8 @@ pub struct CreateUserRequest {
     /// `waiter` when absent.
     #[schema(value_type = RoleDto)]
     pub role: Option<String>,
-    /// The locations the user works in: required unless exactly one location exists; left out
-    /// for an admin (admins work in every location).
-    #[schema(max_items = 1000)]
+    #[schema(schema_with = super::patterns::new_user_location_ids_schema)]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub location_ids: Option<Vec<Uuid>>,
 }
 
@@ -159,7 +158,7 @@ impl CreateUserRequest {
 /// location away).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetLocationsRequest {
-    #[schema(required = true, max_items = 1000)]
+    #[schema(schema_with = super::patterns::set_location_ids_schema, required = true)]
     pub location_ids: Option<Vec<Uuid>>,
 }
 

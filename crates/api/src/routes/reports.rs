@@ -18,8 +18,9 @@ use crate::state::AppState;
 /// A range of dates alone counts orders by their business date (each location's own business
 /// day); a range with a date-time counts them by their `created_at`, as version 1 did.
 /// Cancelled orders do not count. Products whose names are
-/// equal ignoring case and extra spaces are one product, shown with one spelling (the same one
-/// every time). Ordered by total quantity, then total price, both descending, then name.
+/// equal ignoring case and extra spaces are one product, shown with one spelling: the one
+/// recorded when its sales were first aggregated (a few minutes after its first sale; until
+/// then, the smallest in byte order of the range). Ordered by total quantity, then total price, both descending, then name.
 #[utoipa::path(
     get,
     path = "/api/v1/orders/report",
