@@ -194,7 +194,9 @@ impl From<&Order> for OrderResponse {
 #[derive(Debug, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersQuery {
-    /// Page size, 1 to 100 (default 20).
+    /// Page size, 1 to 100 (default 20). A page also ends before its orders' lines would pass
+    /// 1000 (the first order always comes): it then holds fewer orders, and `next_cursor` goes
+    /// on from there.
     #[validate(range(min = 1, max = application::PageRequest::MAX_LIMIT))]
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
