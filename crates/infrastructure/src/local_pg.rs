@@ -385,9 +385,13 @@ fn cluster_home(base_dir: &Path, run_as_postgres: bool) -> Result<PathBuf, Local
 /// Where clusters of folders that the `postgres` user cannot reach live (root only).
 const RELOCATED_ROOT: &str = "/var/lib/comanda";
 
-/// `RELOCATED_ROOT/<folder name>-<16 hex digits of the SHA-256 of its absolute path>`.
+/// `RELOCATED_ROOT/<folder name>-<16 hex digits of the SHA-256 of its canonical path>`.
 fn relocated_home(base_dir: &Path) -> PathBuf {
     use sha2::{Digest, Sha256};
+    // One folder, one name, whatever path names it (`crates/x/../../target/test-pg` for the
+    // tests, `target/test-pg` for the scripts, or through a symlink): its canonical path.
+    let canonical = fs::canonicalize(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+    let base_dir = canonical.as_path();
     let digest = Sha256::digest(base_dir.as_os_str().as_encoded_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     let name: String = base_dir

@@ -48,6 +48,10 @@ fn a_data_folder_postgres_cannot_reach_still_gets_a_cluster() {
             assert_eq!(pg.data_dir(), base.join("postgres"), "as a user the cluster lives in the data folder");
         }
         assert_eq!(data_dir_of(&base).unwrap(), pg.data_dir());
+        // The same folder by another path (the tests name theirs through `..`, the scripts
+        // by a relative path) is the same cluster.
+        let roundabout = home.join("project/../project/.data");
+        assert_eq!(data_dir_of(&roundabout).unwrap(), pg.data_dir());
     }
     // Dropped: stopped. Started again by the same folder's name: the same data.
     let pg = LocalPostgres::start(&base, &LocalPgOptions::default()).unwrap();
