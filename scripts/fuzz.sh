@@ -17,6 +17,8 @@ examples="${FUZZ_EXAMPLES:-100}"
 schemathesis_version="4.32.5"
 
 if [ ! -x "$venv/bin/st" ] || ! "$venv/bin/st" --version 2>/dev/null | grep -q "$schemathesis_version"; then
+    # A minimal Debian has python3 without venv's ensurepip (the python3-venv package).
+    ensure_system_packages python3:python3 py:ensurepip:python3-venv
     say "installing schemathesis $schemathesis_version into $venv"
     python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version" || die "pip install schemathesis failed"

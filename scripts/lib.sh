@@ -19,11 +19,19 @@ pg_bin_dir() {
 }
 
 # Installs what is missing, as root; otherwise says exactly what to run. Arguments name more
-# programs to have, as command:package pairs (e.g. redis-server:redis-server).
+# programs to have, as command:package pairs (e.g. redis-server:redis-server), or Python modules
+# as py:module:package (py:ensurepip:python3-venv).
 ensure_system_packages() {
     local missing="" pair
     for pair in "$@"; do
-        command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+        case "$pair" in
+            # py:MODULE:PACKAGE, a Python module the package brings (ensurepip: python3-venv)
+            py:*)
+                pair="${pair#py:}"
+                python3 -c "import ${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+                ;;
+            *) command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}" ;;
+        esac
     done
     [ -n "$(pg_bin_dir)" ] || missing="$missing postgresql"
     if ! pkg-config --exists libpq 2>/dev/null; then
