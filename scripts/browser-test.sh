@@ -38,7 +38,7 @@ if [ -n "$missing" ]; then
 fi
 [ -x "$chromium" ] || die "$chromium is missing after installing the chromium package"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
-[ "$node_major" -ge 20 ] || die "node 20 or later is needed (playwright-core); this is node $(node --version)"
+[ "$node_major" -ge 18 ] || die "node 18 or later is needed (playwright-core 1.61, the last for node 18: Debian 12 has 18); this is node $(node --version)"
 
 # playwright-core, exactly as locked (package-lock.json); it downloads no browser.
 say "npm ci in scripts/browser"
