@@ -165,7 +165,11 @@ pub fn optional_location_id_schema() -> utoipa::openapi::Object {
 /// A list of location ids in a body.
 fn location_ids(description: &str) -> utoipa::openapi::schema::Array {
     use utoipa::openapi::schema::ArrayBuilder;
-    ArrayBuilder::new().items(uuid_object(false)).max_items(Some(1000)).description(Some(description)).build()
+    ArrayBuilder::new()
+        .items(uuid_object(false))
+        .max_items(Some(super::users::MAX_LOCATION_IDS))
+        .description(Some(description))
+        .build()
 }
 
 pub fn new_user_location_ids_schema() -> utoipa::openapi::schema::Array {

@@ -100,15 +100,14 @@ impl From<Role> for RoleDto {
 }
 
 /// The most locations one request assigns a user to.
-const MAX_LOCATION_IDS: usize = 1000;
+pub const MAX_LOCATION_IDS: usize = 1000;
 
 /// Location ids as a request gives them: at most [`MAX_LOCATION_IDS`].
-fn location_ids(fields: &mut Fields, ids: Vec<Uuid>) -> Option<Vec<LocationId>> {
+fn location_ids(ids: Vec<Uuid>) -> Result<Vec<LocationId>, String> {
     if ids.len() > MAX_LOCATION_IDS {
-        fields.push(FieldError::new("location_ids", format!("must name at most {MAX_LOCATION_IDS} locations")));
-        return None;
+        return Err(format!("must name at most {MAX_LOCATION_IDS} locations"));
     }
-    Some(ids.into_iter().map(LocationId).collect())
+    Ok(ids.into_iter().map(LocationId).collect())
 }
 
 /// A new staff user.
@@ -140,10 +139,7 @@ impl CreateUserRequest {
             None => Some(Role::Waiter),
             Some(raw) => fields.check("role", Role::parse(raw)),
         };
-        let locations = match self.location_ids {
-            None => Some(None),
-            Some(ids) => location_ids(&mut fields, ids).map(Some),
-        };
+        let locations = fields.optional("location_ids", self.location_ids, location_ids);
         let user = match (email, name, password, role, locations) {
             (Some(email), Some(name), Some(password), Some(role), Some(locations)) => {
                 Some(NewUser { email, name, password, role, locations })
@@ -170,7 +166,7 @@ impl SetLocationsRequest {
                 fields.push(FieldError::new("location_ids", "is required"));
                 None
             }
-            Some(ids) => location_ids(&mut fields, ids),
+            Some(ids) => fields.check("location_ids", location_ids(ids)),
         };
         fields.finish(ids)
     }
