@@ -8,7 +8,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use tracing::{error, warn};
 
-use application::{AuthError, LocationError, OrderServiceError, ReportError, StoreError, UserError};
+use application::{
+    AuthError, LocationError, MenuError, OrderServiceError, ReportError, StoreError, Unorderable, UserError,
+};
 use domain::PlacementError;
 
 use crate::hashing_pool::HashingPoolError;
@@ -206,10 +208,36 @@ impl From<OrderServiceError> for ApiError {
             OrderServiceError::LocationRequired { .. } | OrderServiceError::UnknownLocation => {
                 Self::Validation(vec![FieldError::new("location_id", error)])
             }
+            OrderServiceError::Unorderable(items) => {
+                let named: Vec<String> = items
+                    .iter()
+                    .map(|(name, why)| {
+                        let why = match why {
+                            Unorderable::Retired => "is no longer on the menu",
+                            Unorderable::SoldOut => "is sold out at this location",
+                        };
+                        format!("{} {why}", name.as_ref())
+                    })
+                    .collect();
+                Self::Conflict(named.join("; "))
+            }
             OrderServiceError::Transition(e) => Self::Conflict(e.to_string()),
             OrderServiceError::IdempotencyMismatch => Self::Conflict(error.to_string()),
             OrderServiceError::ActorGone => Self::Unauthorized(GONE.into()),
             OrderServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<MenuError> for ApiError {
+    fn from(error: MenuError) -> Self {
+        match error {
+            MenuError::Forbidden => Self::Forbidden(error.to_string()),
+            MenuError::NotFound => Self::NotFound(error.to_string()),
+            MenuError::NameTaken => Self::Conflict(error.to_string()),
+            MenuError::UnknownCategory => Self::Validation(vec![FieldError::new("category_id", "names no category")]),
+            MenuError::ActorGone => Self::Unauthorized(GONE.into()),
+            MenuError::Store(e) => e.into(),
         }
     }
 }
@@ -248,6 +276,13 @@ fn placement_errors(errors: &[PlacementError]) -> Vec<FieldError> {
                 format!("items[{line}].unit_price"),
                 format!("names the same product as items[{first}] at another unit price"),
             ),
+            PlacementError::ConflictingNote { first, line } => FieldError::new(
+                format!("items[{line}].note"),
+                format!("names the same product as items[{first}] with another note"),
+            ),
+            PlacementError::UnknownMenuItem { line } => {
+                FieldError::new(format!("items[{line}].menu_item_id"), "names no menu item")
+            }
             PlacementError::MergedQuantityTooLarge { line, .. } => {
                 FieldError::new(format!("items[{line}].quantity"), e)
             }

@@ -5,14 +5,21 @@ use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Passw
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::locations::{CreateLocationRequest, LocationResponse, UpdateLocationRequest};
-use crate::dto::orders::{CreateOrderRequest, OrderItemRequest, OrderItemResponse, OrderResponse, OrderStatusDto};
+use crate::dto::menu::{
+    CategoryResponse, CreateCategoryRequest, CreateMenuItemRequest, MenuItemResponse, PriceResponse,
+    UpdateCategoryRequest, UpdateMenuItemRequest,
+};
+use crate::dto::orders::{
+    CreateOrderRequest, LineKindDto, MenuLineRequest, OpenLineRequest, OrderItemRequest, OrderItemResponse,
+    OrderResponse, OrderStatusDto,
+};
 use crate::dto::payments::{CreatePaymentRequest, PaymentMethodDto, PaymentResponse};
 use crate::dto::reports::{ProductSalesResponse, ReportResponse};
 use crate::dto::users::{
     CreateUserRequest, LoginForm, LoginRequest, RoleDto, SetLocationsRequest, TokenResponse, UserResponse,
 };
 use crate::problem::{FieldError, Problem};
-use crate::routes::{auth, health, locations, orders, reports, users};
+use crate::routes::{auth, health, locations, menu, orders, reports, users};
 
 #[derive(Debug)]
 struct SecuritySchemes;
@@ -35,7 +42,7 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(
         title = "Comanda",
-        description = "Orders, payments and sales reports for the staff of a restaurant group.\n\nErrors are RFC 9457 problem details (`application/problem+json`). Money is a string with exactly two decimals. Lists are newest first with cursor pagination. What each role may do, and in which locations, is the permission table of docs/PERMISSIONS.md: a resource of a location the user does not work in is a 404 to them; an action their role may not take, or not in a location the request names, is a 403.",
+        description = "Orders, the menu, payments and sales reports for the staff of a restaurant group.\n\nErrors are RFC 9457 problem details (`application/problem+json`). Money is a string with exactly two decimals. Lists are newest first with cursor pagination. What each role may do, and in which locations, is the permission table of docs/PERMISSIONS.md: a resource of a location the user does not work in is a 404 to them; an action their role may not take, or not in a location the request names, is a 403.",
         license(name = "MIT")
     ),
     paths(
@@ -52,6 +59,17 @@ impl Modify for SecuritySchemes {
         locations::list_locations,
         locations::get_location,
         locations::update_location,
+        menu::mark_sold_out,
+        menu::clear_sold_out,
+        menu::create_category,
+        menu::list_categories,
+        menu::get_category,
+        menu::update_category,
+        menu::create_item,
+        menu::list_items,
+        menu::get_item,
+        menu::update_item,
+        menu::item_prices,
         orders::create_order,
         orders::list_orders,
         orders::get_order,
@@ -73,10 +91,20 @@ impl Modify for SecuritySchemes {
         CreateLocationRequest,
         UpdateLocationRequest,
         LocationResponse,
+        CreateCategoryRequest,
+        UpdateCategoryRequest,
+        CategoryResponse,
+        CreateMenuItemRequest,
+        UpdateMenuItemRequest,
+        MenuItemResponse,
+        PriceResponse,
         CreateOrderRequest,
         OrderItemRequest,
+        MenuLineRequest,
+        OpenLineRequest,
         OrderResponse,
         OrderItemResponse,
+        LineKindDto,
         OrderStatusDto,
         CreatePaymentRequest,
         PaymentResponse,
@@ -90,6 +118,7 @@ impl Modify for SecuritySchemes {
         (name = "auth", description = "Logging in"),
         (name = "users", description = "Staff users (email, name and role never change; their locations do)"),
         (name = "locations", description = "The restaurants of the group"),
+        (name = "menu", description = "Categories, items, prices with their history, and sold-out marks per location"),
         (name = "orders", description = "Orders"),
         (name = "payments", description = "Payments of an order"),
         (name = "reports", description = "Sales report"),

@@ -14,10 +14,12 @@ use secrecy::{ExposeSecret, SecretSlice};
 use tracing::{info, warn};
 use utoipa_swagger_ui::SwaggerUi;
 
-use application::{AuthService, Clock, LocationService, OrderService, ReportService, SystemClock, UserService};
+use application::{
+    AuthService, Clock, LocationService, MenuService, OrderService, ReportService, SystemClock, UserService,
+};
 use infrastructure::{
-    Argon2Hasher, Database, JwtTokenService, PgLocationRepository, PgOrderRepository, PgOrderWriter,
-    PgReportRepository, PgStaffDirectory, PgUserRepository, PoolSettings, random_jwt_secret,
+    Argon2Hasher, Database, JwtTokenService, PgLocationRepository, PgMenuRepository, PgOrderRepository, PgOrderWriter,
+    PgReportRepository, PgUserRepository, PoolSettings, random_jwt_secret,
 };
 use ipnet::IpNet;
 
@@ -26,7 +28,7 @@ use crate::dto::unreadable;
 use crate::error::ApiError;
 use crate::hashing_pool::HashingPool;
 use crate::request_limits::BODY_LIMIT;
-use crate::routes::{auth, health, locations, not_allowed, orders, reports, users};
+use crate::routes::{auth, health, locations, menu, not_allowed, orders, reports, users};
 use crate::settings::{Config, ServerSettings};
 use crate::state::{AppState, Gauges, NotReady, Probes};
 use crate::{openapi, rate_limit, request_id};
@@ -130,12 +132,22 @@ pub fn build_state(config: &Config, database_url: &str) -> anyhow::Result<AppSta
     let report_repo = Arc::new(PgReportRepository::new(db.clone()));
     let order_writer = Arc::new(PgOrderWriter::new(db.clone(), settings.order_writers, settings.database_timeout));
     let location_repo = Arc::new(PgLocationRepository::new(db.clone()));
-    let directory = Arc::new(PgStaffDirectory::new(db.clone()));
+    let directory = Arc::new(infrastructure::staff_directory(db.clone()));
+    let menu_snapshots = Arc::new(infrastructure::menu_snapshots(db.clone()));
+    let menu_repo = Arc::new(PgMenuRepository::new(db.clone()));
     Ok(AppState {
         auth: Arc::new(AuthService::new(user_repo.clone(), hasher.clone(), tokens)?),
         users: Arc::new(UserService::new(user_repo.clone(), location_repo.clone(), hasher, clock.clone())),
         locations: Arc::new(LocationService::new(location_repo.clone(), user_repo.clone(), clock.clone())),
-        orders: Arc::new(OrderService::new(orders, order_writer.clone(), user_repo.clone(), directory, clock.clone())),
+        menu: Arc::new(MenuService::new(menu_repo, user_repo.clone(), clock.clone())),
+        orders: Arc::new(OrderService::new(
+            orders,
+            order_writer.clone(),
+            user_repo.clone(),
+            directory,
+            menu_snapshots,
+            clock.clone(),
+        )),
         reports: Arc::new(ReportService::new(
             report_repo,
             user_repo,
@@ -267,6 +279,41 @@ pub fn app(
                         .default_service(not_allowed("GET, PATCH")),
                 )
                 .service(
+                    web::resource("/locations/{id}/sold-out/{item_id}")
+                        .route(web::put().to(menu::mark_sold_out))
+                        .route(web::delete().to(menu::clear_sold_out))
+                        .default_service(not_allowed("DELETE, PUT")),
+                )
+                .service(
+                    web::resource("/menu/categories")
+                        .route(web::post().to(menu::create_category))
+                        .route(web::get().to(menu::list_categories))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/menu/categories/{id}")
+                        .route(web::get().to(menu::get_category))
+                        .route(web::patch().to(menu::update_category))
+                        .default_service(not_allowed("GET, PATCH")),
+                )
+                .service(
+                    web::resource("/menu/items")
+                        .route(web::post().to(menu::create_item))
+                        .route(web::get().to(menu::list_items))
+                        .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/menu/items/{id}")
+                        .route(web::get().to(menu::get_item))
+                        .route(web::patch().to(menu::update_item))
+                        .default_service(not_allowed("GET, PATCH")),
+                )
+                .service(
+                    web::resource("/menu/items/{id}/prices")
+                        .route(web::get().to(menu::item_prices))
+                        .default_service(not_allowed("GET")),
+                )
+                .service(
                     web::resource("/orders")
                         .route(web::post().to(orders::create_order))
                         .route(web::get().to(orders::list_orders))
@@ -311,7 +358,7 @@ pub fn app(
 /// cross-origin calls).
 fn cors(origins: &[String]) -> actix_cors::Cors {
     let mut cors = actix_cors::Cors::default()
-        .allowed_methods(["GET", "POST"])
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .allowed_header("idempotency-key")
         .allowed_header("x-request-id")

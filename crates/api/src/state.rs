@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::{AuthService, Clock, LocationService, OrderService, ReportService, UserService};
+use application::{AuthService, Clock, LocationService, MenuService, OrderService, ReportService, UserService};
 
 use crate::dto::cursor::CursorCodec;
 use crate::hashing_pool::HashingPool;
@@ -14,6 +14,7 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub users: Arc<UserService>,
     pub locations: Arc<LocationService>,
+    pub menu: Arc<MenuService>,
     pub orders: Arc<OrderService>,
     pub reports: Arc<ReportService>,
     pub clock: Arc<dyn Clock>,

@@ -1,21 +1,14 @@
 //! The staff directory: every location with its settings, and every user with their role and
-//! locations, as one versioned snapshot held in memory.
-//!
-//! Placing an order needs all of that (who may place it, where it goes when the request does
-//! not say, the business date of that location) and must not pay a query for it: the
-//! snapshot answers, and the order's insert statement checks that the snapshot's version is
-//! still storage's (every change to locations, to staff or to their locations moves it). A
-//! stale snapshot costs one reload and a retry, never a wrong answer.
+//! locations, as one versioned snapshot held in memory (see [`crate::snapshot`]): who may
+//! place an order, where it goes when the request does not say, the business date of that
+//! location. Every change to locations, to staff or to their locations moves its version.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 
 use domain::{Location, LocationId, Role, UserId};
 
 use crate::actor::Actor;
-use crate::store::StoreError;
+use crate::snapshot::Versioned;
 
 /// One consistent view of locations and staff, at one version of storage.
 #[derive(Debug, Clone, Default)]
@@ -25,10 +18,13 @@ pub struct Directory {
     staff: HashMap<UserId, (Role, Vec<LocationId>)>,
 }
 
-impl Directory {
-    /// The version a snapshot that was never loaded has: no storage version matches it.
-    pub const NEVER_LOADED: i64 = -1;
+impl Versioned for Directory {
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
 
+impl Directory {
     /// An empty snapshot that storage will find stale at the first write.
     pub fn never_loaded() -> Self {
         Self { version: Self::NEVER_LOADED, ..Self::default() }
@@ -40,10 +36,6 @@ impl Directory {
             locations: locations.into_iter().map(|l| (l.id(), l)).collect(),
             staff: staff.into_iter().map(|(id, role, locations)| (id, (role, locations))).collect(),
         }
-    }
-
-    pub fn version(&self) -> i64 {
-        self.version
     }
 
     /// The user as this snapshot knows them.
@@ -69,17 +61,4 @@ impl Directory {
         ids.sort();
         ids
     }
-}
-
-/// A future of the directory port.
-pub type PendingDirectory = Pin<Box<dyn Future<Output = Result<Arc<Directory>, StoreError>> + Send>>;
-
-/// Where the snapshot comes from. Implementations keep one snapshot per process and reload it
-/// when a caller finds it stale; callers that find the same snapshot stale share one reload.
-pub trait StaffDirectory: Send + Sync {
-    /// The snapshot this process holds (possibly stale: writes check its version).
-    fn current(&self) -> Arc<Directory>;
-    /// A snapshot read from storage after `stale` was found out of date (or the one another
-    /// caller read meanwhile, when it is newer than `stale`).
-    fn refresh(&self, stale: i64) -> PendingDirectory;
 }

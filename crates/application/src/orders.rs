@@ -9,16 +9,19 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use domain::{
-    Action, CorruptOrder, Location, LocationId, Money, NewOrder, Order, OrderId, OrderStatus, Payment, PaymentId,
-    PaymentMethod, PlacementError, TransitionError, UserId,
+    Action, CorruptOrder, CustomerName, LineNote, Location, LocationId, MenuItemId, MenuLine, Money, NewOrder,
+    NewOrderLine, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, PlacementError, ProductName,
+    Quantity, TransitionError, UserId,
 };
 
 use crate::actor::{Actor, Caller, Denied, LocationScope};
 use crate::clock::Clock;
-use crate::directory::{Directory, StaffDirectory};
+use crate::directory::Directory;
 use crate::idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, Replay};
+use crate::menu::{Menu, Unorderable};
 use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::UserRepository;
+use crate::snapshot::{Snapshots, Versioned};
 use crate::store::StoreError;
 
 /// The most order lines one page of the order list carries: a page of 100 orders of 100 lines
@@ -35,6 +38,29 @@ pub struct OrderFilter {
     pub created_to: Option<DateTime<Utc>>,
 }
 
+/// A line as the client asked for it: from the menu (priced when the order is placed), or an
+/// open line with its own name and price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineRequest {
+    Menu { item: MenuItemId, quantity: Quantity, note: Option<LineNote> },
+    Open { product_name: ProductName, unit_price: Money, quantity: Quantity, note: Option<LineNote> },
+}
+
+/// An order as the client asked for it, before its menu lines are priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub customer_name: CustomerName,
+    pub lines: Vec<LineRequest>,
+}
+
+/// The versions of the snapshots an order was placed with, which its write checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotVersions {
+    pub directory: i64,
+    /// `None` when the order has no menu line (a menu change does not concern it).
+    pub menu: Option<i64>,
+}
+
 /// What writing a new order did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -46,9 +72,12 @@ pub enum WriteOutcome {
         /// Boxed: an order is large, and the other outcomes are nothing.
         first: Option<Box<Order>>,
     },
-    /// The staff directory the order was prepared with is no longer storage's: nothing was
-    /// written; prepare it again with a fresh directory.
-    DirectoryChanged,
+    /// A snapshot the order was placed with (the staff directory, the menu, or both) is no
+    /// longer storage's: nothing was written; place it again with fresh ones.
+    Stale {
+        directory: bool,
+        menu: bool,
+    },
 }
 
 /// A write under way: resolves once the order's statement has committed (or failed).
@@ -59,10 +88,10 @@ pub type PendingWrite = Pin<Box<dyn Future<Output = Result<WriteOutcome, StoreEr
 /// and unaffected by its neighbours.
 pub trait OrderWriter: Send + Sync {
     /// Inserts the order with all its lines and claims the idempotency key, as one atomic step,
-    /// but only if storage's staff directory is still at `directory_version` (the version the
-    /// order was authorized and placed with) and the key is unclaimed (else it reads back the
-    /// claim and the first order).
-    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>, directory_version: i64) -> PendingWrite;
+    /// but only if storage's staff directory and menu are still at `versions` (those the order
+    /// was authorized and priced with) and the key is unclaimed (else it reads back the claim
+    /// and the first order).
+    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>, versions: SnapshotVersions) -> PendingWrite;
 }
 
 /// What recording a payment did.
@@ -131,6 +160,9 @@ pub enum OrderServiceError {
     LocationRequired { count: usize },
     #[error("no such location")]
     UnknownLocation,
+    /// Menu items that cannot be ordered here now: each one's name and why.
+    #[error("some menu items cannot be ordered")]
+    Unorderable(Vec<(ProductName, Unorderable)>),
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error("this idempotency key was used with another request")]
@@ -201,12 +233,14 @@ pub struct OrderService {
     orders: Arc<dyn OrderRepository>,
     writer: Arc<dyn OrderWriter>,
     users: Arc<dyn UserRepository>,
-    directory: Arc<dyn StaffDirectory>,
+    directory: Arc<dyn Snapshots<Directory>>,
+    menu: Arc<dyn Snapshots<Menu>>,
     clock: Arc<dyn Clock>,
 }
 
-/// How many times placing an order prepares it again after the staff directory changed under
-/// it before it gives up (503): the directory changes when staff or locations do, rarely.
+/// How many times placing an order prepares it again after a snapshot changed under it before
+/// it gives up (503): the directory changes when staff or locations do, the menu when prices
+/// and sold-out marks do; rarely, both.
 const PLACE_ATTEMPTS: usize = 3;
 
 impl std::fmt::Debug for OrderService {
@@ -220,44 +254,50 @@ impl OrderService {
         orders: Arc<dyn OrderRepository>,
         writer: Arc<dyn OrderWriter>,
         users: Arc<dyn UserRepository>,
-        directory: Arc<dyn StaffDirectory>,
+        directory: Arc<dyn Snapshots<Directory>>,
+        menu: Arc<dyn Snapshots<Menu>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { orders, writer, users, directory, clock }
+        Self { orders, writer, users, directory, menu, clock }
     }
 
     /// Places an order for the signed-in user at `location` (or at the one location they work
-    /// in): permission, location and business date from the staff directory in memory,
-    /// validation and the merge rule here, then one write through the writer, which checks
-    /// that the directory is still current (no blocking thread is held meanwhile). When the
-    /// idempotency key was used before, the answer is the first order as it was placed if the
-    /// request is the same, a conflict if not.
-    #[instrument(skip_all, fields(lines = new.lines.len()))]
+    /// in): permission, location and business date from the staff directory in memory, menu
+    /// lines priced from the menu in memory, validation and the merge rule here, then one write
+    /// through the writer, which checks that both snapshots are still current (no blocking
+    /// thread is held meanwhile). When the idempotency key was used before, the answer is the
+    /// first order as it was placed if the request is the same, a conflict if not.
+    #[instrument(skip_all, fields(lines = request.lines.len()))]
     pub async fn place(
         &self,
         caller: &Caller,
         location: Option<LocationId>,
-        new: NewOrder,
+        request: OrderRequest,
         key: Option<IdempotencyKey>,
     ) -> Result<PlaceOutcome, OrderServiceError> {
-        let fingerprint = order_fingerprint(location, &new);
+        let fingerprint = order_fingerprint(location, &request);
         let id = OrderId(Uuid::now_v7());
-        let now = self.clock.now();
-        let mut directory = self.directory.current();
-        // A refusal is confirmed on a fresh directory: the snapshot may predate the user or
-        // their new location.
-        let order = match where_to_place(&directory, caller, location) {
-            Ok(at) => Order::place(id, caller.user_id, at, new, now),
-            Err(_) => {
-                directory = self.directory.refresh(directory.version()).await?;
-                Order::place(id, caller.user_id, where_to_place(&directory, caller, location)?, new, now)
-            }
-        };
-        // Shared with the writer, not copied: a thousand orders in flight cost their size once.
-        let mut order = Arc::new(order.map_err(OrderServiceError::Invalid)?);
         let claim = key.map(|key| IdempotencyClaim { user_id: caller.user_id, key, fingerprint, resource_id: id.0 });
+        let mut directory = self.directory.current();
+        let mut menu = self.menu.current();
+        let uses_menu = request.lines.iter().any(|l| matches!(l, LineRequest::Menu { .. }));
         for _ in 0..PLACE_ATTEMPTS {
-            match self.writer.write(Arc::clone(&order), claim.clone(), directory.version()).await? {
+            // A refusal is confirmed on fresh snapshots: this process's may predate the user,
+            // their new location, or the menu item.
+            let order = match self.prepare(id, caller, location, &request, &directory, &menu) {
+                Ok(order) => order,
+                Err(_) => {
+                    directory = self.directory.refresh(directory.version()).await?;
+                    if uses_menu {
+                        menu = self.menu.refresh(menu.version()).await?;
+                    }
+                    self.prepare(id, caller, location, &request, &directory, &menu)?
+                }
+            };
+            // Shared with the writer, not copied: a thousand orders in flight cost their size once.
+            let order = Arc::new(order);
+            let versions = SnapshotVersions { directory: directory.version(), menu: uses_menu.then(|| menu.version()) };
+            match self.writer.write(Arc::clone(&order), claim.clone(), versions).await? {
                 WriteOutcome::Written => return Ok(PlaceOutcome::Created(Arc::unwrap_or_clone(order))),
                 WriteOutcome::KeyUsed { replay, first } => {
                     if replay.fingerprint != fingerprint {
@@ -266,14 +306,36 @@ impl OrderService {
                     let first = *first.ok_or(OrderServiceError::IdempotencyMismatch)?;
                     return Ok(PlaceOutcome::Replayed(first.as_placed()));
                 }
-                WriteOutcome::DirectoryChanged => {
-                    directory = self.directory.refresh(directory.version()).await?;
-                    let at = where_to_place(&directory, caller, location)?;
-                    Arc::make_mut(&mut order).relocate(at, self.clock.now());
+                // Placed again from the fresh snapshots, and stamped anew: the time between an
+                // order's stamp and its commit stays within what one attempt may take (the
+                // sales rollup's lag counts on it).
+                WriteOutcome::Stale { directory: directory_stale, menu: menu_stale } => {
+                    if directory_stale {
+                        directory = self.directory.refresh(directory.version()).await?;
+                    }
+                    if menu_stale {
+                        menu = self.menu.refresh(menu.version()).await?;
+                    }
                 }
             }
         }
-        Err(StoreError::Unavailable(Box::new(DirectoryUnsettled)).into())
+        Err(StoreError::Unavailable(Box::new(SnapshotsUnsettled)).into())
+    }
+
+    /// The order as the snapshots make it: where it goes (and whether the caller may place it
+    /// there), its menu lines priced, the merge rule applied.
+    fn prepare(
+        &self,
+        id: OrderId,
+        caller: &Caller,
+        location: Option<LocationId>,
+        request: &OrderRequest,
+        directory: &Directory,
+        menu: &Menu,
+    ) -> Result<Order, OrderServiceError> {
+        let at = where_to_place(directory, caller, location)?;
+        let new = price_lines(menu, at.id(), request)?;
+        Order::place(id, caller.user_id, at, new, self.clock.now()).map_err(OrderServiceError::Invalid)
     }
 
     pub fn get(&self, caller: &Caller, id: OrderId) -> Result<Order, OrderServiceError> {
@@ -397,21 +459,80 @@ fn where_to_place<'d>(
     directory.location(id).ok_or(OrderServiceError::UnknownLocation)
 }
 
-/// The directory changed under every attempt to place an order.
+/// A snapshot changed under every attempt to place an order.
 #[derive(Debug, thiserror::Error)]
-#[error("the staff directory kept changing while the order was placed")]
-struct DirectoryUnsettled;
+#[error("the staff directory or the menu kept changing while the order was placed")]
+struct SnapshotsUnsettled;
+
+/// The order with its menu lines priced from `menu` for `location`: every unknown item is a
+/// validation error (with the others of the request), every item that cannot be ordered there
+/// is named in one conflict.
+fn price_lines(menu: &Menu, location: LocationId, request: &OrderRequest) -> Result<NewOrder, OrderServiceError> {
+    let mut unknown = Vec::new();
+    let mut unorderable: Vec<(ProductName, Unorderable)> = Vec::new();
+    let mut lines = Vec::with_capacity(request.lines.len());
+    for (position, line) in request.lines.iter().enumerate() {
+        match line {
+            LineRequest::Open { product_name, unit_price, quantity, note } => lines.push(NewOrderLine {
+                product_name: product_name.clone(),
+                unit_price: *unit_price,
+                quantity: *quantity,
+                note: note.clone(),
+                menu: None,
+            }),
+            LineRequest::Menu { item, quantity, note } => match menu.orderable(*item, location) {
+                None => unknown.push(PlacementError::UnknownMenuItem { line: position }),
+                Some((item, _, Err(why))) => {
+                    if !unorderable.iter().any(|(name, _)| name == &item.name) {
+                        unorderable.push((item.name.clone(), why));
+                    }
+                }
+                Some((item, category, Ok(()))) => lines.push(NewOrderLine {
+                    product_name: item.name.clone(),
+                    unit_price: item.price,
+                    quantity: *quantity,
+                    note: note.clone(),
+                    menu: Some(MenuLine {
+                        item_id: item.id,
+                        category_id: category.id,
+                        category: category.name.clone(),
+                    }),
+                }),
+            },
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(OrderServiceError::Invalid(unknown));
+    }
+    if !unorderable.is_empty() {
+        return Err(OrderServiceError::Unorderable(unorderable));
+    }
+    Ok(NewOrder { customer_name: request.customer_name.clone(), lines })
+}
 
 /// What identifies an order request: the location it names, its customer and its lines as
-/// typed, in order.
-fn order_fingerprint(location: Option<LocationId>, new: &NewOrder) -> Fingerprint {
+/// the client sent them, in order. An open line without a note is its name, price and quantity
+/// (as in version 1, so that a key used before the menu existed still matches); any other line
+/// is one text starting with a NUL, which no name can hold.
+fn order_fingerprint(location: Option<LocationId>, request: &OrderRequest) -> Fingerprint {
     let location = location.map(|l| l.to_string()).unwrap_or_default();
-    let texts: Vec<String> = new
+    let note = |n: &Option<LineNote>| n.as_ref().map_or("", |n| n.as_ref()).to_owned();
+    let texts: Vec<String> = request
         .lines
         .iter()
-        .flat_map(|l| [l.product_name.as_ref().to_owned(), l.unit_price.to_string(), l.quantity.to_string()])
+        .flat_map(|l| match l {
+            LineRequest::Open { product_name, unit_price, quantity, note: None } => {
+                vec![product_name.as_ref().to_owned(), unit_price.to_string(), quantity.to_string()]
+            }
+            LineRequest::Open { product_name, unit_price, quantity, note: n } => {
+                vec![format!("\0open\0{}\0{unit_price}\0{quantity}\0{}", product_name.as_ref(), note(n))]
+            }
+            LineRequest::Menu { item, quantity, note: n } => vec![format!("\0menu\0{item}\0{quantity}\0{}", note(n))],
+        })
         .collect();
     Fingerprint::of(
-        ["order", new.customer_name.as_ref(), location.as_str()].into_iter().chain(texts.iter().map(String::as_str)),
+        ["order", request.customer_name.as_ref(), location.as_str()]
+            .into_iter()
+            .chain(texts.iter().map(String::as_str)),
     )
 }

@@ -112,7 +112,11 @@ impl ReportRange {
 /// what they came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductSales {
+    /// The menu item's current name, or the open lines' product name.
     pub product_name: String,
+    /// The menu item the row counts (its lines whatever it was called when sold); `None` for
+    /// open lines, which count by their product name.
+    pub menu_item_id: Option<domain::MenuItemId>,
     pub total_quantity: i64,
     pub total_price: Decimal,
 }
@@ -239,6 +243,7 @@ impl ReportService {
                 .cmp(&a.total_quantity)
                 .then(b.total_price.cmp(&a.total_price))
                 .then_with(|| a.product_name.cmp(&b.product_name))
+                .then(a.menu_item_id.cmp(&b.menu_item_id))
         });
         let total_quantity = products.iter().map(|p| p.total_quantity).sum();
         let mut total_price: Decimal = products.iter().map(|p| p.total_price).sum();

@@ -3,6 +3,7 @@
 //! Pure: no I/O, no framework. Every other crate depends on this one.
 
 pub mod location;
+pub mod menu;
 pub mod money;
 pub mod order;
 pub mod payment;
@@ -14,10 +15,14 @@ pub use location::{
     BusinessDayStart, DayStartError, Location, LocationChange, LocationId, LocationName, LocationSettings, TaxRate,
     TaxRateError, TimeZone, TimeZoneError,
 };
+pub use menu::{
+    Category, CategoryId, CategoryName, LineNote, MenuItem, MenuItemChange, MenuItemId, Position, PositionError,
+    PriceSpan,
+};
 pub use money::{Money, MoneyError, Quantity, QuantityError};
 pub use order::{
-    CorruptOrder, CustomerName, NewOrder, NewOrderLine, Order, OrderId, OrderLine, OrderStatus, PlacementError,
-    ProductKey, ProductName, StoredOrder, TransitionError,
+    CorruptOrder, CustomerName, MenuLine, NewOrder, NewOrderLine, Order, OrderId, OrderLine, OrderStatus,
+    PlacementError, ProductKey, ProductName, StoredLine, StoredOrder, TransitionError,
 };
 pub use payment::{Payment, PaymentId, PaymentMethod, PaymentMethodError};
 pub use permission::{Action, Reach};

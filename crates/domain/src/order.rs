@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::location::{Location, LocationId};
+use crate::menu::{CategoryId, CategoryName, LineNote, MenuItem, MenuItemId};
 use crate::money::{Money, MoneyError, Quantity};
 use crate::text::{self, TextError};
 use crate::user::UserId;
@@ -128,12 +129,35 @@ impl fmt::Display for OrderStatus {
     }
 }
 
-/// A line as the waiter typed it.
+/// Where a menu line came from: the item, and its category as it was when the line was added
+/// (the item's name and price at that moment are the line's own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuLine {
+    pub item_id: MenuItemId,
+    pub category_id: CategoryId,
+    pub category: CategoryName,
+}
+
+/// A line as the waiter asked for it, priced: an open line as typed, or a menu line with the
+/// menu's name and price of that moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrderLine {
     pub product_name: ProductName,
     pub unit_price: Money,
     pub quantity: Quantity,
+    pub note: Option<LineNote>,
+    /// `None` for an open line.
+    pub menu: Option<MenuLine>,
+}
+
+impl NewOrderLine {
+    /// The product the line counts under: its menu item, or its name for an open line.
+    pub fn key(&self) -> ProductKey {
+        match &self.menu {
+            Some(menu) => MenuItem::product_key(menu.item_id),
+            None => self.product_name.key(),
+        }
+    }
 }
 
 /// An order as the waiter typed it, before the merge rule.
@@ -152,6 +176,10 @@ pub enum PlacementError {
     TooManyLines { max: usize },
     #[error("line {line} names the same product as line {first} at another unit price")]
     ConflictingPrice { first: usize, line: usize },
+    #[error("line {line} names the same product as line {first} with another note")]
+    ConflictingNote { first: usize, line: usize },
+    #[error("line {line} names no menu item")]
+    UnknownMenuItem { line: usize },
     #[error("brings the merged quantity of its product above {max}")]
     MergedQuantityTooLarge { line: usize, max: u32 },
     #[error("the order's total is too large: {0}")]
@@ -179,17 +207,15 @@ pub struct OrderLine {
     unit_price: Money,
     quantity: Quantity,
     subtotal: Money,
+    note: Option<LineNote>,
+    menu: Option<MenuLine>,
 }
 
 impl OrderLine {
-    fn new(
-        product_name: ProductName,
-        product_key: ProductKey,
-        unit_price: Money,
-        quantity: Quantity,
-    ) -> Result<Self, MoneyError> {
+    fn new(line: NewOrderLine, product_key: ProductKey) -> Result<Self, MoneyError> {
+        let NewOrderLine { product_name, unit_price, quantity, note, menu } = line;
         let subtotal = unit_price.checked_mul(quantity)?;
-        Ok(Self { product_name, product_key, unit_price, quantity, subtotal })
+        Ok(Self { product_name, product_key, unit_price, quantity, subtotal, note, menu })
     }
 
     pub fn product_name(&self) -> &ProductName {
@@ -207,6 +233,20 @@ impl OrderLine {
     pub fn subtotal(&self) -> Money {
         self.subtotal
     }
+    pub fn note(&self) -> Option<&LineNote> {
+        self.note.as_ref()
+    }
+    /// The menu item the line was ordered from; `None` for an open line.
+    pub fn menu(&self) -> Option<&MenuLine> {
+        self.menu.as_ref()
+    }
+}
+
+/// A line as storage holds it (its key as stored, see [`ProductKey::restore`]).
+#[derive(Debug, Clone)]
+pub struct StoredLine {
+    pub key: ProductKey,
+    pub line: NewOrderLine,
 }
 
 /// What storage holds of an order, to be checked again by [`Order::restore`].
@@ -219,8 +259,7 @@ pub struct StoredOrder {
     pub business_date: NaiveDate,
     pub version: u32,
     pub status: OrderStatus,
-    /// Name, key as stored (see [`ProductKey::restore`]), unit price, quantity.
-    pub lines: Vec<(ProductName, ProductKey, Money, Quantity)>,
+    pub lines: Vec<StoredLine>,
     pub total_price: Money,
     pub amount_paid: Money,
     pub created_at: DateTime<Utc>,
@@ -279,7 +318,7 @@ impl Order {
         let mut merged: Vec<(usize, ProductKey, NewOrderLine)> = Vec::with_capacity(new.lines.len());
         let mut by_key: HashMap<ProductKey, usize> = HashMap::with_capacity(new.lines.len());
         for (position, line) in new.lines.into_iter().enumerate() {
-            let key = line.product_name.key();
+            let key = line.key();
             match by_key.get(&key) {
                 None => {
                     by_key.insert(key.clone(), merged.len());
@@ -289,6 +328,8 @@ impl Order {
                     let (first, _, existing) = &mut merged[slot];
                     if existing.unit_price != line.unit_price {
                         errors.push(PlacementError::ConflictingPrice { first: *first, line: position });
+                    } else if existing.note != line.note {
+                        errors.push(PlacementError::ConflictingNote { first: *first, line: position });
                     } else {
                         match existing.quantity.checked_add(line.quantity) {
                             Ok(quantity) => existing.quantity = quantity,
@@ -305,8 +346,7 @@ impl Order {
         let mut lines = Vec::with_capacity(merged.len());
         let mut total = Money::ZERO;
         for (_, key, line) in merged {
-            let line = OrderLine::new(line.product_name, key, line.unit_price, line.quantity)
-                .map_err(|e| vec![PlacementError::Total(e)])?;
+            let line = OrderLine::new(line, key).map_err(|e| vec![PlacementError::Total(e)])?;
             total = total.checked_add(line.subtotal).map_err(|e| vec![PlacementError::Total(e)])?;
             lines.push(line);
         }
@@ -331,8 +371,11 @@ impl Order {
         let corrupt = |reason| CorruptOrder { id: stored.id, reason };
         let mut lines = Vec::with_capacity(stored.lines.len());
         let mut total = Money::ZERO;
-        for (name, key, price, quantity) in stored.lines {
-            let line = OrderLine::new(name, key, price, quantity).map_err(|_| corrupt("a line overflows"))?;
+        for StoredLine { key, line } in stored.lines {
+            if line.menu.as_ref().is_some_and(|m| MenuItem::product_key(m.item_id) != key) {
+                return Err(corrupt("a menu line's key is not its item's"));
+            }
+            let line = OrderLine::new(line, key).map_err(|_| corrupt("a line overflows"))?;
             total = total.checked_add(line.subtotal).map_err(|_| corrupt("the total overflows"))?;
             lines.push(line);
         }
@@ -406,17 +449,6 @@ impl Order {
         self.updated_at = now.max(self.updated_at);
     }
 
-    /// Places an order that is not yet stored again, at `now` and in `location` (its business
-    /// date follows): what placing does when the staff directory it was placed with turned out
-    /// to have changed meanwhile. Stamped anew, so that the time between its stamp and its
-    /// commit stays within what one attempt may take (the sales rollup's lag counts on it).
-    pub fn relocate(&mut self, location: &Location, now: DateTime<Utc>) {
-        self.location_id = location.id();
-        self.created_at = now;
-        self.updated_at = now;
-        self.business_date = location.business_date(now);
-    }
-
     /// The order as it was when it was placed: what an idempotent retry of its creation answers.
     pub fn as_placed(&self) -> Self {
         Self {
@@ -482,6 +514,8 @@ mod tests {
             product_name: ProductName::parse(name).unwrap(),
             unit_price: money(price),
             quantity: Quantity::new(quantity).unwrap(),
+            note: None,
+            menu: None,
         }
     }
 
@@ -539,6 +573,27 @@ mod tests {
     }
 
     #[test]
+    fn a_menu_line_merges_with_its_item_only() {
+        let item = crate::MenuItemId(Uuid::now_v7());
+        let menu_line = |quantity, note: Option<&str>| NewOrderLine {
+            menu: Some(MenuLine {
+                item_id: item,
+                category_id: crate::CategoryId(Uuid::now_v7()),
+                category: crate::CategoryName::parse("Bebidas").unwrap(),
+            }),
+            note: note.map(|n| LineNote::parse(n).unwrap()),
+            ..line("Agua", "1.00", quantity)
+        };
+        let order = place(vec![menu_line(1, None), line("agua", "1.00", 2), menu_line(3, None)]).unwrap();
+        assert_eq!(order.lines().len(), 2, "the open line of the same name stays apart");
+        assert_eq!(order.lines()[0].quantity().get(), 4);
+        assert_eq!(order.lines()[0].product_key(), &MenuItem::product_key(item));
+        assert!(order.lines()[1].menu().is_none());
+        let errors = place(vec![menu_line(1, Some("sin hielo")), menu_line(1, None)]).unwrap_err();
+        assert_eq!(errors, vec![PlacementError::ConflictingNote { first: 0, line: 1 }]);
+    }
+
+    #[test]
     fn line_count_is_bounded() {
         assert_eq!(place(vec![]).unwrap_err(), vec![PlacementError::NoLines]);
         let many = (0..101).map(|i| line(&format!("p{i}"), "1.00", 1)).collect();
@@ -587,12 +642,9 @@ mod tests {
             business_date: order.business_date(),
             version: 1,
             status,
-            lines: vec![(
-                ProductName::parse("Menú").unwrap(),
-                ProductName::parse("Menú").unwrap().key(),
-                money("10.00"),
-                Quantity::new(2).unwrap(),
-            )],
+            lines: vec![StoredLine {
+                key: ProductName::parse("Menú").unwrap().key(), line: line("Menú", "10.00", 2)
+            }],
             total_price: money("20.00"),
             amount_paid: if paid == "0" { Money::ZERO } else { money(paid) },
             created_at: order.created_at(),

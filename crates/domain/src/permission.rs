@@ -25,10 +25,16 @@ pub enum Action {
     RecordPayment,
     /// Read sales reports.
     ReadReports,
+    /// Read the menu (with a location: what it has sold out).
+    ReadMenu,
+    /// Create and change menu categories and items, and their prices.
+    ManageMenu,
+    /// Mark menu items sold out ("86") in a location, and clear the mark.
+    MarkSoldOut,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 12] = [
         Self::ReadLocations,
         Self::ManageLocations,
         Self::ReadSelf,
@@ -38,6 +44,9 @@ impl Action {
         Self::CancelOrder,
         Self::RecordPayment,
         Self::ReadReports,
+        Self::ReadMenu,
+        Self::ManageMenu,
+        Self::MarkSoldOut,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +60,9 @@ impl Action {
             Self::CancelOrder => "cancel orders",
             Self::RecordPayment => "record payments",
             Self::ReadReports => "read reports",
+            Self::ReadMenu => "read the menu",
+            Self::ManageMenu => "manage the menu",
+            Self::MarkSoldOut => "mark items sold out",
         }
     }
 }
@@ -86,12 +98,14 @@ pub fn reach(role: Role, action: Action) -> Reach {
     match (role, action) {
         (Role::Admin, _) => Reach::Everywhere,
         (_, ReadSelf) => Reach::Own,
-        (Role::Manager, ReadLocations | PlaceOrder | ReadOrders | CancelOrder | RecordPayment | ReadReports) => {
-            Reach::OwnLocations
-        }
-        (Role::Waiter, ReadLocations | PlaceOrder | ReadOrders | RecordPayment) => Reach::OwnLocations,
+        (
+            Role::Manager,
+            ReadLocations | PlaceOrder | ReadOrders | CancelOrder | RecordPayment | ReadReports | ReadMenu
+            | MarkSoldOut,
+        ) => Reach::OwnLocations,
+        (Role::Waiter, ReadLocations | PlaceOrder | ReadOrders | RecordPayment | ReadMenu) => Reach::OwnLocations,
         (Role::Waiter, CancelOrder) => Reach::Own,
-        (Role::Kitchen, ReadLocations) => Reach::OwnLocations,
+        (Role::Kitchen, ReadLocations | ReadMenu) => Reach::OwnLocations,
         (Role::Manager | Role::Waiter | Role::Kitchen, _) => Reach::Nowhere,
     }
 }
@@ -126,7 +140,7 @@ mod tests {
     fn the_kitchen_reads_its_locations_and_nothing_else() {
         for action in Action::ALL {
             let expected = match action {
-                Action::ReadLocations => Reach::OwnLocations,
+                Action::ReadLocations | Action::ReadMenu => Reach::OwnLocations,
                 Action::ReadSelf => Reach::Own,
                 _ => Reach::Nowhere,
             };

@@ -396,6 +396,14 @@ pub(crate) fn unique_violation(error: &DieselError) -> Option<&str> {
     }
 }
 
+/// The name of the constraint a foreign key violation broke, if that is what `error` is.
+pub(crate) fn foreign_key_violation(error: &DieselError) -> Option<&str> {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => info.constraint_name(),
+        _ => None,
+    }
+}
+
 fn with_connect_timeout(url: &str, seconds: u64) -> String {
     if url.contains("connect_timeout=") {
         url.to_owned()

@@ -4,6 +4,7 @@
 pub mod db;
 pub mod local_pg;
 pub mod locations;
+pub mod menu;
 pub mod order_writer;
 pub mod orders;
 pub mod reports;
@@ -12,12 +13,14 @@ pub mod reports;
 pub mod schema;
 pub mod security;
 pub mod settings;
+pub mod snapshots;
 pub mod text_keys;
 pub mod users;
 
 pub use db::{Database, FirstLocation, NotReady, PoolSettings, PoolStats};
 pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
-pub use locations::{PgLocationRepository, PgStaffDirectory};
+pub use locations::{PgLocationRepository, PgStaffDirectory, staff_directory};
+pub use menu::{PgMenu, PgMenuRepository, menu_snapshots};
 pub use order_writer::{InsertOrders, PgOrderWriter, WriterStats};
 pub use orders::PgOrderRepository;
 pub use reports::PgReportRepository;

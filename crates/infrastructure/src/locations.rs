@@ -1,8 +1,5 @@
 //! `LocationRepository` on PostgreSQL, and the staff directory that each process keeps in
-//! memory (`StaffDirectory`): loaded in one read-only snapshot, reloaded once when a caller
-//! finds it stale, however many callers find so at the same moment.
-
-use std::sync::{Arc, RwLock};
+//! memory (see [`crate::snapshots`]).
 
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::pg::Pg;
@@ -10,14 +7,12 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use application::{
-    Directory, LocationChangeError, LocationRepository, LocationScope, PageRequest, PendingDirectory, StaffDirectory,
-    StoreError,
-};
+use application::{Directory, LocationChangeError, LocationRepository, LocationScope, PageRequest, StoreError};
 use domain::{BusinessDayStart, Location, LocationId, LocationName, LocationSettings, Role, TaxRate, TimeZone, UserId};
 
 use crate::db::{Database, store_error, unique_violation};
 use crate::schema::{locations, staff_directory, user_locations, users};
+use crate::snapshots::PgSnapshots;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = locations, check_for_backend(Pg))]
@@ -189,7 +184,7 @@ fn load_directory(db: &Database) -> Result<Directory, StoreError> {
         .repeatable_read()
         .read_only()
         .run(|conn| {
-            let version: i64 = staff_directory::table.select(staff_directory::version).first(conn)?;
+            let version = directory_version(conn)?;
             let rows = load_locations(conn, &LocationScope::All)?;
             let staff: Vec<(Uuid, String)> = users::table.select((users::id, users::role)).load(conn)?;
             let assignments: Vec<(Uuid, Uuid)> =
@@ -213,62 +208,14 @@ fn load_directory(db: &Database) -> Result<Directory, StoreError> {
     Ok(Directory::new(version, locations, staff))
 }
 
-/// The directory as this process holds it.
-#[derive(Debug, Clone)]
-pub struct PgStaffDirectory {
-    db: Database,
-    current: Arc<RwLock<Arc<Directory>>>,
-    /// Held while one reload runs: the others wait for it and take its result.
-    reloading: Arc<tokio::sync::Mutex<()>>,
+/// The staff directory as this process holds it.
+pub type PgStaffDirectory = PgSnapshots<Directory>;
+
+/// The staff directory of `db`, loaded at the first order.
+pub fn staff_directory(db: Database) -> PgStaffDirectory {
+    PgSnapshots::new(db, Directory::never_loaded(), directory_version, load_directory)
 }
 
-impl PgStaffDirectory {
-    /// Starts with a snapshot storage will find stale, so that the first order loads it (the
-    /// database may not answer yet when the process starts).
-    pub fn new(db: Database) -> Self {
-        Self {
-            db,
-            current: Arc::new(RwLock::new(Arc::new(Directory::never_loaded()))),
-            reloading: Arc::new(tokio::sync::Mutex::new(())),
-        }
-    }
-
-    fn held(&self) -> Arc<Directory> {
-        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner))
-    }
-}
-
-impl StaffDirectory for PgStaffDirectory {
-    fn current(&self) -> Arc<Directory> {
-        self.held()
-    }
-
-    fn refresh(&self, stale: i64) -> PendingDirectory {
-        let this = self.clone();
-        Box::pin(async move {
-            let _turn = this.reloading.lock().await;
-            let held = this.held();
-            if held.version() != stale {
-                // Another caller reloaded while this one waited.
-                return Ok(held);
-            }
-            // A refusal is confirmed this way too, so the version alone is read first: the whole
-            // directory is read only when it moved.
-            let db = this.db.clone();
-            let held_version = held.version();
-            let loaded = tokio::task::spawn_blocking(move || {
-                let version: i64 = staff_directory::table
-                    .select(staff_directory::version)
-                    .first(&mut *db.conn()?)
-                    .map_err(store_error)?;
-                if version == held_version { Ok(None) } else { load_directory(&db).map(Some) }
-            })
-            .await
-            .map_err(|e| StoreError::other(std::io::Error::other(e.to_string())))??;
-            let Some(loaded) = loaded else { return Ok(held) };
-            let loaded = Arc::new(loaded);
-            *this.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&loaded);
-            Ok(loaded)
-        })
-    }
+fn directory_version(conn: &mut PgConnection) -> QueryResult<i64> {
+    staff_directory::table.select(staff_directory::version).first(conn)
 }

@@ -2,8 +2,8 @@
 //! idempotency keys (one round trip, one commit), and a few writer threads coalesce the orders
 //! that arrive while the previous batch is being written. A lone order goes alone at once: no
 //! batch waits to fill up. Each order stays all-or-nothing and isolated from its neighbours: an
-//! order whose key was used, or that was placed with a staff directory that has changed since,
-//! is simply not inserted, and if a batch fails as a whole its orders are written again one by
+//! order whose key was used, or that was placed with a staff directory or a menu that has
+//! changed since, is simply not inserted, and if a batch fails as a whole its orders are written again one by
 //! one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -24,7 +24,9 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use application::{IdempotencyClaim, MissingClaim, OrderWriter, PendingWrite, StoreError, WriteOutcome};
+use application::{
+    IdempotencyClaim, MissingClaim, OrderWriter, PendingWrite, SnapshotVersions, StoreError, WriteOutcome,
+};
 use domain::Order;
 
 use crate::db::{Database, store_error};
@@ -38,7 +40,8 @@ const MAX_BATCH_LINES: usize = 2_000;
 /// (they travel as arrays). Every column is bound from the order as the domain made it (its
 /// status, amounts, location and business date included): the statement states the entity, it
 /// does not restate rules. What it checks is that the staff directory the order was authorized
-/// with is still storage's (`directory_versions`).
+/// with is still storage's (`directory_versions`), and so is the menu its menu lines were
+/// priced from (`menu_versions`, null for an order without menu lines).
 #[derive(Debug, Default)]
 pub struct InsertOrders<'a> {
     ids: Vec<Uuid>,
@@ -54,6 +57,7 @@ pub struct InsertOrders<'a> {
     keys: Vec<Option<&'a str>>,
     fingerprints: Vec<Option<&'a [u8]>>,
     directory_versions: Vec<i64>,
+    menu_versions: Vec<Option<i64>>,
     line_orders: Vec<Uuid>,
     line_numbers: Vec<i16>,
     line_keys: Vec<&'a str>,
@@ -61,12 +65,16 @@ pub struct InsertOrders<'a> {
     line_prices: Vec<Decimal>,
     line_quantities: Vec<i32>,
     line_subtotals: Vec<Decimal>,
+    line_notes: Vec<Option<&'a str>>,
+    line_menu_items: Vec<Option<Uuid>>,
+    line_category_ids: Vec<Option<Uuid>>,
+    line_categories: Vec<Option<&'a str>>,
 }
 
 impl<'a> InsertOrders<'a> {
     /// The statement's bind parameters, in order (`$1` is the first): what a copy of the
     /// statement with other values in their place (the benchmark's baseline) must supply.
-    pub const PARAMETERS: [&'static str; 20] = [
+    pub const PARAMETERS: [&'static str; 25] = [
         "ids",
         "customer_names",
         "waiter_ids",
@@ -80,6 +88,7 @@ impl<'a> InsertOrders<'a> {
         "keys",
         "fingerprints",
         "directory_versions",
+        "menu_versions",
         "line_orders",
         "line_numbers",
         "line_keys",
@@ -87,24 +96,28 @@ impl<'a> InsertOrders<'a> {
         "line_prices",
         "line_quantities",
         "line_subtotals",
+        "line_notes",
+        "line_menu_items",
+        "line_category_ids",
+        "line_categories",
     ];
 
-    /// The statement for these orders, each with the directory version it was placed with.
-    pub fn new(orders: &[(&'a Order, Option<&'a IdempotencyClaim>, i64)]) -> Self {
+    /// The statement for these orders, each with the snapshot versions it was placed with.
+    pub fn new(orders: &[(&'a Order, Option<&'a IdempotencyClaim>, SnapshotVersions)]) -> Self {
         let mut statement = Self::default();
-        for (order, claim, directory_version) in orders {
-            statement.push(order, *claim, *directory_version);
+        for (order, claim, versions) in orders {
+            statement.push(order, *claim, *versions);
         }
         statement
     }
 
-    /// The SQL text with `$1`..`$20` for [`Self::PARAMETERS`], as PostgreSQL receives it.
+    /// The SQL text with `$1`..`$25` for [`Self::PARAMETERS`], as PostgreSQL receives it.
     pub fn sql() -> String {
         let text = diesel::debug_query::<Pg, _>(&Self::default()).to_string();
         text.split(" -- binds:").next().unwrap_or_default().to_owned()
     }
 
-    fn push(&mut self, order: &'a Order, claim: Option<&'a IdempotencyClaim>, directory_version: i64) {
+    fn push(&mut self, order: &'a Order, claim: Option<&'a IdempotencyClaim>, versions: SnapshotVersions) {
         self.ids.push(order.id().0);
         self.customer_names.push(order.customer_name().as_ref());
         self.waiter_ids.push(order.waiter_id().0);
@@ -117,7 +130,8 @@ impl<'a> InsertOrders<'a> {
         self.created_at.push(order.created_at());
         self.keys.push(claim.map(|c| c.key.as_ref()));
         self.fingerprints.push(claim.map(|c| c.fingerprint.0.as_slice()));
-        self.directory_versions.push(directory_version);
+        self.directory_versions.push(versions.directory);
+        self.menu_versions.push(versions.menu);
         for (n, line) in order.lines().iter().enumerate() {
             self.line_orders.push(order.id().0);
             self.line_numbers.push(n as i16 + 1);
@@ -126,6 +140,10 @@ impl<'a> InsertOrders<'a> {
             self.line_prices.push(line.unit_price().amount());
             self.line_quantities.push(line.quantity().get() as i32);
             self.line_subtotals.push(line.subtotal().amount());
+            self.line_notes.push(line.note().map(AsRef::as_ref));
+            self.line_menu_items.push(line.menu().map(|m| m.item_id.0));
+            self.line_category_ids.push(line.menu().map(|m| m.category_id.0));
+            self.line_categories.push(line.menu().map(|m| m.category.as_ref()));
         }
     }
 }
@@ -163,10 +181,14 @@ impl QueryFragment<Pg> for InsertOrders<'_> {
         out.push_bind_param::<Array<Nullable<Bytea>>, _>(&self.fingerprints)?;
         out.push_sql("::bytea[], ");
         out.push_bind_param::<Array<BigInt>, _>(&self.directory_versions)?;
+        out.push_sql("::int8[], ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.menu_versions)?;
         out.push_sql(
             "::int8[]) AS t (id, customer_name, waiter_id, location_id, business_date, status, total_price, amount_paid, \
-                 version, created_at, key, fingerprint, directory_version)), \
-             allowed AS (SELECT input.* FROM input WHERE input.directory_version = (SELECT version FROM staff_directory)), \
+                 version, created_at, key, fingerprint, directory_version, menu_version)), \
+             current AS (SELECT input.id, input.directory_version = (SELECT version FROM staff_directory) AS directory_ok, \
+                 input.menu_version IS NULL OR input.menu_version = (SELECT version FROM menu_version) AS menu_ok FROM input), \
+             allowed AS (SELECT input.* FROM input JOIN current USING (id) WHERE directory_ok AND menu_ok), \
              claims AS (INSERT INTO idempotency_keys (user_id, key, fingerprint, resource_id, created_at) \
                  SELECT waiter_id, key, fingerprint, id, created_at FROM allowed WHERE key IS NOT NULL \
                  ORDER BY waiter_id, key ON CONFLICT (user_id, key) DO NOTHING RETURNING resource_id), \
@@ -175,8 +197,10 @@ impl QueryFragment<Pg> for InsertOrders<'_> {
                  SELECT id, customer_name, waiter_id, location_id, business_date, status, total_price, amount_paid, version, \
                      created_at, created_at FROM allowed \
                  WHERE key IS NULL OR id IN (SELECT resource_id FROM claims) RETURNING id), \
-             new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) \
-                 SELECT l.order_id, l.line_no, l.product_key, l.product_name, l.unit_price, l.quantity, l.subtotal FROM unnest(",
+             new_lines AS (INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal, \
+                     note, menu_item_id, category_id, category) \
+                 SELECT l.order_id, l.line_no, l.product_key, l.product_name, l.unit_price, l.quantity, l.subtotal, \
+                     l.note, l.menu_item_id, l.category_id, l.category FROM unnest(",
         );
         out.push_bind_param::<Array<SqlUuid>, _>(&self.line_orders)?;
         out.push_sql("::uuid[], ");
@@ -191,17 +215,26 @@ impl QueryFragment<Pg> for InsertOrders<'_> {
         out.push_bind_param::<Array<Int4>, _>(&self.line_quantities)?;
         out.push_sql("::int4[], ");
         out.push_bind_param::<Array<Numeric>, _>(&self.line_subtotals)?;
+        out.push_sql("::numeric[], ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.line_notes)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Nullable<SqlUuid>>, _>(&self.line_menu_items)?;
+        out.push_sql("::uuid[], ");
+        out.push_bind_param::<Array<Nullable<SqlUuid>>, _>(&self.line_category_ids)?;
+        out.push_sql("::uuid[], ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.line_categories)?;
         out.push_sql(
-            "::numeric[]) AS l (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal) \
+            "::text[]) AS l (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal, note, menu_item_id, \
+                     category_id, category) \
                  WHERE l.order_id IN (SELECT id FROM new_orders) RETURNING 1) \
-             SELECT input.id, input.id IN (SELECT id FROM allowed), input.id IN (SELECT id FROM new_orders) FROM input",
+             SELECT current.id, current.directory_ok, current.menu_ok, current.id IN (SELECT id FROM new_orders) FROM current",
         );
         Ok(())
     }
 }
 
 impl Query for InsertOrders<'_> {
-    type SqlType = (SqlUuid, Bool, Bool);
+    type SqlType = (SqlUuid, Bool, Bool, Bool);
 }
 
 impl RunQueryDsl<PgConnection> for InsertOrders<'_> {}
@@ -211,20 +244,20 @@ impl RunQueryDsl<PgConnection> for InsertOrders<'_> {}
 enum Inserted {
     Yes,
     KeyUsed,
-    DirectoryChanged,
+    Stale { directory: bool, menu: bool },
 }
 
 /// Inserts the orders in one statement; returns each order's outcome, in the given order.
 fn insert_orders(
     conn: &mut PgConnection,
-    orders: &[(&Order, Option<&IdempotencyClaim>, i64)],
+    orders: &[(&Order, Option<&IdempotencyClaim>, SnapshotVersions)],
 ) -> QueryResult<Vec<Inserted>> {
-    let rows: Vec<(Uuid, bool, bool)> = InsertOrders::new(orders).load(conn)?;
+    let rows: Vec<(Uuid, bool, bool, bool)> = InsertOrders::new(orders).load(conn)?;
     let outcomes: HashMap<Uuid, Inserted> = rows
         .into_iter()
-        .map(|(id, current, inserted)| {
-            let outcome = match (current, inserted) {
-                (false, _) => Inserted::DirectoryChanged,
+        .map(|(id, directory_ok, menu_ok, inserted)| {
+            let outcome = match (directory_ok && menu_ok, inserted) {
+                (false, _) => Inserted::Stale { directory: !directory_ok, menu: !menu_ok },
                 (true, true) => Inserted::Yes,
                 (true, false) => Inserted::KeyUsed,
             };
@@ -242,7 +275,7 @@ fn insert_orders(
 fn answer(conn: &mut PgConnection, job: &Job, inserted: Inserted) -> Result<WriteOutcome, StoreError> {
     match inserted {
         Inserted::Yes => Ok(WriteOutcome::Written),
-        Inserted::DirectoryChanged => Ok(WriteOutcome::DirectoryChanged),
+        Inserted::Stale { directory, menu } => Ok(WriteOutcome::Stale { directory, menu }),
         Inserted::KeyUsed => {
             let claim = job.claim.as_ref().ok_or_else(|| StoreError::other(MissingClaim))?;
             let replay = crate::orders::find_claim(conn, claim.user_id, claim.key.as_ref())
@@ -273,7 +306,7 @@ impl std::error::Error for SharedCause {
 struct Job {
     order: Arc<Order>,
     claim: Option<IdempotencyClaim>,
-    directory_version: i64,
+    versions: SnapshotVersions,
     queued: Instant,
     reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
 }
@@ -337,9 +370,9 @@ impl PgOrderWriter {
 }
 
 impl OrderWriter for PgOrderWriter {
-    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>, directory_version: i64) -> PendingWrite {
+    fn write(&self, order: Arc<Order>, claim: Option<IdempotencyClaim>, versions: SnapshotVersions) -> PendingWrite {
         let (reply, answer) = oneshot::channel();
-        let sent = self.sender.send(Job { order, claim, directory_version, queued: Instant::now(), reply });
+        let sent = self.sender.send(Job { order, claim, versions, queued: Instant::now(), reply });
         Box::pin(async move {
             if sent.is_err() {
                 return Err(unavailable("the order writers have stopped"));
@@ -415,8 +448,8 @@ fn write_loop(db: &Database, queue: &Receiver<Job>, patience: Duration, stats: &
 fn write_batch(db: &Database, batch: Vec<Job>, stats: &Counters) {
     let _span = tracing::debug_span!("order_batch", orders = batch.len()).entered();
     let outcome = db.conn().and_then(|mut conn| {
-        let orders: Vec<(&Order, Option<&IdempotencyClaim>, i64)> =
-            batch.iter().map(|j| (&*j.order, j.claim.as_ref(), j.directory_version)).collect();
+        let orders: Vec<(&Order, Option<&IdempotencyClaim>, SnapshotVersions)> =
+            batch.iter().map(|j| (&*j.order, j.claim.as_ref(), j.versions)).collect();
         insert_orders(&mut conn, &orders).map(|outcomes| (conn, outcomes)).map_err(store_error)
     });
     match outcome {

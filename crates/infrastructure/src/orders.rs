@@ -14,8 +14,9 @@ use application::{
     OrderRepository, PageRequest, PaymentInsert, Refused, Replay, StoreError, budget_cut,
 };
 use domain::{
-    CustomerName, LocationId, Money, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductKey,
-    ProductName, Quantity, StoredOrder, UserId,
+    CategoryId, CategoryName, CustomerName, LineNote, LocationId, MenuItemId, MenuLine, Money, NewOrderLine, Order,
+    OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductKey, ProductName, Quantity, StoredLine,
+    StoredOrder, UserId,
 };
 
 use crate::db::{Database, PgPooled, store_error};
@@ -46,6 +47,10 @@ struct OrderItemRow {
     product_name: String,
     unit_price: Decimal,
     quantity: i32,
+    note: Option<String>,
+    menu_item_id: Option<Uuid>,
+    category_id: Option<Uuid>,
+    category: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -82,10 +87,24 @@ fn to_order(row: OrderRow, mut items: Vec<OrderItemRow>) -> Result<Order, StoreE
     let lines = items
         .into_iter()
         .map(|i| {
-            let name = ProductName::restore(&i.product_name).map_err(|e| corrupt("order line", id, e))?;
-            let price = money("order line", id, i.unit_price)?;
-            let quantity = Quantity::new(i64::from(i.quantity)).map_err(|e| corrupt("order line", id, e))?;
-            Ok((name, ProductKey::restore(i.product_key), price, quantity))
+            let bad = |e: &dyn std::fmt::Display| corrupt("order line", id, e);
+            let menu = match (i.menu_item_id, i.category_id, i.category) {
+                (None, None, None) => None,
+                (Some(item), Some(category_id), Some(category)) => Some(MenuLine {
+                    item_id: MenuItemId(item),
+                    category_id: CategoryId(category_id),
+                    category: CategoryName::restore(&category).map_err(|e| bad(&e))?,
+                }),
+                _ => return Err(bad(&"a menu line without its item or category")),
+            };
+            let line = NewOrderLine {
+                product_name: ProductName::restore(&i.product_name).map_err(|e| bad(&e))?,
+                unit_price: money("order line", id, i.unit_price)?,
+                quantity: Quantity::new(i64::from(i.quantity)).map_err(|e| bad(&e))?,
+                note: i.note.as_deref().map(LineNote::parse).transpose().map_err(|e| bad(&e))?,
+                menu,
+            };
+            Ok(StoredLine { key: ProductKey::restore(i.product_key), line })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     let stored = StoredOrder {

@@ -22,7 +22,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use application::{LocationScope, ProductSales, ReportRange, ReportRepository, RollupProgress, StoreError};
-use domain::{LocationSettings, Order, OrderStatus, UserId};
+use domain::{LocationSettings, MenuItemId, Order, OrderStatus, UserId};
 
 use crate::db::{Database, store_error};
 
@@ -252,15 +252,15 @@ SET total_quantity = business_day_sales.total_quantity + excluded.total_quantity
     )
 });
 
-/// Records the shown spelling of the products first seen in `[$1, $2)` (cancelled orders
-/// included: a name is a name).
+/// Records the shown spelling of the open lines' products first seen in `[$1, $2)` (cancelled
+/// orders included: a name is a name). Menu lines are shown by their item's current name.
 static NAME_PRODUCTS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO product_names (product_key, product_name)
 SELECT i.product_key, {shown}
 FROM orders o
 JOIN order_items i ON i.order_id = o.id
-WHERE o.created_at >= $1 AND o.created_at < $2
+WHERE o.created_at >= $1 AND o.created_at < $2 AND i.menu_item_id IS NULL
 GROUP BY i.product_key
 ON CONFLICT (product_key) DO NOTHING",
         shown = shown_name("i.product_name"),
@@ -290,8 +290,8 @@ fn load_sales(
     Ok(())
 }
 
-/// The shown spelling of each product: the one `product_names` holds, else the smallest among
-/// the lines read live.
+/// The shown name of each product: a menu item's current name; for open lines, the spelling
+/// `product_names` holds, else the smallest among the lines read live.
 fn name_products(conn: &mut PgConnection, sales: HashMap<String, SalesRow>) -> QueryResult<Vec<ProductSales>> {
     #[derive(QueryableByName)]
     struct Named {
@@ -301,22 +301,31 @@ fn name_products(conn: &mut PgConnection, sales: HashMap<String, SalesRow>) -> Q
         product_name: String,
     }
     let keys: Vec<&str> = sales.keys().map(String::as_str).collect();
-    let mut names: HashMap<String, String> =
-        diesel::sql_query("SELECT product_key, product_name FROM product_names WHERE product_key = ANY ($1)")
-            .bind::<Array<Text>, _>(&keys)
-            .load::<Named>(conn)?
-            .into_iter()
-            .map(|n| (n.product_key, n.product_name))
-            .collect();
+    let mut names: HashMap<String, String> = diesel::sql_query(
+        "SELECT product_key, product_name FROM product_names WHERE product_key = ANY ($1)
+UNION ALL
+SELECT 'MENU:' || m.id::text, m.name FROM menu_items m WHERE 'MENU:' || m.id::text = ANY ($1)",
+    )
+    .bind::<Array<Text>, _>(&keys)
+    .load::<Named>(conn)?
+    .into_iter()
+    .map(|n| (n.product_key, n.product_name))
+    .collect();
     Ok(sales
         .into_values()
         .filter(|row| row.total_quantity > 0)
         .map(|row| ProductSales {
+            menu_item_id: menu_item_of(&row.product_key),
             product_name: names.remove(&row.product_key).or(row.product_name).unwrap_or(row.product_key),
             total_quantity: row.total_quantity,
             total_price: row.total_price,
         })
         .collect())
+}
+
+/// The menu item whose lines a product key counts (see `MenuItem::product_key`), if it is one.
+fn menu_item_of(key: &str) -> Option<MenuItemId> {
+    key.strip_prefix("MENU:").and_then(|id| Uuid::parse_str(id).ok()).map(MenuItemId)
 }
 
 fn read_state(conn: &mut PgConnection, lock: &str) -> QueryResult<Option<State>> {

@@ -35,6 +35,45 @@ diesel::table! {
 }
 
 diesel::table! {
+    menu_categories (id) {
+        id -> Uuid,
+        name -> Text,
+        name_key -> Text,
+        position -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    menu_item_prices (menu_item_id, valid_from) {
+        menu_item_id -> Uuid,
+        price -> Numeric,
+        valid_from -> Timestamptz,
+        valid_to -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    menu_items (id) {
+        id -> Uuid,
+        name -> Text,
+        name_key -> Text,
+        category_id -> Uuid,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    menu_version (id) {
+        id -> Bool,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     order_items (order_id, product_key) {
         order_id -> Uuid,
         line_no -> Int2,
@@ -43,6 +82,10 @@ diesel::table! {
         unit_price -> Numeric,
         quantity -> Int4,
         subtotal -> Numeric,
+        menu_item_id -> Nullable<Uuid>,
+        category_id -> Nullable<Uuid>,
+        category -> Nullable<Text>,
+        note -> Nullable<Text>,
     }
 }
 
@@ -101,6 +144,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    sold_out_items (location_id, menu_item_id) {
+        location_id -> Uuid,
+        menu_item_id -> Uuid,
+        marked_by -> Uuid,
+        since -> Timestamptz,
+    }
+}
+
+diesel::table! {
     staff_directory (id) {
         id -> Bool,
         version -> Int8,
@@ -134,11 +186,18 @@ diesel::table! {
 }
 
 diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(menu_item_prices -> menu_items (menu_item_id));
+diesel::joinable!(menu_items -> menu_categories (category_id));
+diesel::joinable!(order_items -> menu_categories (category_id));
+diesel::joinable!(order_items -> menu_items (menu_item_id));
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(orders -> locations (location_id));
 diesel::joinable!(orders -> users (waiter_id));
 diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(payments -> users (recorded_by));
+diesel::joinable!(sold_out_items -> locations (location_id));
+diesel::joinable!(sold_out_items -> menu_items (menu_item_id));
+diesel::joinable!(sold_out_items -> users (marked_by));
 diesel::joinable!(user_locations -> locations (location_id));
 diesel::joinable!(user_locations -> users (user_id));
 
@@ -146,12 +205,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     business_day_sales,
     idempotency_keys,
     locations,
+    menu_categories,
+    menu_item_prices,
+    menu_items,
+    menu_version,
     order_items,
     orders,
     payments,
     product_names,
     sales_rollup,
     sales_rollup_state,
+    sold_out_items,
     staff_directory,
     text_keys,
     user_locations,

@@ -326,12 +326,21 @@ impl TestApp {
     /// The staff directory's version in the database now (what an order written straight
     /// through the writer must carry).
     pub fn directory_version(&self) -> i64 {
+        self.version_of("staff_directory")
+    }
+
+    /// The menu's version (see the `menu_version` table).
+    pub fn menu_version(&self) -> i64 {
+        self.version_of("menu_version")
+    }
+
+    fn version_of(&self, table: &str) -> i64 {
         #[derive(QueryableByName)]
         struct Version {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             version: i64,
         }
-        diesel::sql_query("SELECT version FROM staff_directory")
+        diesel::sql_query(format!("SELECT version FROM {table}"))
             .get_result::<Version>(&mut self.db.conn())
             .unwrap()
             .version

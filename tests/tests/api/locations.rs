@@ -99,6 +99,9 @@ struct World {
     /// A waiter working here, and one working there (their orders are the probes' targets).
     waiter_here: (UserId, String),
     waiter_there: (UserId, String),
+    /// A menu category and an item of it.
+    category: String,
+    item: String,
 }
 
 impl World {
@@ -109,7 +112,17 @@ impl World {
         let there = app.create_location(&admin, "Elsewhere", "Europe/Madrid", "04:00").await;
         let (waiter, token) = app.staff_with_token(Role::Waiter, Some(vec![here])).await;
         let (other, other_token) = app.staff_with_token(Role::Waiter, Some(vec![there])).await;
-        Self { app, here, there, admin, waiter_here: (waiter.id(), token), waiter_there: (other.id(), other_token) }
+        let (category, item) = crate::menu::category_and_item(&app, &admin, "Bebidas", "Agua", "1.50").await;
+        Self {
+            app,
+            here,
+            there,
+            admin,
+            waiter_here: (waiter.id(), token),
+            waiter_there: (other.id(), other_token),
+            category,
+            item,
+        }
     }
 
     fn location(&self, place: Place) -> LocationId {
@@ -168,6 +181,38 @@ impl World {
             ("GET", "/api/v1/orders/{id}/payments") => {
                 (format!("/api/v1/orders/{}/payments", self.order(place).await), None, Scoped::Resource, 200)
             }
+            ("PUT" | "DELETE", "/api/v1/locations/{id}/sold-out/{item_id}") => {
+                (format!("/api/v1/locations/{location}/sold-out/{}", self.item), None, Scoped::Resource, 204)
+            }
+            ("POST", "/api/v1/menu/categories") => {
+                let body = json!({"name": format!("Categoría {}", uuid::Uuid::now_v7().simple())});
+                (path.to_owned(), Some(body), Scoped::Unscoped, 201)
+            }
+            ("GET", "/api/v1/menu/categories") => (path.to_owned(), None, Scoped::Unscoped, 200),
+            ("GET", "/api/v1/menu/categories/{id}") => {
+                (format!("/api/v1/menu/categories/{}", self.category), None, Scoped::Unscoped, 200)
+            }
+            ("PATCH", "/api/v1/menu/categories/{id}") => (
+                format!("/api/v1/menu/categories/{}", self.category),
+                Some(json!({"position": 5})),
+                Scoped::Unscoped,
+                200,
+            ),
+            ("POST", "/api/v1/menu/items") => {
+                let name = format!("Plato {}", uuid::Uuid::now_v7().simple());
+                let body = json!({"name": name, "category_id": self.category, "price": "9.90"});
+                (path.to_owned(), Some(body), Scoped::Unscoped, 201)
+            }
+            ("GET", "/api/v1/menu/items") => (format!("{path}?location_id={location}"), None, Scoped::Named, 200),
+            ("GET", "/api/v1/menu/items/{id}") => {
+                (format!("/api/v1/menu/items/{}?location_id={location}", self.item), None, Scoped::Named, 200)
+            }
+            ("PATCH", "/api/v1/menu/items/{id}") => {
+                (format!("/api/v1/menu/items/{}", self.item), Some(json!({"price": "1.60"})), Scoped::Unscoped, 200)
+            }
+            ("GET", "/api/v1/menu/items/{id}/prices") => {
+                (format!("/api/v1/menu/items/{}/prices", self.item), None, Scoped::Unscoped, 200)
+            }
             _ => panic!("no probe for {method} {path}: add one to tests/tests/api/locations.rs"),
         };
         Probe { method: method.to_owned(), path, body, scoped, success }
@@ -223,6 +268,7 @@ async fn each_role_gets_on_each_route_what_the_permission_table_says() {
                     "GET" => app.client.get(url),
                     "POST" => app.client.post(url),
                     "PUT" => app.client.put(url),
+                    "DELETE" => app.client.delete(url),
                     _ => app.client.patch(url),
                 }
                 .bearer_auth(token);

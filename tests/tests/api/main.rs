@@ -9,6 +9,7 @@ mod framework;
 mod health;
 mod hostile;
 mod locations;
+mod menu;
 mod migrations;
 mod orders;
 mod payments;

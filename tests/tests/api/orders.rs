@@ -58,9 +58,12 @@ async fn an_order_is_created_with_merged_lines_and_exact_money() {
     assert_eq!(
         order["items"],
         json!([
-            {"product_name": "Café con leche", "unit_price": "2.50", "quantity": 3, "subtotal": "7.50"},
-            {"product_name": "Tostada", "unit_price": "3.00", "quantity": 2, "subtotal": "6.00"},
-            {"product_name": "Agua", "unit_price": "0.10", "quantity": 3, "subtotal": "0.30"},
+            {"kind": "open", "menu_item_id": null, "category": null, "note": null,
+             "product_name": "Café con leche", "unit_price": "2.50", "quantity": 3, "subtotal": "7.50"},
+            {"kind": "open", "menu_item_id": null, "category": null, "note": null,
+             "product_name": "Tostada", "unit_price": "3.00", "quantity": 2, "subtotal": "6.00"},
+            {"kind": "open", "menu_item_id": null, "category": null, "note": null,
+             "product_name": "Agua", "unit_price": "0.10", "quantity": 3, "subtotal": "0.30"},
         ])
     );
     assert_eq!(order["total_price"], "13.80");

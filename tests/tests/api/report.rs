@@ -45,7 +45,15 @@ impl Placer {
 
     pub async fn place(&self, waiter: UserId, at: DateTime<Utc>, lines: &[(&str, &str, i64)]) -> Order {
         let order = crate::writer::placed(OrderId(uuid::Uuid::now_v7()), waiter, &self.location, "Mesa", at, lines);
-        let written = self.writer.write(Arc::new(order.clone()), None, self.directory_version).await.unwrap();
+        let written = self
+            .writer
+            .write(
+                Arc::new(order.clone()),
+                None,
+                application::SnapshotVersions { directory: self.directory_version, menu: None },
+            )
+            .await
+            .unwrap();
         assert_eq!(written, WriteOutcome::Written);
         order
     }

@@ -6,7 +6,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 use test_support::TestApp;
 
-use application::{OrderWriter, WriteOutcome};
+use application::{OrderWriter, SnapshotVersions, WriteOutcome};
 use domain::{CustomerName, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, Role};
 use infrastructure::{Database, PgOrderWriter, PoolSettings};
 
@@ -38,13 +38,18 @@ async fn the_order_insert_is_prepared_once_and_reused_whatever_the_line_count() 
                     product_name: ProductName::parse(&format!("Producto {i}")).unwrap(),
                     unit_price: Money::parse_positive("1.25", Money::MAX_UNIT_PRICE).unwrap(),
                     quantity: Quantity::new(2).unwrap(),
+                    note: None,
+                    menu: None,
                 })
                 .collect(),
         };
         let order =
             Order::place(OrderId(uuid::Uuid::now_v7()), waiter.id(), &app.main_location(), new, Utc::now()).unwrap();
         let version = app.directory_version();
-        assert_eq!(writer.write(Arc::new(order), None, version).await.unwrap(), WriteOutcome::Written);
+        assert_eq!(
+            writer.write(Arc::new(order), None, SnapshotVersions { directory: version, menu: None }).await.unwrap(),
+            WriteOutcome::Written
+        );
     }
     let mut conn = db.conn().unwrap();
     let prepared: Prepared = diesel::sql_query(

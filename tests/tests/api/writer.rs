@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use test_support::{TestApp, json_body};
 
-use application::{Fingerprint, IdempotencyClaim, IdempotencyKey, OrderWriter, WriteOutcome};
+use application::{Fingerprint, IdempotencyClaim, IdempotencyKey, OrderWriter, SnapshotVersions, WriteOutcome};
 use domain::{
     CustomerName, Location, Money, NewOrder, NewOrderLine, Order, OrderId, ProductName, Quantity, Role, UserId,
 };
@@ -38,6 +38,8 @@ pub(crate) fn placed(
             product_name: ProductName::parse(name).unwrap(),
             unit_price: Money::parse_positive(price, Money::MAX_UNIT_PRICE).unwrap(),
             quantity: Quantity::new(*quantity).unwrap(),
+            note: None,
+            menu: None,
         })
         .collect();
     let new = NewOrder { customer_name: CustomerName::parse(customer).unwrap(), lines };
@@ -70,13 +72,15 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
     let writer = PgOrderWriter::new(db, 1, Duration::from_secs(30));
     let here = app.main_location();
     let version = app.directory_version();
+    let menu_version = app.menu_version();
+    let current = |directory| SnapshotVersions { directory, menu: None };
 
     // Orders queued together go in fewer statements than orders.
     let warm: Vec<_> = (0..30)
         .map(|i| {
             let placed =
                 order(OrderId(uuid::Uuid::now_v7()), waiter, &here, &format!("Lote {i}"), &[("Pan", "1.00", 1)]);
-            writer.write(placed, None, version)
+            writer.write(placed, None, current(version))
         })
         .collect();
     for outcome in futures_util::future::join_all(warm).await {
@@ -89,7 +93,10 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
     // statement, and the writer must then write the others one by one.
     let existing_id = OrderId(uuid::Uuid::now_v7());
     assert_eq!(
-        writer.write(order(existing_id, waiter, &here, "Antes", &[("Pan", "1.00", 1)]), None, version).await.unwrap(),
+        writer
+            .write(order(existing_id, waiter, &here, "Antes", &[("Pan", "1.00", 1)]), None, current(version))
+            .await
+            .unwrap(),
         WriteOutcome::Written
     );
 
@@ -98,13 +105,14 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
     enum Want {
         Written,
         KeyUsedBy(OrderId),
-        DirectoryChanged,
+        Stale { directory: bool, menu: bool },
     }
     let tag = |outcome: &WriteOutcome| match outcome {
         WriteOutcome::Written => Want::Written,
         WriteOutcome::KeyUsed { first, .. } => Want::KeyUsedBy(first.as_ref().map(|o| o.id()).unwrap()),
-        WriteOutcome::DirectoryChanged => Want::DirectoryChanged,
+        WriteOutcome::Stale { directory, menu } => Want::Stale { directory: *directory, menu: *menu },
     };
+
     let mut expected: Vec<(OrderId, Result<Want, ()>)> = Vec::new();
     let mut first_with_key = None;
     let mut pending = Vec::new();
@@ -117,12 +125,20 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
             // Two orders with one key: the first is written, the second finds the key used.
             7 => {
                 first_with_key = Some(id);
-                (Some(claim(waiter, "same-key", id)), version, Ok(Want::Written))
+                (Some(claim(waiter, "same-key", id)), current(version), Ok(Want::Written))
             }
-            8 => (Some(claim(waiter, "same-key", id)), version, Ok(Want::KeyUsedBy(first_with_key.unwrap()))),
+            8 => (Some(claim(waiter, "same-key", id)), current(version), Ok(Want::KeyUsedBy(first_with_key.unwrap()))),
             // Placed with a staff directory that is no longer storage's.
-            13 => (None, version - 1, Ok(Want::DirectoryChanged)),
-            _ => ((i % 3 == 0).then(|| claim(waiter, &format!("key-{i}"), id)), version, Ok(Want::Written)),
+            13 => (None, current(version - 1), Ok(Want::Stale { directory: true, menu: false })),
+            // Priced from a menu that is no longer storage's.
+            17 => (
+                None,
+                SnapshotVersions { directory: version, menu: Some(menu_version - 1) },
+                Ok(Want::Stale { directory: false, menu: true }),
+            ),
+            // Priced from the current menu.
+            18 => (None, SnapshotVersions { directory: version, menu: Some(menu_version) }, Ok(Want::Written)),
+            _ => ((i % 3 == 0).then(|| claim(waiter, &format!("key-{i}"), id)), current(version), Ok(Want::Written)),
         };
         let placed = order(id, waiter, &here, &format!("Cliente {i}"), &refs);
         expected.push((id, outcome));
@@ -131,7 +147,7 @@ async fn each_order_of_a_batch_gets_its_own_outcome() {
             // The order reusing an existing id: refused, alone.
             let clash = order(existing_id, waiter, &here, "Choque", &[("Pan", "1.00", 1)]);
             expected.push((existing_id, Err(())));
-            pending.push(writer.write(clash, None, version));
+            pending.push(writer.write(clash, None, current(version)));
         }
     }
     let outcomes = futures_util::future::join_all(pending).await;

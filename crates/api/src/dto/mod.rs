@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod locations;
+pub mod menu;
 pub mod money;
 pub mod orders;
 pub mod patterns;

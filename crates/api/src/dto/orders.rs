@@ -6,8 +6,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use application::{OrderFilter, PageRequest};
-use domain::{CustomerName, LocationId, Money, NewOrder, NewOrderLine, Order, OrderStatus, ProductName, Quantity};
+use application::{LineRequest, OrderFilter, OrderRequest, PageRequest};
+use domain::{CustomerName, LineNote, LocationId, MenuItemId, Money, Order, OrderStatus, ProductName, Quantity};
 
 use super::cursor::CursorCodec;
 use super::money::{money_input_schema, parse_money, parse_quantity, quantity_input_schema};
@@ -16,18 +16,102 @@ use super::{Fields, NumberInput, Object, page_request};
 use crate::error::ApiError;
 use crate::problem::FieldError;
 
-/// One line of a new order.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct OrderItemRequest {
-    /// Lines naming the same product (ignoring case and extra spaces) merge when their unit
-    /// prices are equal; at different prices the order is refused.
-    #[schema(schema_with = super::patterns::product_name_schema, required = true)]
+/// One line of a new order as the body carries it: a menu line when `menu_item_id` is given,
+/// else an open line (the version 1 shape). Documented as [`OrderItemRequest`].
+#[derive(Debug, Deserialize)]
+pub struct OrderLineInput {
+    pub menu_item_id: Option<Uuid>,
     pub product_name: Option<String>,
-    /// At most 1000000.00.
-    #[schema(schema_with = money_input_schema, required = true)]
     pub unit_price: Option<NumberInput>,
-    #[schema(schema_with = quantity_input_schema, required = true)]
     pub quantity: Option<NumberInput>,
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub note: Option<String>,
+}
+
+/// A line from the menu: its name, category and unit price are the menu's when the order is
+/// placed, and stay on the line when the menu changes later. Lines of the same item merge (when
+/// their notes are equal); a retired item, or one the order's location has sold out, is a 409
+/// naming it; an id that names no item is a 422.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MenuLineRequest {
+    #[schema(schema_with = super::patterns::id_schema)]
+    pub menu_item_id: Uuid,
+    #[schema(schema_with = quantity_input_schema)]
+    pub quantity: NumberInput,
+    #[schema(schema_with = super::patterns::note_schema)]
+    pub note: Option<String>,
+}
+
+/// An open line, typed by the waiter (the version 1 shape): lines naming the same product
+/// (ignoring case and extra spaces) merge when their unit prices and notes are equal; at
+/// different prices the order is refused. An open line never merges with a menu line.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OpenLineRequest {
+    #[schema(schema_with = super::patterns::product_name_schema)]
+    pub product_name: String,
+    /// At most 1000000.00.
+    #[schema(schema_with = money_input_schema)]
+    pub unit_price: NumberInput,
+    #[schema(schema_with = quantity_input_schema)]
+    pub quantity: NumberInput,
+    #[schema(schema_with = super::patterns::note_schema)]
+    pub note: Option<String>,
+}
+
+/// One line of a new order: from the menu, or open.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum OrderItemRequest {
+    Menu(MenuLineRequest),
+    Open(OpenLineRequest),
+}
+
+impl OrderLineInput {
+    /// The line, with every failing field recorded under `items[i]`.
+    fn parse(self, i: usize, fields: &mut Fields) -> Option<LineRequest> {
+        let open = match self.menu_item_id {
+            Some(_) => {
+                for (field, given) in
+                    [("product_name", self.product_name.is_some()), ("unit_price", self.unit_price.is_some())]
+                {
+                    if given {
+                        fields.push(FieldError::new(
+                            format!("items[{i}].{field}"),
+                            "must not be given with menu_item_id: a menu line takes the menu's name and price",
+                        ));
+                    }
+                }
+                None
+            }
+            None => {
+                let name = fields.required(
+                    format!("items[{i}].product_name"),
+                    self.product_name.as_deref(),
+                    ProductName::parse,
+                );
+                let price = match &self.unit_price {
+                    None => fields.required(format!("items[{i}].unit_price"), None, |_| Err::<Money, _>("")),
+                    Some(input) => {
+                        fields.check(format!("items[{i}].unit_price"), parse_money(input, Money::MAX_UNIT_PRICE))
+                    }
+                };
+                Some((name, price))
+            }
+        };
+        let quantity = match &self.quantity {
+            None => fields.required(format!("items[{i}].quantity"), None, |_| Err::<Quantity, _>("")),
+            Some(input) => fields.check(format!("items[{i}].quantity"), parse_quantity(input)),
+        };
+        let note = fields.optional(format!("items[{i}].note"), self.note.as_deref(), LineNote::parse);
+        let (quantity, note) = (quantity?, note?);
+        match (self.menu_item_id, open) {
+            (Some(item), _) => Some(LineRequest::Menu { item: MenuItemId(item), quantity, note }),
+            (None, Some((Some(product_name), Some(unit_price)))) => {
+                Some(LineRequest::Open { product_name, unit_price, quantity, note })
+            }
+            (None, _) => None,
+        }
+    }
 }
 
 /// A new order. The waiter is the signed-in user.
@@ -38,12 +122,12 @@ pub struct CreateOrderRequest {
     #[schema(schema_with = super::patterns::customer_name_schema, required = true)]
     pub customer_name: Option<String>,
     #[schema(value_type = Vec<OrderItemRequest>, required = true, min_items = 1, max_items = 100)]
-    pub items: Option<Vec<Object<OrderItemRequest>>>,
+    pub items: Option<Vec<Object<OrderLineInput>>>,
 }
 
 impl CreateOrderRequest {
     /// The location asked for, and the order.
-    pub fn parse(self) -> Result<(Option<LocationId>, NewOrder), Vec<FieldError>> {
+    pub fn parse(self) -> Result<(Option<LocationId>, OrderRequest), Vec<FieldError>> {
         let location = self.location_id.map(LocationId);
         let mut fields = Fields::default();
         let customer_name = fields.required("customer_name", self.customer_name.as_deref(), CustomerName::parse);
@@ -60,30 +144,13 @@ impl CreateOrderRequest {
             Some(items) => {
                 let mut lines = Vec::with_capacity(items.len());
                 for (i, Object(item)) in items.into_iter().enumerate() {
-                    let name = fields.required(
-                        format!("items[{i}].product_name"),
-                        item.product_name.as_deref(),
-                        ProductName::parse,
-                    );
-                    let price = match &item.unit_price {
-                        None => fields.required(format!("items[{i}].unit_price"), None, |_| Err::<Money, _>("")),
-                        Some(input) => {
-                            fields.check(format!("items[{i}].unit_price"), parse_money(input, Money::MAX_UNIT_PRICE))
-                        }
-                    };
-                    let quantity = match &item.quantity {
-                        None => fields.required(format!("items[{i}].quantity"), None, |_| Err::<Quantity, _>("")),
-                        Some(input) => fields.check(format!("items[{i}].quantity"), parse_quantity(input)),
-                    };
-                    if let (Some(product_name), Some(unit_price), Some(quantity)) = (name, price, quantity) {
-                        lines.push(NewOrderLine { product_name, unit_price, quantity });
-                    }
+                    lines.extend(item.parse(i, &mut fields));
                 }
                 Some(lines)
             }
         };
         let order = match (customer_name, lines) {
-            (Some(customer_name), Some(lines)) => Some((location, NewOrder { customer_name, lines })),
+            (Some(customer_name), Some(lines)) => Some((location, OrderRequest { customer_name, lines })),
             _ => None,
         };
         fields.finish(order)
@@ -121,9 +188,24 @@ impl From<OrderStatusDto> for OrderStatus {
     }
 }
 
+/// Whether a line came from the menu or was typed.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKindDto {
+    Menu,
+    Open,
+}
+
 /// One line of an order (lines of the same product at the same price are merged).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderItemResponse {
+    pub kind: LineKindDto,
+    /// The menu item the line was ordered from; null for an open line.
+    pub menu_item_id: Option<Uuid>,
+    /// The item's category when the line was added; null for an open line.
+    #[schema(example = "Bebidas")]
+    pub category: Option<String>,
+    /// For a menu line, the item's name when the line was added.
     #[schema(example = "Café con leche")]
     pub product_name: String,
     #[schema(example = "2.50", pattern = r"^[0-9]+\.[0-9]{2}$")]
@@ -132,6 +214,8 @@ pub struct OrderItemResponse {
     pub quantity: u32,
     #[schema(example = "5.00", pattern = r"^[0-9]+\.[0-9]{2}$")]
     pub subtotal: String,
+    #[schema(example = "sin cebolla")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -175,10 +259,14 @@ impl From<&Order> for OrderResponse {
                 .lines()
                 .iter()
                 .map(|l| OrderItemResponse {
+                    kind: if l.menu().is_some() { LineKindDto::Menu } else { LineKindDto::Open },
+                    menu_item_id: l.menu().map(|m| m.item_id.0),
+                    category: l.menu().map(|m| m.category.as_ref().to_owned()),
                     product_name: l.product_name().as_ref().to_owned(),
                     unit_price: l.unit_price().to_string(),
                     quantity: l.quantity().get(),
                     subtotal: l.subtotal().to_string(),
+                    note: l.note().map(|n| n.as_ref().to_owned()),
                 })
                 .collect(),
             total_price: order.total_price().to_string(),
@@ -241,7 +329,7 @@ impl ListOrdersQuery {
 mod tests {
     use super::*;
 
-    fn order(json: &str) -> Result<NewOrder, Vec<FieldError>> {
+    fn order(json: &str) -> Result<OrderRequest, Vec<FieldError>> {
         serde_json::from_str::<Object<CreateOrderRequest>>(json).unwrap().0.parse().map(|(_, order)| order)
     }
 
@@ -276,7 +364,7 @@ mod tests {
     fn numbers_keep_their_text() {
         let new = order(r#"{"customer_name":"Mesa 1","items":[{"product_name":"Pan","unit_price":0.1,"quantity":3}]}"#)
             .unwrap();
-        assert_eq!(new.lines[0].unit_price.to_string(), "0.10");
+        assert!(matches!(&new.lines[0], LineRequest::Open { unit_price, .. } if unit_price.to_string() == "0.10"));
         let errors =
             order(r#"{"customer_name":"M","items":[{"product_name":"Pan","unit_price":12.345,"quantity":1}]}"#)
                 .unwrap_err();
@@ -287,7 +375,23 @@ mod tests {
         // A whole number written as JSON Schema allows integers (`1e3`, `205.0`) is a quantity.
         let new = order(r#"{"customer_name":"M","items":[{"product_name":"P","unit_price":"1.00","quantity":1e3}]}"#)
             .unwrap();
-        assert_eq!(new.lines[0].quantity.get(), 1000);
+        assert!(matches!(&new.lines[0], LineRequest::Open { quantity, .. } if quantity.get() == 1000));
+    }
+
+    #[test]
+    fn a_line_with_a_menu_item_is_a_menu_line() {
+        let new = order(
+            r#"{"customer_name":"M","items":[{"menu_item_id":"0192f1a4-0000-7000-8000-000000000001","quantity":2,"note":" sin  hielo "}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(&new.lines[0], LineRequest::Menu { quantity, note: Some(n), .. }
+            if quantity.get() == 2 && n.as_ref() == "sin hielo"));
+        let errors = order(
+            r#"{"customer_name":"M","items":[{"menu_item_id":"0192f1a4-0000-7000-8000-000000000001","product_name":"X","unit_price":"1.00","quantity":1}]}"#,
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["items[0].product_name", "items[0].unit_price"]);
     }
 
     #[test]

@@ -110,6 +110,24 @@ pub fn location_name_schema() -> utoipa::openapi::Object {
     text_schema(&SHORT_NAME, 1, 120, "Centro", &format!("{NAME_RULE} Unique among locations, ignoring case."))
 }
 
+pub fn category_name_schema() -> utoipa::openapi::Object {
+    text_schema(&SHORT_NAME, 1, 120, "Bebidas", &format!("{NAME_RULE} Unique among categories, ignoring case."))
+}
+
+pub fn menu_item_name_schema() -> utoipa::openapi::Object {
+    text_schema(
+        &SHORT_NAME,
+        1,
+        120,
+        "Café con leche",
+        &format!("{NAME_RULE} Unique among active items, ignoring case (a retired item's name may be reused)."),
+    )
+}
+
+pub fn note_schema() -> utoipa::openapi::Object {
+    text_schema(&SHORT_NAME, 1, 200, "sin cebolla", &format!("What the kitchen should know. {NAME_RULE}"))
+}
+
 pub fn person_name_schema() -> utoipa::openapi::Object {
     text_schema(&PERSON_NAME, 2, 100, "Ana López", NAME_RULE)
 }
@@ -160,6 +178,11 @@ pub fn optional_location_id_schema() -> utoipa::openapi::Object {
     schema.description =
         Some("Where the order is placed: optional when the signed-in user works in exactly one location.".into());
     schema
+}
+
+/// A required id in a body (a menu item's, a category's).
+pub fn id_schema() -> utoipa::openapi::Object {
+    uuid_object(false)
 }
 
 /// A list of location ids in a body.

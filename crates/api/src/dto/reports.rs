@@ -77,8 +77,13 @@ impl ReportQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProductSalesResponse {
+    /// A menu item's current name, or the product name of open lines.
     #[schema(example = "Café con leche")]
     pub product_name: String,
+    /// The menu item whose lines the row counts, whatever it was called when they were sold;
+    /// null for open lines, which count by product name (a menu item and open lines of the
+    /// same name are two rows).
+    pub menu_item_id: Option<Uuid>,
     #[schema(example = 42)]
     pub total_quantity: i64,
     #[schema(example = "105.00", pattern = r"^[0-9]+\.[0-9]{2}$")]
@@ -125,6 +130,7 @@ impl From<&SalesReport> for ReportResponse {
                 .iter()
                 .map(|p| ProductSalesResponse {
                     product_name: p.product_name.clone(),
+                    menu_item_id: p.menu_item_id.map(|m| m.0),
                     total_quantity: p.total_quantity,
                     total_price: format!("{:.2}", p.total_price),
                 })
@@ -205,6 +211,7 @@ mod tests {
             range: ReportRange::Instants { start: Utc::now(), end: Utc::now() },
             span: (Utc::now(), Utc::now()),
             products: vec![application::ProductSales {
+                menu_item_id: None,
                 product_name: "Vino \"tinto\", copa".into(),
                 total_quantity: 3,
                 total_price: Decimal::new(1050, 2),

@@ -7,3 +7,11 @@ use serde::Serializer;
 pub fn serialize<S: Serializer>(value: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&value.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
+
+/// An optional timestamp: the same, or `null`.
+pub fn serialize_option<S: Serializer>(value: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serialize(value, serializer),
+        None => serializer.serialize_none(),
+    }
+}

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod health;
 pub mod locations;
+pub mod menu;
 pub mod orders;
 pub mod reports;
 pub mod users;

@@ -32,7 +32,8 @@ const LOCATION_EXPR: &str = "(:locations::uuid[])[:w]";
 /// The pgbench expression that stands for `parameter` of [`InsertOrders`] in baseline (a),
 /// for one order of `lines` lines: one of the seeded waiters in the location they work in, on
 /// today's date (UTC), a request without an idempotency key (like W2's), `now()`, the staff
-/// directory's version read before the run, and the lines from `-D` array variables.
+/// directory's version read before the run, and the lines from `-D` array variables: open lines
+/// without notes (W2's), so no menu version to check.
 fn expression(parameter: &str, lines: usize) -> Option<String> {
     Some(match parameter {
         "ids" => format!("ARRAY[{UUID_EXPR}]"),
@@ -42,6 +43,7 @@ fn expression(parameter: &str, lines: usize) -> Option<String> {
         "business_dates" => "ARRAY[current_date]".to_owned(),
         "versions" => "ARRAY[1::int8]".to_owned(),
         "directory_versions" => "ARRAY[:directory::int8]".to_owned(),
+        "menu_versions" => "ARRAY[NULL::int8]".to_owned(),
         "statuses" => format!("ARRAY['{}']", OrderStatus::Open.as_str()),
         "totals" => "ARRAY[:total::numeric]".to_owned(),
         "amounts_paid" => "ARRAY[0::numeric]".to_owned(),
@@ -55,6 +57,9 @@ fn expression(parameter: &str, lines: usize) -> Option<String> {
         "line_prices" => ":prices::numeric[]".to_owned(),
         "line_quantities" => ":qtys::int4[]".to_owned(),
         "line_subtotals" => ":subs::numeric[]".to_owned(),
+        "line_notes" => format!("array_fill(NULL::text, ARRAY[{lines}])"),
+        "line_menu_items" | "line_category_ids" => format!("array_fill(NULL::uuid, ARRAY[{lines}])"),
+        "line_categories" => format!("array_fill(NULL::text, ARRAY[{lines}])"),
         _ => return None,
     })
 }
@@ -294,13 +299,14 @@ mod tests {
     #[test]
     fn every_placeholder_of_the_service_statement_is_replaced() {
         let sql = InsertOrders::sql();
-        assert!(sql.contains("$20"), "the statement changed shape: {sql}");
+        assert!(sql.contains("$25"), "the statement changed shape: {sql}");
         let a = substitute(&sql, &InsertOrders::PARAMETERS, 5).unwrap();
         assert!(!a.contains('$'), "a placeholder is left: {a}");
         assert!(a.starts_with("WITH input AS (SELECT * FROM unnest(ARRAY[(lpad("), "{a}");
         assert!(a.contains("ARRAY['open']::text[]") && a.contains("ARRAY[0::numeric]::numeric[]"), "{a}");
         assert!(a.contains("array_fill(") && a.contains(", ARRAY[5])::uuid[]"), "{a}");
-        assert!(a.contains(":subs::numeric[]::numeric[]) AS l"), "{a}");
+        assert!(a.contains(":subs::numeric[]::numeric[], "), "{a}");
+        assert!(a.contains("array_fill(NULL::text, ARRAY[5])::text[]) AS l"), "{a}");
         // What is not a placeholder is the service's text, unchanged.
         let mut rest = a.as_str();
         for piece in sql.split('$').skip(1).map(|p| p.trim_start_matches(|c: char| c.is_ascii_digit())) {

@@ -1,0 +1,12 @@
+ALTER TABLE order_items
+    DROP CONSTRAINT order_items_menu_line,
+    DROP COLUMN note,
+    DROP COLUMN category,
+    DROP COLUMN category_id,
+    DROP COLUMN menu_item_id;
+DROP TABLE menu_version;
+DROP TABLE sold_out_items;
+DROP TABLE menu_item_prices;
+DROP TABLE menu_items;
+DROP TABLE menu_categories;
+DROP FUNCTION menu_changed();
