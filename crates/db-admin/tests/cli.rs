@@ -167,16 +167,31 @@ fn seed_loads_consistent_orders_lines_payments_and_waiters_and_can_run_twice() {
     let out_of_range = "SELECT count(*) FROM orders \
          WHERE created_at >= now() OR updated_at >= now() OR created_at < now() - interval '10 days 1 minute'";
     assert_eq!(count(out_of_range), 0, "orders lie in the last 10 days");
-    let names: Vec<(String, String)> = {
-        use infrastructure::schema::order_items::dsl::{order_items, product_key, product_name};
-        order_items.select((product_name, product_key)).distinct().load(&mut db.conn()).unwrap()
+    // Menu lines keyed by their item (and named, priced and categorized as the menu has it),
+    // open lines by their name's key.
+    let names: Vec<(String, String, Option<uuid::Uuid>)> = {
+        use infrastructure::schema::order_items::dsl::{menu_item_id, order_items, product_key, product_name};
+        order_items.select((product_name, product_key, menu_item_id)).distinct().load(&mut db.conn()).unwrap()
     };
-    for (name, key) in names {
-        assert_eq!(domain::ProductName::parse(&name).unwrap().key().as_ref(), key, "the domain's product key");
+    for (name, key, item) in names {
+        let expected = match item {
+            Some(item) => domain::MenuItem::product_key(domain::MenuItemId(item)),
+            None => domain::ProductName::parse(&name).unwrap().key(),
+        };
+        assert_eq!(expected.as_ref(), key, "the domain's product key");
     }
+    let off_menu = "SELECT count(*) FROM order_items i JOIN menu_items m ON m.id = i.menu_item_id \
+         JOIN menu_item_prices p ON p.menu_item_id = m.id JOIN menu_categories c ON c.id = i.category_id \
+         WHERE i.product_name <> m.name OR i.unit_price <> p.price OR i.category <> c.name OR m.category_id <> c.id";
+    assert_eq!(count(off_menu), 0, "menu lines carry their item's name, price and category");
+    let menu_lines = count("SELECT count(*) FROM order_items WHERE menu_item_id IS NOT NULL");
+    let open_lines = count("SELECT count(*) FROM order_items WHERE menu_item_id IS NULL");
+    assert!(open_lines > 0 && menu_lines > 10 * open_lines, "most lines from the menu: {menu_lines} and {open_lines}");
+    assert_eq!(count("SELECT count(*) FROM menu_items"), 20);
+    assert!(count("SELECT count(*) FROM order_items WHERE note IS NOT NULL") > 0, "some lines carry a note");
     assert!(count("SELECT count(*) FROM orders WHERE status = 'cancelled'") > 0);
     assert!(count("SELECT count(*) FROM orders WHERE status = 'paid'") > 250);
-    let products = count("SELECT count(DISTINCT product_key) FROM order_items");
+    let products = count("SELECT count(DISTINCT menu_item_id) FROM order_items");
     assert!((10..=20).contains(&products), "{products} products");
     let waiters = "SELECT count(*) FROM users WHERE role = 'waiter' AND email LIKE 'waiter_@seed.comanda.local'";
     assert_eq!(count(waiters), 3);
@@ -239,6 +254,7 @@ fn seed_loads_consistent_orders_lines_payments_and_waiters_and_can_run_twice() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("0 created, 11 reused"), "{}", stdout(&out));
     assert_eq!(count_of(&db, "SELECT count(*) FROM locations"), 4, "the locations are reused too");
+    assert_eq!(count_of(&db, "SELECT count(*) FROM menu_items"), 20, "and the menu");
     let mut conn = db.conn();
     let total: i64 =
         diesel::select(diesel::dsl::sql::<BigInt>("(SELECT count(*) FROM orders)")).get_result(&mut conn).unwrap();

@@ -26,6 +26,11 @@ const LINE_WEIGHTS: [u32; MAX_LINES] = [14, 20, 20, 16, 12, 8, 6, 4];
 const QUANTITY_WEIGHTS: [u32; 6] = [620, 240, 80, 30, 15, 15];
 /// 2^64 / golden ratio: spreads consecutive numbers over the seed space.
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+/// The share of orders that also carry one open line (typed by the waiter, off the menu).
+const OPEN_LINE_SHARE: f64 = 0.05;
+/// The share of menu lines with a note for the kitchen, and the notes.
+const NOTE_SHARE: f64 = 0.08;
+const NOTES: [&str; 5] = ["sin cebolla", "poco hecho", "sin hielo", "para compartir", "sin picante"];
 
 pub(super) struct Generator<'a> {
     /// Each order's content (lines, status, payments, customer) comes from a generator seeded
@@ -143,15 +148,41 @@ impl<'a> Generator<'a> {
             let quantity = pick_weighted(&QUANTITY_WEIGHTS, rng) as i64;
             let subtotal = product.price_cents * quantity;
             total += subtotal;
+            // A menu line once the menu is stored (an unstored menu makes open lines, as
+            // before the menu existed).
+            let item = product.item.as_ref();
             batch.items.push(NewOrderItemRow {
                 order_id: id,
                 line_no: line_no as i16 + 1,
-                product_key: &product.key,
+                product_key: item.map_or(&product.key, |i| &i.key),
                 product_name: &product.name,
                 unit_price: money(product.price_cents),
                 quantity: quantity as i32,
                 subtotal: money(subtotal),
+                menu_item_id: item.map(|i| i.id),
+                category_id: item.map(|i| i.category_id),
+                category: item.map(|_| menu.category_of(product)),
+                note: rng.random_bool(NOTE_SHARE).then(|| NOTES[rng.random_range(0..NOTES.len())]),
             });
+        }
+        if rng.random_bool(OPEN_LINE_SHARE) {
+            let open = &menu.off_menu[rng.random_range(0..menu.off_menu.len())];
+            let price = rng.random_range(open.lowest..=open.highest) / 10 * 10;
+            total += price;
+            batch.items.push(NewOrderItemRow {
+                order_id: id,
+                line_no: count as i16 + 1,
+                product_key: &open.key,
+                product_name: open.name,
+                unit_price: money(price),
+                quantity: 1,
+                subtotal: money(price),
+                menu_item_id: None,
+                category_id: None,
+                category: None,
+                note: None,
+            });
+            count += 1;
         }
 
         // Where it stands: recent orders are often still open; old ones are mostly paid.

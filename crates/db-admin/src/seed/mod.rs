@@ -1,6 +1,9 @@
 //! `db-admin seed`: realistic demo data, fast.
 //!
-//! A menu of products with a skewed (Zipf-like) popularity and prices that look real; several
+//! A menu of products with a skewed (Zipf-like) popularity and prices that look real, stored
+//! as the service's menu (categories and items) from before the first order: most lines are
+//! menu lines (some with a note for the kitchen), and one order in twenty also carries an open
+//! line typed off the menu; several
 //! locations in different time zones, each with its own business day (the first location and
 //! up to four more); waiters, and a manager and a kitchen display per location, created as real
 //! users working in one location each (or reused when they already exist, so seeding twice
@@ -97,7 +100,8 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
     }
 
     let words = Words::load()?;
-    let menu = Menu::build(&mut rng, counts.products, &words)?;
+    let mut menu = Menu::build(&mut rng, counts.products, &words)?;
+    menu.store(conn, chrono::DateTime::from_timestamp_micros(start_us - MICROS_PER_DAY).unwrap_or_else(Utc::now))?;
     let database = crate::database(settings, url);
     let places = locations::ensure(&database, counts.locations, Utc::now())?;
     let place_ids: Vec<_> = places.iter().map(domain::Location::id).collect();
@@ -211,8 +215,11 @@ pub fn run(conn: &mut PgConnection, url: &str, args: &SeedArgs, settings: &Setti
     }
 
     let analyze_started = Instant::now();
-    conn.batch_execute("ANALYZE users, user_locations, locations, orders, order_items, payments")
-        .context("could not ANALYZE the tables")?;
+    conn.batch_execute(
+        "ANALYZE users, user_locations, locations, orders, order_items, payments, menu_categories, menu_items, \
+         menu_item_prices",
+    )
+    .context("could not ANALYZE the tables")?;
     let analyze_time = analyze_started.elapsed();
 
     summary::print(&Summary {

@@ -38,6 +38,10 @@ pub(super) struct NewOrderItemRow<'a> {
     pub unit_price: Decimal,
     pub quantity: i32,
     pub subtotal: Decimal,
+    pub menu_item_id: Option<Uuid>,
+    pub category_id: Option<Uuid>,
+    pub category: Option<&'a str>,
+    pub note: Option<&'a str>,
 }
 
 #[derive(Debug, Insertable)]
