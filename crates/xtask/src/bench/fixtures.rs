@@ -22,6 +22,8 @@ pub struct Fixtures {
     pub tokens: PathBuf,
     pub order_ids: PathBuf,
     pub products_file: PathBuf,
+    /// Active menu items' ids, one per line (W2m's lines); `None` for a build without a menu.
+    pub menu_items: Option<PathBuf>,
     pub admin_token: String,
     /// `(key, name)`, most sold first.
     pub products: Vec<(String, String)>,
@@ -137,11 +139,24 @@ pub fn prepare(
         bail!("fewer than 20 distinct products in {db_small}: W2's 20-line orders need 20");
     }
     let products_file = file("products", products.iter().map(|(_, name)| name.clone()).collect())?;
+    // A build from before the menu answers 404 here: it gets no W2m.
+    let menu_items = match api.get(url, "/api/v1/menu/items?active=true&limit=100", &admin_token, 10) {
+        Ok(body) => {
+            let ids = menu_item_ids(&body)?;
+            sup.say(&format!("took {} active menu items (W2m's lines)", ids.len()));
+            if need_products && ids.len() < 5 {
+                bail!("fewer than 5 active menu items in {db_small}: W2m's orders need 5");
+            }
+            Some(file("menu_items", ids)?)
+        }
+        Err(_) => None,
+    };
     Ok(Fixtures {
         emails,
         tokens: tokens_file,
         order_ids,
         products_file,
+        menu_items,
         admin_token,
         products,
         waiter_ids: waiters.iter().map(|w| w.id.to_string()).collect(),
@@ -153,6 +168,13 @@ pub fn prepare(
         rss_logged_in,
         logins: waiters.len() + 1,
     })
+}
+
+/// The ids of a page of menu items.
+fn menu_item_ids(body: &str) -> anyhow::Result<Vec<String>> {
+    let page: serde_json::Value = serde_json::from_str(body).context("the menu item list is not JSON")?;
+    let items = page["items"].as_array().context("the menu item list has no items")?;
+    Ok(items.iter().filter_map(|i| i["id"].as_str().map(str::to_owned)).collect())
 }
 
 /// `<name><suffix>.txt`: the file of one build's fixtures.

@@ -269,6 +269,8 @@ pub const CONNS_MIX: u64 = 64;
 pub const MIX_LINES: u64 = 4;
 /// W2's and the baselines' lines per order.
 pub const LINES_SET: [u64; 3] = [1, 5, 20];
+/// W2m's lines per order (menu lines), one of [`LINES_SET`]: compared with W2's open lines.
+pub const MENU_LINES: u64 = 5;
 /// The seeded waiters' password.
 pub const SEED_PASSWORD: &str = "seed-password";
 pub const ADMIN_EMAIL: &str = "admin@bench.comanda.local";

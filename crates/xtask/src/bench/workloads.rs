@@ -14,8 +14,8 @@ use super::baselines::{self, OrderLines};
 use super::cluster::BenchCluster;
 use super::fixtures::{Fixtures, report_path};
 use super::options::{
-    CONNS_HEALTH, CONNS_LOGIN, CONNS_MIX, CONNS_RATE, CONNS_REPORT, LINES_SET, MIX_LINES, RATE_DELAY_MS, SEED_PASSWORD,
-    Workload,
+    CONNS_HEALTH, CONNS_LOGIN, CONNS_MIX, CONNS_RATE, CONNS_REPORT, LINES_SET, MENU_LINES, MIX_LINES, RATE_DELAY_MS,
+    SEED_PASSWORD, Workload,
 };
 use super::report::{Hash, Row};
 use super::server::Server;
@@ -82,6 +82,8 @@ struct Spec<'a> {
     env: Env,
     /// Vacuum and checkpoint the database first (write workloads).
     quiesce: bool,
+    /// Run on this build only (a workload the other build has no route for).
+    this_only: bool,
 }
 
 pub struct Phase<'a> {
@@ -147,6 +149,7 @@ impl<'a> Phase<'a> {
         let servers = self.servers;
         let (this, other) = match &servers.other {
             None => (self.measure(false, spec.key, &spec)?, None),
+            Some(_) if spec.this_only => (self.measure(false, spec.key, &spec)?, None),
             Some(other) => {
                 let other_name = format!("{}-{}", spec.key, other.tag);
                 self.turn += 1;
@@ -176,6 +179,7 @@ impl<'a> Phase<'a> {
                 script: "report.lua",
                 env: Env { this: env(admin_tokens.0), other: env(admin_tokens.1) },
                 quiesce: false,
+                this_only: false,
             })?;
         }
         Ok(())
@@ -210,6 +214,7 @@ impl<'a> Phase<'a> {
                 script: "health.lua",
                 env: Env::none(),
                 quiesce: false,
+                this_only: false,
             })?;
         }
         if config.runs(Workload::W1) {
@@ -221,6 +226,7 @@ impl<'a> Phase<'a> {
                 script: "login.lua",
                 env: logins.clone(),
                 quiesce: false,
+                this_only: false,
             })?;
         }
         if config.needs_hash() {
@@ -239,6 +245,7 @@ impl<'a> Phase<'a> {
                 script: "get_order.lua",
                 env: env.clone(),
                 quiesce: false,
+                this_only: false,
             })?;
             self.storm(&env, &logins)?;
         }
@@ -255,7 +262,29 @@ impl<'a> Phase<'a> {
                         script: "create_order.lua",
                         env: orders.with(&[("BENCH_LINES", &n.to_string())]),
                         quiesce: true,
+                        this_only: false,
                     })?;
+                    // The same orders from the menu, right after: their ratio to the open
+                    // lines is the menu's cost (on this build only when the other has no menu).
+                    if n == MENU_LINES
+                        && let Some(items) = &fixtures.menu_items
+                    {
+                        let mut env = orders.with(&[("BENCH_LINES", &n.to_string())]);
+                        env.this.push(("BENCH_MENU_ITEMS".to_owned(), path(items)));
+                        let theirs = of.menu_items.as_ref().filter(|_| self.servers.other.is_some());
+                        if let Some(theirs) = theirs {
+                            env.other.push(("BENCH_MENU_ITEMS".to_owned(), path(theirs)));
+                        }
+                        self.run(Spec {
+                            key: &format!("w2m_{n}_c{conns}"),
+                            label: format!("W2m create order, {n} menu lines"),
+                            conns,
+                            script: "create_order.lua",
+                            env,
+                            quiesce: true,
+                            this_only: theirs.is_none(),
+                        })?;
+                    }
                 }
             }
         }
@@ -267,6 +296,7 @@ impl<'a> Phase<'a> {
                 script: "mix.lua",
                 env: orders.with(&[("BENCH_LINES", &MIX_LINES.to_string())]),
                 quiesce: true,
+                this_only: false,
             })?;
         }
         Ok(())
@@ -334,6 +364,7 @@ impl<'a> Phase<'a> {
                 script: "get_order.lua",
                 env: env.clone(),
                 quiesce: false,
+                this_only: false,
             };
             let measured = self.measure(other, &format!("w1b_storm{suffix}"), &spec);
             if measured.is_err() {
