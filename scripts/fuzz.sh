@@ -56,6 +56,12 @@ export FUZZ_ORDER_ID
 FUZZ_LOCATION_ID="$(curl -fsS "$base/api/v1/locations" -H "authorization: Bearer $admin_token" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][-1]["id"])')"
 export FUZZ_LOCATION_ID
+FUZZ_CATEGORY_ID="$(curl -fsS -X POST "$base/api/v1/menu/categories" -H "authorization: Bearer $admin_token" \
+    -H 'content-type: application/json' -d '{"name":"Fuzz"}' | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+FUZZ_MENU_ITEM_ID="$(curl -fsS -X POST "$base/api/v1/menu/items" -H "authorization: Bearer $admin_token" \
+    -H 'content-type: application/json' -d "{\"name\":\"Fuzz item\",\"category_id\":\"$FUZZ_CATEGORY_ID\",\"price\":\"2.50\"}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+export FUZZ_CATEGORY_ID FUZZ_MENU_ITEM_ID
 
 status=0
 for who in admin waiter; do
