@@ -1,10 +1,13 @@
 //! The menu: categories and items, prices with their history, sold-out marks per location, and
 //! order lines from the menu beside open lines, in orders and in the report.
 
+use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use test_support::{TestApp, json_body};
 
+use application::ReportRepository;
 use domain::{LocationId, Role};
+use infrastructure::{Database, PgReportRepository, PoolSettings};
 
 /// A category and an item of it, made by the admin; their ids.
 pub(crate) async fn category_and_item(
@@ -308,4 +311,27 @@ async fn menu_and_open_lines_in_one_order_and_in_the_report() {
         ])
     );
     assert_eq!(report["total_price"], "15.00");
+
+    // Once aggregated by the rollup, the item's row still takes its current name.
+    let reports = PgReportRepository::new(Database::new(
+        &app.db.url,
+        PoolSettings {
+            max_size: 1,
+            checkout_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+        },
+    ));
+    let progress = ReportRepository::roll_up(&reports, Utc::now() + TimeDelta::hours(1)).unwrap();
+    assert!(progress.minutes10 > 0, "{progress:?}");
+    json_body(
+        patch(&app, &format!("/api/v1/menu/items/{lemonade}"), &admin, json!({"name": "Limonada de la casa"})).await,
+        200,
+    )
+    .await;
+    let report = json_body(app.get("/api/v1/orders/report", &admin).send().await.unwrap(), 200).await;
+    assert_eq!(report["products"][0]["product_name"], "Limonada de la casa");
+    assert_eq!(
+        (report["products"][0]["total_quantity"].as_u64(), report["total_price"].as_str()),
+        (Some(4), Some("15.00"))
+    );
 }
