@@ -173,6 +173,25 @@ pub enum OrderServiceError {
     Store(#[from] StoreError),
 }
 
+impl OrderServiceError {
+    /// Whether a snapshot older than storage could have made this refusal (who the caller is,
+    /// where they work, which menu items exist and can be ordered), so that it must be
+    /// confirmed on fresh ones; a malformed order is malformed on any.
+    fn may_be_stale(&self) -> bool {
+        match self {
+            Self::Invalid(errors) => errors.iter().any(|e| matches!(e, PlacementError::UnknownMenuItem { .. })),
+            Self::Forbidden
+            | Self::NotFound
+            | Self::NoLocation
+            | Self::LocationRequired { .. }
+            | Self::UnknownLocation
+            | Self::Unorderable(_)
+            | Self::ActorGone => true,
+            Self::Transition(_) | Self::IdempotencyMismatch | Self::Store(_) => false,
+        }
+    }
+}
+
 impl From<Denied> for OrderServiceError {
     fn from(denied: Denied) -> Self {
         match denied {
@@ -286,6 +305,7 @@ impl OrderService {
             // their new location, or the menu item.
             let order = match self.prepare(id, caller, location, &request, &directory, &menu) {
                 Ok(order) => order,
+                Err(refusal) if !refusal.may_be_stale() => return Err(refusal),
                 Err(_) => {
                     directory = self.directory.refresh(directory.version()).await?;
                     if uses_menu {
