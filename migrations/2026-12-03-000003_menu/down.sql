@@ -10,3 +10,4 @@ DROP TABLE menu_item_prices;
 DROP TABLE menu_items;
 DROP TABLE menu_categories;
 DROP FUNCTION menu_changed();
+DROP FUNCTION menu_rows_are_never_deleted();

@@ -77,13 +77,32 @@ CREATE TRIGGER menu_item_prices_changed AFTER INSERT OR UPDATE OR DELETE ON menu
 CREATE TRIGGER sold_out_items_changed AFTER INSERT OR UPDATE OR DELETE ON sold_out_items
     FOR EACH STATEMENT EXECUTE FUNCTION menu_changed();
 
+-- Items and categories are never deleted (no route deletes them, and order lines point to
+-- them): refused here too. This stands in for foreign keys from `order_items`, whose checks
+-- would lock the referenced item and category rows for every line inserted (`FOR KEY SHARE`:
+-- concurrent orders of one popular item then share those locks through multixacts), a cost
+-- measured on the order writer's statement; see docs/ARCHITECTURE.md.
+CREATE FUNCTION menu_rows_are_never_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'menu items and categories are never deleted (retire an item with active = false)'
+        USING ERRCODE = 'restrict_violation';
+END
+$$;
+
+CREATE TRIGGER menu_items_never_deleted BEFORE DELETE ON menu_items
+    FOR EACH ROW EXECUTE FUNCTION menu_rows_are_never_deleted();
+CREATE TRIGGER menu_categories_never_deleted BEFORE DELETE ON menu_categories
+    FOR EACH ROW EXECUTE FUNCTION menu_rows_are_never_deleted();
+
 -- A menu line: the item, its category and the category's name as they were when the line was
 -- added (the name and price are the line's own columns). Its product key is `MENU:` and the
 -- item's id: a folded name never holds a capital letter, so no open line's key can look like
 -- one, and the report and the rollup count the item's lines together whatever it was called.
+-- The ids come from the menu the order was priced from, whose version the order's statement
+-- checks; the rows they name are never deleted (above).
 ALTER TABLE order_items
-    ADD COLUMN menu_item_id uuid REFERENCES menu_items (id),
-    ADD COLUMN category_id  uuid REFERENCES menu_categories (id),
+    ADD COLUMN menu_item_id uuid,
+    ADD COLUMN category_id  uuid,
     ADD COLUMN category     text CHECK (char_length(category) BETWEEN 1 AND 120),
     -- What the kitchen should know (no onions); counted in characters after the text rule.
     ADD COLUMN note         text CHECK (char_length(note) BETWEEN 1 AND 200 AND note = btrim(note)),

@@ -188,8 +188,6 @@ diesel::table! {
 diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(menu_item_prices -> menu_items (menu_item_id));
 diesel::joinable!(menu_items -> menu_categories (category_id));
-diesel::joinable!(order_items -> menu_categories (category_id));
-diesel::joinable!(order_items -> menu_items (menu_item_id));
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(orders -> locations (location_id));
 diesel::joinable!(orders -> users (waiter_id));

@@ -112,6 +112,12 @@ async fn admins_make_the_menu_and_names_are_unique_among_active_items() {
     assert_eq!((renamed["name"].as_str(), renamed["position"].as_u64()), (Some("Bebidas frías"), Some(3)));
     let categories = json_body(app.get("/api/v1/menu/categories", &waiter).send().await.unwrap(), 200).await;
     assert_eq!(categories["items"][0]["name"], "Bebidas frías");
+    // Lines point to items and categories without foreign keys: the database refuses to delete them.
+    use diesel::RunQueryDsl;
+    for table in ["menu_items", "menu_categories"] {
+        let deleted = diesel::sql_query(format!("DELETE FROM {table}")).execute(&mut app.db.conn());
+        assert!(deleted.unwrap_err().to_string().contains("never deleted"), "{table}");
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::options::LINES_SET;
+use super::options::{LINES_SET, MENU_LINES};
 use super::wrk::Measure;
 
 /// One row of the table: a workload run on this build, and on the other build with
@@ -123,7 +123,12 @@ impl Report {
         let mut keys: Vec<String> =
             ["w0", "w1", "w1b_alone", "w1b_storm", "w1b_storm_logins"].map(String::from).to_vec();
         for conns in [self.conns_low, self.conns_high] {
-            keys.extend(LINES_SET.iter().map(|n| format!("w2_{n}_c{conns}")));
+            for n in LINES_SET {
+                keys.push(format!("w2_{n}_c{conns}"));
+                if n == MENU_LINES {
+                    keys.push(format!("w2m_{n}_c{conns}"));
+                }
+            }
         }
         keys.extend(["w4", "w3_small_30", "w3_small_365", "w3_large_30", "w3_large_365"].map(String::from));
         keys
@@ -153,6 +158,18 @@ impl Report {
                 let t1 = targets.check(m.p50().is_some_and(|p| p <= bound));
                 let t2 = targets.check(r.is_some_and(|r| r <= 1.5));
                 format!("p50 ≤ {bound} ms: {t1}; {ll}/{ls} p50 ratio {} (≤ 1.5): {t2}", shown(r))
+            }
+            _ if key.starts_with("w2m_") => {
+                // The menu's cost: these orders against the same orders of open lines, right before.
+                let open = key.replacen("w2m_", "w2_", 1);
+                let r = ratio(m.rps(), self.rows.get(&open).and_then(|o| o.this.rps()));
+                let t = targets.check(r.is_some_and(|r| r >= 0.9));
+                let mut out = format!("{} × open lines (target ≥ 0.9): {t}", shown(r));
+                if row.conns == self.conns_high {
+                    let e = m.errors();
+                    let _ = write!(out, "; errors+timeouts = {e} (target 0): {}", targets.check(e == 0));
+                }
+                out
             }
             _ if key.starts_with("w2_") => {
                 let lines = key.trim_start_matches("w2_").split('_').next().unwrap_or_default();
