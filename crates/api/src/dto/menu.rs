@@ -23,7 +23,7 @@ pub struct CreateCategoryRequest {
     #[schema(schema_with = super::patterns::category_name_schema, required = true)]
     pub name: Option<String>,
     /// Where the category comes in a menu: smallest first (default 0).
-    #[schema(minimum = 0, maximum = 10000, example = 10)]
+    #[schema(value_type = i64, minimum = 0, maximum = 10000, example = 10)]
     #[serde(default, deserialize_with = "super::non_null")]
     pub position: Option<i64>,
 }
@@ -34,7 +34,7 @@ pub struct UpdateCategoryRequest {
     #[schema(schema_with = super::patterns::category_name_schema)]
     #[serde(default, deserialize_with = "super::non_null")]
     pub name: Option<String>,
-    #[schema(minimum = 0, maximum = 10000, example = 10)]
+    #[schema(value_type = i64, minimum = 0, maximum = 10000, example = 10)]
     #[serde(default, deserialize_with = "super::non_null")]
     pub position: Option<i64>,
 }
