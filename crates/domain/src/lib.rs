@@ -19,7 +19,7 @@ pub use menu::{
     Category, CategoryId, CategoryName, LineNote, MenuItem, MenuItemChange, MenuItemId, Position, PositionError,
     PriceSpan,
 };
-pub use money::{Money, MoneyError, Quantity, QuantityError};
+pub use money::{Money, MoneyError, Quantity, QuantityError, WholeNumberError, whole_number};
 pub use order::{
     CorruptOrder, CustomerName, MenuLine, NewOrder, NewOrderLine, Order, OrderId, OrderLine, OrderStatus,
     PlacementError, ProductKey, ProductName, StoredLine, StoredOrder, TransitionError,

@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::money::Money;
+use crate::money::{Money, whole_number};
 use crate::order::{ProductKey, ProductName};
 use crate::text::{self, TextError};
 
@@ -68,6 +68,11 @@ impl Position {
 
     pub fn new(value: i64) -> Result<Self, PositionError> {
         u16::try_from(value).ok().filter(|v| *v <= Self::MAX).map(Self).ok_or(PositionError)
+    }
+
+    /// Parses a JSON number's text whose value is a whole number (`10`, `10.0`, `1e1`).
+    pub fn parse(raw: &str) -> Result<Self, PositionError> {
+        whole_number(raw).map_err(|_| PositionError).and_then(Self::new)
     }
 
     pub fn get(self) -> u16 {
@@ -211,6 +216,9 @@ mod tests {
         );
         assert_eq!((item.price, item.active), (price("3.50"), false));
         assert_eq!(Position::new(10_001), Err(PositionError));
+        assert_eq!(Position::parse("1585.0").map(Position::get), Ok(1585));
+        assert_eq!(Position::parse("1e1").map(Position::get), Ok(10));
+        assert_eq!(Position::parse("1.5"), Err(PositionError));
         assert!(LineNote::parse(&"x".repeat(201)).is_err());
         assert_eq!(LineNote::parse("  sin   cebolla ").unwrap().as_ref(), "sin cebolla");
     }

@@ -139,6 +139,33 @@ pub enum QuantityError {
     OutOfRange,
 }
 
+/// Why a JSON number's text is not a whole number of the range `i64` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WholeNumberError {
+    NotAnInteger,
+    OutOfRange,
+}
+
+/// The value of a JSON number's text that is a whole number: `2`, and also `2.0` or `2e0`,
+/// which JSON Schema counts as integers too.
+pub fn whole_number(raw: &str) -> Result<i64, WholeNumberError> {
+    let unsigned = raw.strip_prefix('-').unwrap_or(raw);
+    if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit() || b".eE+-".contains(&b)) {
+        return Err(WholeNumberError::NotAnInteger);
+    }
+    if unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        return raw.parse::<i64>().map_err(|_| WholeNumberError::OutOfRange);
+    }
+    let value = if unsigned.contains(['e', 'E']) { Decimal::from_scientific(raw) } else { Decimal::from_str(raw) };
+    match value {
+        Ok(value) if !value.fract().is_zero() => Err(WholeNumberError::NotAnInteger),
+        Ok(value) => i64::try_from(value).map_err(|_| WholeNumberError::OutOfRange),
+        // Too many digits or too large an exponent for the decimal type: far out of range, or
+        // a fraction too small to tell from zero (also not a whole number).
+        Err(_) => Err(WholeNumberError::OutOfRange),
+    }
+}
+
 /// A number of units on an order line: 1 to 10 000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Quantity(u32);
@@ -157,23 +184,10 @@ impl Quantity {
     /// Parses a JSON number's text whose value is a whole number: `2`, and also `2.0` or
     /// `2e0`, which JSON Schema counts as integers too.
     pub fn parse(raw: &str) -> Result<Self, QuantityError> {
-        let unsigned = raw.strip_prefix('-').unwrap_or(raw);
-        if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit() || b".eE+-".contains(&b)) {
-            return Err(QuantityError::NotAnInteger);
-        }
-        if unsigned.bytes().all(|b| b.is_ascii_digit()) {
-            return match raw.parse::<i64>() {
-                Ok(value) => Self::new(value),
-                Err(_) => Err(QuantityError::OutOfRange),
-            };
-        }
-        let value = if unsigned.contains(['e', 'E']) { Decimal::from_scientific(raw) } else { Decimal::from_str(raw) };
-        match value {
-            Ok(value) if !value.fract().is_zero() => Err(QuantityError::NotAnInteger),
-            Ok(value) => Self::new(i64::try_from(value).unwrap_or(i64::MAX)),
-            // Too many digits or too large an exponent for the decimal type: far out of range,
-            // or a fraction too small to tell from zero (also not a quantity).
-            Err(_) => Err(QuantityError::OutOfRange),
+        match whole_number(raw) {
+            Ok(value) => Self::new(value),
+            Err(WholeNumberError::NotAnInteger) => Err(QuantityError::NotAnInteger),
+            Err(WholeNumberError::OutOfRange) => Err(QuantityError::OutOfRange),
         }
     }
 

@@ -25,7 +25,7 @@ pub struct CreateCategoryRequest {
     /// Where the category comes in a menu: smallest first (default 0).
     #[schema(value_type = i64, minimum = 0, maximum = 10000, example = 10)]
     #[serde(default, deserialize_with = "super::non_null")]
-    pub position: Option<i64>,
+    pub position: Option<NumberInput>,
 }
 
 /// A change to a category: the fields present replace the current ones.
@@ -36,18 +36,23 @@ pub struct UpdateCategoryRequest {
     pub name: Option<String>,
     #[schema(value_type = i64, minimum = 0, maximum = 10000, example = 10)]
     #[serde(default, deserialize_with = "super::non_null")]
-    pub position: Option<i64>,
+    pub position: Option<NumberInput>,
 }
 
-fn position(fields: &mut Fields, raw: Option<i64>) -> Option<Option<Position>> {
-    fields.optional("position", raw, Position::new)
+/// A position: a JSON number whose value is a whole number (`10`, and `10.0`, which JSON Schema
+/// counts as an integer too).
+fn position(fields: &mut Fields, raw: Option<&NumberInput>) -> Option<Option<Position>> {
+    fields.optional("position", raw, |input| match input {
+        NumberInput::Number(raw) => Position::parse(raw),
+        NumberInput::Text(_) | NumberInput::Invalid => Err(domain::PositionError),
+    })
 }
 
 impl CreateCategoryRequest {
     pub fn parse(self) -> Result<(CategoryName, Option<Position>), Vec<FieldError>> {
         let mut fields = Fields::default();
         let name = fields.required("name", self.name.as_deref(), CategoryName::parse);
-        let position = position(&mut fields, self.position);
+        let position = position(&mut fields, self.position.as_ref());
         fields.finish(name.zip(position))
     }
 }
@@ -56,7 +61,7 @@ impl UpdateCategoryRequest {
     pub fn parse(self) -> Result<CategoryChange, Vec<FieldError>> {
         let mut fields = Fields::default();
         let name = fields.optional("name", self.name.as_deref(), CategoryName::parse);
-        let position = position(&mut fields, self.position);
+        let position = position(&mut fields, self.position.as_ref());
         fields.finish(name.zip(position).map(|(name, position)| CategoryChange { name, position }))
     }
 }
