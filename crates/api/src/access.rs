@@ -62,6 +62,14 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/api/v1/orders/{id}/cancel", Gate::Action(Action::CancelOrder)),
     route("POST", "/api/v1/orders/{id}/payments", Gate::Action(Action::RecordPayment)),
     route("GET", "/api/v1/orders/{id}/payments", Gate::Action(Action::ReadOrders)),
+    route("POST", "/api/v1/orders/{id}/items", Gate::Action(Action::ChangeOrder)),
+    route("POST", "/api/v1/orders/{id}/items/{line_id}/void", Gate::Action(Action::ChangeOrder)),
+    route("POST", "/api/v1/orders/{id}/send", Gate::Action(Action::ChangeOrder)),
+    route("GET", "/api/v1/kitchen/tickets", Gate::Action(Action::ReadKitchen)),
+    route("GET", "/api/v1/kitchen/tickets/{id}", Gate::Action(Action::ReadKitchen)),
+    route("POST", "/api/v1/kitchen/tickets/{id}/ready", Gate::Action(Action::MarkTicketReady)),
+    route("POST", "/api/v1/kitchen/tickets/{id}/served", Gate::Action(Action::MarkTicketServed)),
+    route("GET", "/api/v1/kitchen/stream", Gate::Action(Action::ReadKitchen)),
 ];
 
 fn cell(gate: Gate, role: Role) -> String {
@@ -92,6 +100,8 @@ pub fn permissions_markdown() -> String {
          query): `403`;\n\
          4. the role reaches only its own (a waiter cancels only their own orders): `403` for the\n   \
          rest.\n\n\
+         Voiding a line takes *add, send and void new lines* on the order; a line already sent to\n\
+         the kitchen takes *void lines sent to the kitchen* as well (a waiter: `403`).\n\n\
          Reach: *every location*; *own locations* (those the user works in); *own only* (their\n\
          own orders in their own locations, or their own record); *no* (`403`).\n\n\
          ## Roles and actions\n\n",

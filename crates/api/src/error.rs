@@ -9,12 +9,13 @@ use actix_web::{HttpResponse, ResponseError};
 use tracing::{error, warn};
 
 use application::{
-    AuthError, LocationError, MenuError, OrderServiceError, ReportError, StoreError, Unorderable, UserError,
+    AuthError, KitchenError, LocationError, MenuError, OrderServiceError, ReportError, StoreError, Unorderable,
+    UserError,
 };
-use domain::PlacementError;
+use domain::{PlacementError, TransitionError};
 
 use crate::hashing_pool::HashingPoolError;
-use crate::problem::{FieldError, RETRY_AFTER_SECONDS, problem_response};
+use crate::problem::{FieldError, RETRY_AFTER_SECONDS, versioned_problem_response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -30,6 +31,8 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("the order is at version {current_version}, not the one If-Match names")]
+    PreconditionFailed { current_version: u32 },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -63,6 +66,7 @@ impl ApiError {
             Self::NotFound(_) => "not-found",
             Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::Conflict(_) => "conflict",
+            Self::PreconditionFailed { .. } => "precondition-failed",
             Self::PayloadTooLarge(_) => "payload-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::HeadersTooLarge(_) => "headers-too-large",
@@ -83,6 +87,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -111,7 +116,11 @@ impl ResponseError for ApiError {
             Self::Validation(errors) => Some(errors.clone()),
             _ => None,
         };
-        let mut response = problem_response(status, self.slug(), &detail, errors);
+        let current_version = match self {
+            Self::PreconditionFailed { current_version } => Some(*current_version),
+            _ => None,
+        };
+        let mut response = versioned_problem_response(status, self.slug(), &detail, errors, current_version);
         let headers = response.headers_mut();
         match self {
             Self::Unauthorized(_) => {
@@ -202,6 +211,15 @@ impl From<UserError> for ApiError {
 impl From<OrderServiceError> for ApiError {
     fn from(error: OrderServiceError) -> Self {
         match error {
+            // The order's own lines make these too many: a conflict with its state.
+            OrderServiceError::Invalid(errors)
+                if errors.iter().any(|e| {
+                    matches!(e, PlacementError::TooManyLiveLines { .. } | PlacementError::TooManyKeptLines { .. })
+                }) =>
+            {
+                let detail = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                Self::Conflict(detail)
+            }
             OrderServiceError::Invalid(errors) => Self::Validation(placement_errors(&errors)),
             OrderServiceError::NotFound => Self::NotFound(error.to_string()),
             OrderServiceError::Forbidden | OrderServiceError::NoLocation => Self::Forbidden(error.to_string()),
@@ -221,7 +239,11 @@ impl From<OrderServiceError> for ApiError {
                     .collect();
                 Self::Conflict(named.join("; "))
             }
+            OrderServiceError::Transition(TransitionError::NoSuchLine(_)) => Self::NotFound(error.to_string()),
             OrderServiceError::Transition(e) => Self::Conflict(e.to_string()),
+            OrderServiceError::VersionMismatch { current } => Self::PreconditionFailed { current_version: current },
+            // Retried by the handler with a fresh menu; reaching here means it kept changing.
+            OrderServiceError::MenuStale => Self::Unavailable(error.to_string()),
             OrderServiceError::IdempotencyMismatch => Self::Conflict(error.to_string()),
             OrderServiceError::ActorGone => Self::Unauthorized(GONE.into()),
             OrderServiceError::Store(e) => e.into(),
@@ -238,6 +260,18 @@ impl From<MenuError> for ApiError {
             MenuError::UnknownCategory => Self::Validation(vec![FieldError::new("category_id", "names no category")]),
             MenuError::ActorGone => Self::Unauthorized(GONE.into()),
             MenuError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<KitchenError> for ApiError {
+    fn from(error: KitchenError) -> Self {
+        match error {
+            KitchenError::NotFound => Self::NotFound(error.to_string()),
+            KitchenError::Forbidden => Self::Forbidden(error.to_string()),
+            KitchenError::Transition(e) => Self::Conflict(e.to_string()),
+            KitchenError::ActorGone => Self::Unauthorized(GONE.into()),
+            KitchenError::Store(e) => e.into(),
         }
     }
 }
@@ -269,9 +303,11 @@ fn placement_errors(errors: &[PlacementError]) -> Vec<FieldError> {
     errors
         .iter()
         .map(|e| match e {
-            PlacementError::NoLines | PlacementError::TooManyLines { .. } | PlacementError::Total(_) => {
-                FieldError::new("items", e)
-            }
+            PlacementError::NoLines
+            | PlacementError::TooManyLines { .. }
+            | PlacementError::TooManyLiveLines { .. }
+            | PlacementError::TooManyKeptLines { .. }
+            | PlacementError::Total(_) => FieldError::new("items", e),
             PlacementError::ConflictingPrice { first, line } => FieldError::new(
                 format!("items[{line}].unit_price"),
                 format!("names the same product as items[{first}] at another unit price"),

@@ -87,3 +87,48 @@ impl FromRequest for Idempotency {
         ready(Ok(Self(parsed)))
     }
 }
+
+/// The `If-Match` header of a change to an order: `"<version>"` (or `W/"<version>"`), `*`
+/// (any version), or absent. A value that names no version can match none: it is kept as
+/// version 0, which no order has, so the change is answered 412 like any stale one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfMatch(pub Option<u32>);
+
+impl IfMatch {
+    fn parse(raw: &str) -> Option<u32> {
+        let raw = raw.trim();
+        if raw == "*" {
+            return None;
+        }
+        let tag = raw.strip_prefix("W/").unwrap_or(raw);
+        let version = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse::<u32>().ok());
+        Some(version.unwrap_or(0))
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let expected = match req.headers().get(header::IF_MATCH) {
+            None => None,
+            Some(value) => value.to_str().map_or(Some(0), IfMatch::parse),
+        };
+        ready(Ok(Self(expected)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_names_a_version_or_none() {
+        assert_eq!(IfMatch::parse(r#""4""#), Some(4));
+        assert_eq!(IfMatch::parse(r#"W/"12""#), Some(12));
+        assert_eq!(IfMatch::parse("*"), None);
+        assert_eq!(IfMatch::parse("4"), Some(0), "an unquoted tag matches nothing");
+        assert_eq!(IfMatch::parse(r#""x""#), Some(0));
+    }
+}

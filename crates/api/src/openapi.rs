@@ -4,14 +4,15 @@
 use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::dto::kitchen::{TicketLineResponse, TicketResponse, TicketStatusDto};
 use crate::dto::locations::{CreateLocationRequest, LocationResponse, UpdateLocationRequest};
 use crate::dto::menu::{
     CategoryResponse, CreateCategoryRequest, CreateMenuItemRequest, MenuItemResponse, PriceResponse,
     UpdateCategoryRequest, UpdateMenuItemRequest,
 };
 use crate::dto::orders::{
-    CreateOrderRequest, LineKindDto, MenuLineRequest, OpenLineRequest, OrderItemRequest, OrderItemResponse,
-    OrderResponse, OrderStatusDto,
+    AddItemsRequest, CreateOrderRequest, KitchenStatusDto, LineKindDto, MenuLineRequest, OpenLineRequest,
+    OrderItemRequest, OrderItemResponse, OrderResponse, OrderStatusDto, VoidLineRequest, VoidResponse,
 };
 use crate::dto::payments::{CreatePaymentRequest, PaymentMethodDto, PaymentResponse};
 use crate::dto::reports::{ProductSalesResponse, ReportResponse};
@@ -19,7 +20,7 @@ use crate::dto::users::{
     CreateUserRequest, LoginForm, LoginRequest, RoleDto, SetLocationsRequest, TokenResponse, UserResponse,
 };
 use crate::problem::{FieldError, Problem};
-use crate::routes::{auth, health, locations, menu, orders, reports, users};
+use crate::routes::{auth, health, kitchen, locations, menu, orders, reports, users};
 
 #[derive(Debug)]
 struct SecuritySchemes;
@@ -76,6 +77,14 @@ impl Modify for SecuritySchemes {
         orders::cancel_order,
         orders::create_payment,
         orders::list_payments,
+        orders::add_items,
+        orders::void_item,
+        orders::send_order,
+        kitchen::list_tickets,
+        kitchen::get_ticket,
+        kitchen::ready_ticket,
+        kitchen::serve_ticket,
+        kitchen::stream,
         reports::sales_report,
     ),
     components(schemas(
@@ -106,6 +115,13 @@ impl Modify for SecuritySchemes {
         OrderItemResponse,
         LineKindDto,
         OrderStatusDto,
+        AddItemsRequest,
+        VoidLineRequest,
+        VoidResponse,
+        KitchenStatusDto,
+        TicketResponse,
+        TicketLineResponse,
+        TicketStatusDto,
         CreatePaymentRequest,
         PaymentResponse,
         PaymentMethodDto,
@@ -121,6 +137,7 @@ impl Modify for SecuritySchemes {
         (name = "menu", description = "Categories, items, prices with their history, and sold-out marks per location"),
         (name = "orders", description = "Orders"),
         (name = "payments", description = "Payments of an order"),
+        (name = "kitchen", description = "Kitchen tickets and each location's live stream"),
         (name = "reports", description = "Sales report"),
     )
 )]

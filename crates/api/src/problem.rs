@@ -43,6 +43,10 @@ pub struct Problem {
     /// Every failing field (validation problems only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// The resource's version now (412 only: the `If-Match` named another).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 4)]
+    pub current_version: Option<u32>,
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -50,6 +54,17 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Builds a problem+json response; the other error paths (framework errors, rate limits) use
 /// it too, so that every error has the same shape.
 pub fn problem_response(status: StatusCode, slug: &str, detail: &str, errors: Option<Vec<FieldError>>) -> HttpResponse {
+    versioned_problem_response(status, slug, detail, errors, None)
+}
+
+/// [`problem_response`] with the resource's current version (a failed `If-Match`).
+pub fn versioned_problem_response(
+    status: StatusCode,
+    slug: &str,
+    detail: &str,
+    errors: Option<Vec<FieldError>>,
+    current_version: Option<u32>,
+) -> HttpResponse {
     let problem = Problem {
         kind: format!("/problems/{slug}"),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -57,6 +72,7 @@ pub fn problem_response(status: StatusCode, slug: &str, detail: &str, errors: Op
         detail: detail.to_owned(),
         request_id: crate::request_context::current().unwrap_or_default(),
         errors,
+        current_version,
     };
     let body = serde_json::to_string(&problem).unwrap_or_else(|_| String::from("{}"));
     HttpResponse::build(status)

@@ -15,11 +15,13 @@ use tracing::{info, warn};
 use utoipa_swagger_ui::SwaggerUi;
 
 use application::{
-    AuthService, Clock, LocationService, MenuService, OrderService, ReportService, SystemClock, UserService,
+    AuthService, Clock, KitchenRepository, KitchenService, LocationService, MenuService, OrderService, ReportService,
+    SystemClock, UserService,
 };
 use infrastructure::{
-    Argon2Hasher, Database, JwtTokenService, PgLocationRepository, PgMenuRepository, PgOrderRepository, PgOrderWriter,
-    PgReportRepository, PgUserRepository, PoolSettings, random_jwt_secret,
+    Argon2Hasher, Database, FeedSettings, JwtTokenService, KitchenFeed, PgKitchenRepository, PgLocationRepository,
+    PgMenuRepository, PgOrderRepository, PgOrderWriter, PgReportRepository, PgUserRepository, PoolSettings,
+    random_jwt_secret,
 };
 use ipnet::IpNet;
 
@@ -28,9 +30,9 @@ use crate::dto::unreadable;
 use crate::error::ApiError;
 use crate::hashing_pool::HashingPool;
 use crate::request_limits::BODY_LIMIT;
-use crate::routes::{auth, health, locations, menu, not_allowed, orders, reports, users};
+use crate::routes::{auth, health, kitchen, locations, menu, not_allowed, orders, reports, users};
 use crate::settings::{Config, ServerSettings};
-use crate::state::{AppState, Gauges, NotReady, Probes};
+use crate::state::{AppState, Gauges, NotReady, Probes, StreamSettings};
 use crate::{openapi, rate_limit, request_id};
 
 /// What every HTTP worker's app is built with: where the rate limits count (one backend for
@@ -135,6 +137,8 @@ pub fn build_state(config: &Config, database_url: &str) -> anyhow::Result<AppSta
     let directory = Arc::new(infrastructure::staff_directory(db.clone()));
     let menu_snapshots = Arc::new(infrastructure::menu_snapshots(db.clone()));
     let menu_repo = Arc::new(PgMenuRepository::new(db.clone()));
+    let kitchen_repo: Arc<dyn KitchenRepository> = Arc::new(PgKitchenRepository::new(db.clone()));
+    let feed = KitchenFeed::start(db.clone(), kitchen_repo.clone(), Arc::new(kitchen::frame), FeedSettings::default());
     Ok(AppState {
         auth: Arc::new(AuthService::new(user_repo.clone(), hasher.clone(), tokens)?),
         users: Arc::new(UserService::new(user_repo.clone(), location_repo.clone(), hasher, clock.clone())),
@@ -150,11 +154,15 @@ pub fn build_state(config: &Config, database_url: &str) -> anyhow::Result<AppSta
         )),
         reports: Arc::new(ReportService::new(
             report_repo,
-            user_repo,
+            user_repo.clone(),
             location_repo,
             clock.clone(),
             application::rollup_lag(settings.database_timeout, settings.database_statement_timeout),
         )),
+        kitchen: Arc::new(KitchenService::new(kitchen_repo, user_repo.clone(), clock.clone())),
+        feed,
+        kitchen_stream: StreamSettings { keepalive: settings.kitchen_keepalive, max_age: settings.kitchen_stream_max },
+        stopping: tokio::sync::watch::channel(false).0,
         clock,
         hash_pool: HashingPool::new(
             server.hash_workers,
@@ -339,6 +347,46 @@ pub fn app(
                         .route(web::post().to(orders::create_payment))
                         .route(web::get().to(orders::list_payments))
                         .default_service(not_allowed("GET, POST")),
+                )
+                .service(
+                    web::resource("/orders/{id}/items")
+                        .route(web::post().to(orders::add_items))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/orders/{id}/items/{line_id}/void")
+                        .route(web::post().to(orders::void_item))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/orders/{id}/send")
+                        .route(web::post().to(orders::send_order))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/kitchen/tickets")
+                        .route(web::get().to(kitchen::list_tickets))
+                        .default_service(not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/kitchen/tickets/{id}")
+                        .route(web::get().to(kitchen::get_ticket))
+                        .default_service(not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/kitchen/tickets/{id}/ready")
+                        .route(web::post().to(kitchen::ready_ticket))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/kitchen/tickets/{id}/served")
+                        .route(web::post().to(kitchen::serve_ticket))
+                        .default_service(not_allowed("POST")),
+                )
+                .service(
+                    web::resource("/kitchen/stream")
+                        .route(web::get().to(kitchen::stream))
+                        .default_service(not_allowed("GET")),
                 ),
         )
         .service(
@@ -359,10 +407,11 @@ pub fn app(
 fn cors(origins: &[String]) -> actix_cors::Cors {
     let mut cors = actix_cors::Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, header::IF_MATCH])
         .allowed_header("idempotency-key")
+        .allowed_header("last-event-id")
         .allowed_header("x-request-id")
-        .expose_headers([header::LOCATION, header::RETRY_AFTER])
+        .expose_headers([header::LOCATION, header::RETRY_AFTER, header::ETAG])
         .expose_headers([
             "x-request-id",
             "idempotent-replayed",
@@ -401,6 +450,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     idempotency_ttl: chrono::Duration,
+    kitchen_events_retention: chrono::Duration,
     rollup_interval: Duration,
 }
 
@@ -429,6 +479,7 @@ impl Application {
             server,
             state,
             idempotency_ttl: chrono::Duration::hours(i64::from(settings.idempotency_ttl_hours)),
+            kitchen_events_retention: chrono::Duration::hours(i64::from(settings.kitchen_events_retention_hours)),
             rollup_interval: settings.report_rollup_interval,
         })
     }
@@ -447,12 +498,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let mut background = vec![
             tokio::spawn(purge_idempotency_keys(self.state.clone(), self.idempotency_ttl)),
-            tokio::spawn(stop_on_signal(self.server.handle())),
+            tokio::spawn(purge_kitchen_events(self.state.clone(), self.kitchen_events_retention)),
+            tokio::spawn(stop_on_signal(self.server.handle(), self.state.clone())),
         ];
         if !self.rollup_interval.is_zero() {
             background.push(tokio::spawn(roll_up_sales(self.state.clone(), self.rollup_interval)));
         }
         let result = self.server.await;
+        self.state.stopping.send_replace(true);
         for task in background {
             task.abort();
         }
@@ -462,7 +515,7 @@ impl Application {
 
 /// SIGTERM or Ctrl-C (SIGINT): stop accepting, finish the requests in flight (bounded by the
 /// shutdown timeout), then return from `run_until_stopped`.
-async fn stop_on_signal(server: actix_web::dev::ServerHandle) {
+async fn stop_on_signal(server: actix_web::dev::ServerHandle, state: web::Data<AppState>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         warn!("could not listen for SIGTERM and SIGINT; stop the process with the server handle");
@@ -473,6 +526,8 @@ async fn stop_on_signal(server: actix_web::dev::ServerHandle) {
         _ = int.recv() => "SIGINT",
     };
     info!(signal = name, "stopping gracefully: no new connections, finishing the requests in flight");
+    // Kitchen streams never finish by themselves: end them (displays reconnect elsewhere).
+    state.stopping.send_replace(true);
     server.stop(true).await;
 }
 
@@ -487,6 +542,21 @@ async fn purge_idempotency_keys(state: web::Data<AppState>, ttl: chrono::Duratio
             Ok(Ok(n)) => info!(keys = n, "purged old idempotency keys"),
             Ok(Err(e)) => warn!(error = %e, "could not purge idempotency keys"),
             Err(e) => warn!(error = %e, "could not purge idempotency keys"),
+        }
+    }
+}
+
+/// Forgets kitchen events older than the retention, hourly.
+async fn purge_kitchen_events(state: web::Data<AppState>, retention: chrono::Duration) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let kitchen = state.kitchen.clone();
+        match web::block(move || kitchen.purge_events(retention)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!(events = n, "purged old kitchen events"),
+            Ok(Err(e)) => warn!(error = %e, "could not purge kitchen events"),
+            Err(e) => warn!(error = %e, "could not purge kitchen events"),
         }
     }
 }

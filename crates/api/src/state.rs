@@ -4,7 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::{AuthService, Clock, LocationService, MenuService, OrderService, ReportService, UserService};
+use actix_web::web::Bytes;
+use application::{
+    AuthService, Clock, KitchenService, LocationService, MenuService, OrderService, ReportService, UserService,
+};
+use infrastructure::KitchenFeed;
 
 use crate::dto::cursor::CursorCodec;
 use crate::hashing_pool::HashingPool;
@@ -17,6 +21,12 @@ pub struct AppState {
     pub menu: Arc<MenuService>,
     pub orders: Arc<OrderService>,
     pub reports: Arc<ReportService>,
+    pub kitchen: Arc<KitchenService>,
+    /// The kitchen's events as they commit, rendered once for every display of this process.
+    pub feed: Arc<KitchenFeed<Bytes>>,
+    pub kitchen_stream: StreamSettings,
+    /// Set when the server stops: open streams end so that the shutdown is not held up.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     pub clock: Arc<dyn Clock>,
     /// What health and metrics ask of the adapters.
     pub probes: Arc<dyn Probes>,
@@ -27,6 +37,15 @@ pub struct AppState {
     pub ready_timeout: Duration,
     /// How long a request may wait for a blocking thread before it is answered 503.
     pub queue_timeout: Duration,
+}
+
+/// How the kitchen's streams behave.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// The longest a stream stays silent (a comment line then).
+    pub keepalive: Duration,
+    /// How long one stream connection lasts.
+    pub max_age: Duration,
 }
 
 /// Why the service is not ready.

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clock;
 pub mod directory;
 pub mod idempotency;
+pub mod kitchen;
 pub mod locations;
 pub mod menu;
 pub mod orders;
@@ -22,15 +23,19 @@ pub use auth::{AuthError, AuthService};
 pub use clock::{Clock, SystemClock};
 pub use directory::Directory;
 pub use idempotency::{Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyKeyError, MissingClaim, Replay};
+pub use kitchen::{
+    KitchenError, KitchenEvent, KitchenEventKind, KitchenRepository, KitchenService, MAX_EVENTS_PER_READ,
+    TicketChangeError, TicketFilter,
+};
 pub use locations::{LocationChangeError, LocationError, LocationRepository, LocationService, NewLocation};
 pub use menu::{
     CategoryChange, ListedItem, Menu, MenuError, MenuFilter, MenuRepository, MenuService, MenuStoreError, NewMenuItem,
     Unorderable,
 };
 pub use orders::{
-    LineRequest, MAX_PAGE_LINES, OrderChangeError, OrderFilter, OrderRepository, OrderRequest, OrderService,
-    OrderServiceError, OrderWriter, PaymentInsert, PaymentOutcome, PendingWrite, PlaceOutcome, Refused,
-    SnapshotVersions, WriteOutcome,
+    ChangeOutcome, ChangeTerms, Changed, LineRequest, MAX_PAGE_LINES, OrderChangeError, OrderFilter, OrderRepository,
+    OrderRequest, OrderService, OrderServiceError, OrderWriter, PaymentInsert, PaymentOutcome, PendingWrite,
+    PlaceOutcome, Refused, SnapshotVersions, WriteOutcome,
 };
 pub use page::{Cursor, Page, PageRequest, budget_cut};
 pub use ports::{

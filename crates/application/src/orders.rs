@@ -9,9 +9,9 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use domain::{
-    Action, CorruptOrder, CustomerName, LineNote, Location, LocationId, MenuItemId, MenuLine, Money, NewOrder,
-    NewOrderLine, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, PlacementError, ProductName,
-    Quantity, TransitionError, UserId,
+    Action, AddLinesError, CorruptOrder, CustomerName, KitchenStatus, LineNote, Location, LocationId, MenuItemId,
+    MenuLine, Money, NewOrder, NewOrderLine, Order, OrderId, OrderStatus, Payment, PaymentId, PaymentMethod,
+    PlacementError, ProductName, Quantity, Ticket, TicketId, TransitionError, UserId, VoidReason,
 };
 
 use crate::actor::{Actor, Caller, Denied, LocationScope};
@@ -51,6 +51,8 @@ pub enum LineRequest {
 pub struct OrderRequest {
     pub customer_name: CustomerName,
     pub lines: Vec<LineRequest>,
+    /// Send the lines to the kitchen once the order is placed.
+    pub send: bool,
 }
 
 /// The versions of the snapshots an order was placed with, which its write checks.
@@ -106,6 +108,18 @@ pub enum PaymentInsert {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused;
 
+/// What a change to a stored order did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// The change is committed; here is the order after it, and the ticket it sent (if any).
+    Done { order: Order, ticket: Option<TicketId> },
+    /// The idempotency key was already claimed: nothing was changed.
+    KeyUsed(Replay),
+    /// Storage's menu is no longer at the version the change was priced with: nothing was
+    /// changed.
+    MenuStale,
+}
+
 /// Why a change to a stored order did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum OrderChangeError {
@@ -125,12 +139,17 @@ pub trait OrderRepository: Send + Sync {
     /// one more if there is one, which only says that there is more (see
     /// [`Page::within_budget`]).
     fn list(&self, filter: &OrderFilter, scope: &LocationScope, page: &PageRequest) -> Result<Vec<Order>, StoreError>;
-    /// In one transaction: locks the order, lets `cancel` apply the transition, saves it.
-    fn cancel(
+    /// In one transaction: claims the key (if any), checks that storage's menu is at
+    /// `menu_version` (when given), locks the order, lets `change` apply itself to it (and
+    /// return the ticket it sends, if any), and saves what changed: the order, its new and
+    /// changed lines, the ticket (numbered here), the sales rollup's sums.
+    fn change(
         &self,
         id: OrderId,
-        cancel: &mut dyn FnMut(&mut Order) -> Result<(), Refused>,
-    ) -> Result<Order, OrderChangeError>;
+        claim: Option<&IdempotencyClaim>,
+        menu_version: Option<i64>,
+        change: &mut dyn FnMut(&mut Order) -> Result<Option<Ticket>, Refused>,
+    ) -> Result<Changed, OrderChangeError>;
     /// In one transaction: claims the key (if any), locks the order, lets `pay` apply the
     /// payment to it, and saves the payment and the order.
     fn record_payment(
@@ -165,6 +184,12 @@ pub enum OrderServiceError {
     Unorderable(Vec<(ProductName, Unorderable)>),
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    #[error("the order is at version {current}, not the one If-Match names")]
+    VersionMismatch { current: u32 },
+    /// The menu snapshot the lines were priced with is out of date: price them again with a
+    /// fresh one (see [`OrderService::add_lines`]).
+    #[error("the menu changed while the lines were priced")]
+    MenuStale,
     #[error("this idempotency key was used with another request")]
     IdempotencyMismatch,
     #[error("the signed-in user no longer exists")]
@@ -187,7 +212,11 @@ impl OrderServiceError {
             | Self::UnknownLocation
             | Self::Unorderable(_)
             | Self::ActorGone => true,
-            Self::Transition(_) | Self::IdempotencyMismatch | Self::Store(_) => false,
+            Self::Transition(_)
+            | Self::VersionMismatch { .. }
+            | Self::MenuStale
+            | Self::IdempotencyMismatch
+            | Self::Store(_) => false,
         }
     }
 }
@@ -197,6 +226,15 @@ impl From<Denied> for OrderServiceError {
         match denied {
             Denied::Forbidden => Self::Forbidden,
             Denied::Hidden => Self::NotFound,
+        }
+    }
+}
+
+impl From<AddLinesError> for OrderServiceError {
+    fn from(error: AddLinesError) -> Self {
+        match error {
+            AddLinesError::Transition(e) => Self::Transition(e),
+            AddLinesError::Invalid(errors) => Self::Invalid(errors),
         }
     }
 }
@@ -233,6 +271,35 @@ fn change<C, T>(
 #[derive(Debug, thiserror::Error)]
 #[error("storage reported a refusal that the change function did not make")]
 struct RefusedWithoutReason;
+
+#[derive(Debug, thiserror::Error)]
+#[error("storage reported a used idempotency key for a change that claimed none")]
+struct MissingClaimedOrder;
+
+/// The version an `If-Match` names: the change applies only to the order at that version.
+fn check_version(order: &Order, expected: Option<u32>) -> Result<(), OrderServiceError> {
+    match expected {
+        Some(version) if version != order.version() => {
+            Err(OrderServiceError::VersionMismatch { current: order.version() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A changed order, or, for a retried request, the order as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Changed(Order),
+    Replayed(Order),
+}
+
+/// What a change to an order asks for besides the change itself: the version `If-Match`
+/// names, and the idempotency key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeTerms {
+    pub expected_version: Option<u32>,
+    pub key: Option<IdempotencyKey>,
+}
 
 /// A placed order, or the first answer to a retried request: the order as it was placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -385,19 +452,201 @@ impl OrderService {
         ))
     }
 
-    /// Cancels an open order: its waiter, a manager of its location, an admin.
+    /// Cancels an open order: its waiter, a manager of its location, an admin. Its lines at
+    /// the kitchen are voided on their tickets.
     #[instrument(skip_all, fields(order_id = %id))]
-    pub fn cancel(&self, caller: &Caller, id: OrderId) -> Result<Order, OrderServiceError> {
+    pub fn cancel(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        expected_version: Option<u32>,
+    ) -> Result<Order, OrderServiceError> {
         let actor = self.actor(caller)?;
         actor.may(Action::CancelOrder)?;
         let now = self.clock.now();
-        change(
-            |cancel| self.orders.cancel(id, cancel),
+        let changed = change(
+            |cancel| self.orders.change(id, None, None, cancel),
             |order| {
                 actor.may_on(Action::CancelOrder, order.location_id(), Some(order.waiter_id()))?;
-                Ok(order.cancel(now)?)
+                check_version(order, expected_version)?;
+                order.cancel(actor.user_id, now)?;
+                Ok(None)
             },
-        )
+        )?;
+        self.done(changed).map(|(order, _)| order)
+    }
+
+    /// Adds lines to an open or partially paid order (its waiter, a manager of its location,
+    /// an admin), menu lines priced from `menu` (a stale snapshot is [`OrderServiceError::MenuStale`]:
+    /// refresh it and call again), and with `send` sends every new line to the kitchen in the
+    /// same transaction. Concurrent adds to one order take turns on its row: none is lost.
+    #[instrument(skip_all, fields(order_id = %id, lines = lines.len(), send))]
+    pub fn add_lines(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        lines: &[LineRequest],
+        send: bool,
+        terms: ChangeTerms,
+        menu: &Menu,
+    ) -> Result<ChangeOutcome, OrderServiceError> {
+        let actor = self.actor(caller)?;
+        actor.may(Action::ChangeOrder)?;
+        let id_text = id.to_string();
+        let fingerprint = Fingerprint::of(
+            ["add lines", id_text.as_str(), if send { "send" } else { "" }]
+                .into_iter()
+                .chain(line_texts(lines).iter().map(String::as_str)),
+        );
+        let claim = terms.key.clone().map(|key| IdempotencyClaim {
+            user_id: actor.user_id,
+            key,
+            fingerprint,
+            resource_id: id.0,
+        });
+        let uses_menu = lines.iter().any(|l| matches!(l, LineRequest::Menu { .. }));
+        let now = self.clock.now();
+        let changed = change(
+            |add| self.orders.change(id, claim.as_ref(), uses_menu.then(|| menu.version()), add),
+            |order| {
+                actor.may_on(Action::ChangeOrder, order.location_id(), Some(order.waiter_id()))?;
+                check_version(order, terms.expected_version)?;
+                let request = price(menu, order.location_id(), lines)?;
+                order.add_lines(request, now)?;
+                if send { self.send_lines(order, now).map(Some) } else { Ok(None) }
+            },
+        )?;
+        self.outcome(changed, fingerprint, id)
+    }
+
+    /// Voids a line: a `new` line by the order's waiter, a manager of its location or an
+    /// admin; a line already sent only by a manager or an admin (403 for a waiter).
+    #[instrument(skip_all, fields(order_id = %id, line))]
+    pub fn void_line(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        line: u16,
+        reason: VoidReason,
+        terms: ChangeTerms,
+    ) -> Result<ChangeOutcome, OrderServiceError> {
+        let actor = self.actor(caller)?;
+        actor.may(Action::ChangeOrder)?;
+        let (id_text, line_text) = (id.to_string(), line.to_string());
+        let fingerprint = Fingerprint::of(["void line", id_text.as_str(), line_text.as_str(), reason.as_ref()]);
+        let claim = terms.key.clone().map(|key| IdempotencyClaim {
+            user_id: actor.user_id,
+            key,
+            fingerprint,
+            resource_id: id.0,
+        });
+        let now = self.clock.now();
+        let changed = change(
+            |void| self.orders.change(id, claim.as_ref(), None, void),
+            |order| {
+                actor.may_on(Action::ChangeOrder, order.location_id(), Some(order.waiter_id()))?;
+                let sent = order.line(line).is_some_and(|l| l.kitchen_status() != KitchenStatus::New);
+                if sent {
+                    actor.may_on(Action::VoidSentLine, order.location_id(), None)?;
+                }
+                check_version(order, terms.expected_version)?;
+                order.void_line(line, reason.clone(), actor.user_id, now)?;
+                Ok(None)
+            },
+        )?;
+        self.outcome(changed, fingerprint, id)
+    }
+
+    /// Sends every new line of the order to the kitchen as one ticket (its waiter, a manager
+    /// of its location, an admin). Returns the order and the ticket's id.
+    #[instrument(skip_all, fields(order_id = %id))]
+    pub fn send(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        expected_version: Option<u32>,
+    ) -> Result<(Order, TicketId), OrderServiceError> {
+        let actor = self.actor(caller)?;
+        actor.may(Action::ChangeOrder)?;
+        let now = self.clock.now();
+        let changed = change(
+            |send| self.orders.change(id, None, None, send),
+            |order| {
+                actor.may_on(Action::ChangeOrder, order.location_id(), Some(order.waiter_id()))?;
+                check_version(order, expected_version)?;
+                self.send_lines(order, now).map(Some)
+            },
+        )?;
+        match self.done(changed)? {
+            (order, Some(ticket)) => Ok((order, ticket)),
+            (_, None) => Err(StoreError::other(RefusedWithoutReason).into()),
+        }
+    }
+
+    /// Sends the lines of an order just placed (`"send": true`), after the writer wrote it: a
+    /// second transaction. A retry of the request with its idempotency key sends what the
+    /// first attempt could not (nothing new to send is no error here); a replay answers the
+    /// order as placed, its lines where they now stand in the kitchen.
+    pub fn send_placed(&self, caller: &Caller, placed: PlaceOutcome) -> Result<PlaceOutcome, OrderServiceError> {
+        let id = match &placed {
+            PlaceOutcome::Created(order) | PlaceOutcome::Replayed(order) => order.id(),
+        };
+        let order = match self.send(caller, id, None) {
+            Ok((order, _)) => order,
+            Err(OrderServiceError::Transition(TransitionError::NothingToSend)) => {
+                self.orders.find(id)?.ok_or(OrderServiceError::NotFound)?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match placed {
+            PlaceOutcome::Created(_) => PlaceOutcome::Created(order),
+            PlaceOutcome::Replayed(_) => PlaceOutcome::Replayed(order.as_placed()),
+        })
+    }
+
+    /// The menu snapshot this process holds, to price added lines with (see [`Self::add_lines`]).
+    pub fn menu(&self) -> Arc<Menu> {
+        self.menu.current()
+    }
+
+    /// A menu snapshot newer than `stale`, after [`OrderServiceError::MenuStale`].
+    pub async fn fresh_menu(&self, stale: &Menu) -> Result<Arc<Menu>, OrderServiceError> {
+        Ok(self.menu.refresh(stale.version()).await?)
+    }
+
+    /// The order's new lines on a ticket of its location's business day now.
+    fn send_lines(&self, order: &mut Order, now: DateTime<Utc>) -> Result<Ticket, OrderServiceError> {
+        let directory = self.directory.current();
+        let location = directory.location(order.location_id()).ok_or(OrderServiceError::UnknownLocation)?;
+        Ok(order.send(TicketId(Uuid::now_v7()), location.business_date(now), now)?)
+    }
+
+    fn done(&self, changed: Changed) -> Result<(Order, Option<TicketId>), OrderServiceError> {
+        match changed {
+            Changed::Done { order, ticket } => Ok((order, ticket)),
+            Changed::MenuStale => Err(OrderServiceError::MenuStale),
+            // Only changes with a key can find it used.
+            Changed::KeyUsed(_) => Err(StoreError::other(MissingClaimedOrder).into()),
+        }
+    }
+
+    /// The changed order, or for a retried request the order as it is now.
+    fn outcome(
+        &self,
+        changed: Changed,
+        fingerprint: Fingerprint,
+        id: OrderId,
+    ) -> Result<ChangeOutcome, OrderServiceError> {
+        match changed {
+            Changed::KeyUsed(replay) => {
+                if replay.fingerprint != fingerprint || replay.resource_id != id.0 {
+                    return Err(OrderServiceError::IdempotencyMismatch);
+                }
+                let order = self.orders.find(id)?.ok_or(OrderServiceError::NotFound)?;
+                Ok(ChangeOutcome::Replayed(order))
+            }
+            other => self.done(other).map(|(order, _)| ChangeOutcome::Changed(order)),
+        }
     }
 
     /// Records a payment; concurrent payments on one order serialize on that order only.
@@ -408,7 +657,7 @@ impl OrderService {
         order_id: OrderId,
         amount: Money,
         method: PaymentMethod,
-        key: Option<IdempotencyKey>,
+        terms: ChangeTerms,
     ) -> Result<PaymentOutcome, OrderServiceError> {
         let actor = self.actor(caller)?;
         actor.may(Action::RecordPayment)?;
@@ -416,13 +665,18 @@ impl OrderService {
         let amount_text = amount.to_string();
         let fingerprint = Fingerprint::of(["payment", &order_text, &amount_text, method.as_str()]);
         let payment_id = PaymentId(Uuid::now_v7());
-        let claim =
-            key.map(|key| IdempotencyClaim { user_id: actor.user_id, key, fingerprint, resource_id: payment_id.0 });
+        let claim = terms.key.map(|key| IdempotencyClaim {
+            user_id: actor.user_id,
+            key,
+            fingerprint,
+            resource_id: payment_id.0,
+        });
         let now = self.clock.now();
         let outcome = change(
             |pay| self.orders.record_payment(order_id, claim.as_ref(), pay),
             |order| {
                 actor.may_on(Action::RecordPayment, order.location_id(), None)?;
+                check_version(order, terms.expected_version)?;
                 order.record_payment(amount, now)?;
                 Ok(Payment { id: payment_id, order_id, amount, method, recorded_by: actor.user_id, created_at: now })
             },
@@ -488,10 +742,16 @@ struct SnapshotsUnsettled;
 /// validation error (with the others of the request), every item that cannot be ordered there
 /// is named in one conflict.
 fn price_lines(menu: &Menu, location: LocationId, request: &OrderRequest) -> Result<NewOrder, OrderServiceError> {
+    let lines = price(menu, location, &request.lines)?;
+    Ok(NewOrder { customer_name: request.customer_name.clone(), lines })
+}
+
+/// The lines with their menu lines priced from `menu` for `location` (see [`price_lines`]).
+fn price(menu: &Menu, location: LocationId, request: &[LineRequest]) -> Result<Vec<NewOrderLine>, OrderServiceError> {
     let mut unknown = Vec::new();
     let mut unorderable: Vec<(ProductName, Unorderable)> = Vec::new();
-    let mut lines = Vec::with_capacity(request.lines.len());
-    for (position, line) in request.lines.iter().enumerate() {
+    let mut lines = Vec::with_capacity(request.len());
+    for (position, line) in request.iter().enumerate() {
         match line {
             LineRequest::Open { product_name, unit_price, quantity, note } => lines.push(NewOrderLine {
                 product_name: product_name.clone(),
@@ -527,18 +787,30 @@ fn price_lines(menu: &Menu, location: LocationId, request: &OrderRequest) -> Res
     if !unorderable.is_empty() {
         return Err(OrderServiceError::Unorderable(unorderable));
     }
-    Ok(NewOrder { customer_name: request.customer_name.clone(), lines })
+    Ok(lines)
 }
 
 /// What identifies an order request: the location it names, its customer and its lines as
-/// the client sent them, in order. An open line without a note is its name, price and quantity
-/// (as in version 1, so that a key used before the menu existed still matches); any other line
-/// is one text starting with a NUL, which no name can hold.
+/// the client sent them, in order (see [`line_texts`]), and `send` when it asks for it (so a
+/// key used before the kitchen existed still matches).
 fn order_fingerprint(location: Option<LocationId>, request: &OrderRequest) -> Fingerprint {
     let location = location.map(|l| l.to_string()).unwrap_or_default();
+    let texts = line_texts(&request.lines);
+    let send = request.send.then_some("\0send");
+    Fingerprint::of(
+        ["order", request.customer_name.as_ref(), location.as_str()]
+            .into_iter()
+            .chain(texts.iter().map(String::as_str))
+            .chain(send),
+    )
+}
+
+/// The lines of a request as texts to digest. An open line without a note is its name, price
+/// and quantity (as in version 1, so that a key used before the menu existed still matches);
+/// any other line is one text starting with a NUL, which no name can hold.
+fn line_texts(lines: &[LineRequest]) -> Vec<String> {
     let note = |n: &Option<LineNote>| n.as_ref().map_or("", |n| n.as_ref()).to_owned();
-    let texts: Vec<String> = request
-        .lines
+    lines
         .iter()
         .flat_map(|l| match l {
             LineRequest::Open { product_name, unit_price, quantity, note: None } => {
@@ -549,10 +821,5 @@ fn order_fingerprint(location: Option<LocationId>, request: &OrderRequest) -> Fi
             }
             LineRequest::Menu { item, quantity, note: n } => vec![format!("\0menu\0{item}\0{quantity}\0{}", note(n))],
         })
-        .collect();
-    Fingerprint::of(
-        ["order", request.customer_name.as_ref(), location.as_str()]
-            .into_iter()
-            .chain(texts.iter().map(String::as_str)),
-    )
+        .collect()
 }

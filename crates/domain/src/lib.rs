@@ -2,6 +2,7 @@
 //!
 //! Pure: no I/O, no framework. Every other crate depends on this one.
 
+pub mod kitchen;
 pub mod location;
 pub mod menu;
 pub mod money;
@@ -11,6 +12,9 @@ pub mod permission;
 pub mod text;
 pub mod user;
 
+pub use kitchen::{
+    KitchenStatus, LineVoid, Ticket, TicketId, TicketLine, TicketStatus, TicketTransitionError, TicketView, VoidReason,
+};
 pub use location::{
     BusinessDayStart, DayStartError, Location, LocationChange, LocationId, LocationName, LocationSettings, TaxRate,
     TaxRateError, TimeZone, TimeZoneError,
@@ -21,8 +25,8 @@ pub use menu::{
 };
 pub use money::{Money, MoneyError, Quantity, QuantityError, WholeNumberError, whole_number};
 pub use order::{
-    CorruptOrder, CustomerName, MenuLine, NewOrder, NewOrderLine, Order, OrderId, OrderLine, OrderStatus,
-    PlacementError, ProductKey, ProductName, StoredLine, StoredOrder, TransitionError,
+    AddLinesError, CorruptOrder, CustomerName, MenuLine, NewOrder, NewOrderLine, Order, OrderId, OrderLine,
+    OrderStatus, PlacementError, ProductKey, ProductName, StoredLine, StoredOrder, TransitionError,
 };
 pub use payment::{Payment, PaymentId, PaymentMethod, PaymentMethodError};
 pub use permission::{Action, Reach};

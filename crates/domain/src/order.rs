@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use crate::kitchen::{KitchenStatus, LineVoid, Ticket, TicketId, TicketStatus, VoidReason};
 use crate::location::{Location, LocationId};
 use crate::menu::{CategoryId, CategoryName, LineNote, MenuItem, MenuItemId};
 use crate::money::{Money, MoneyError, Quantity};
@@ -97,7 +98,8 @@ impl AsRef<str> for ProductKey {
     }
 }
 
-/// Where an order stands. Transitions: open -> partially_paid -> paid, open -> cancelled.
+/// Where an order stands. Transitions: open -> partially_paid -> paid, open -> cancelled; a
+/// void can also take partially_paid to paid (when what is left equals what was paid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrderStatus {
     Open,
@@ -180,6 +182,10 @@ pub enum PlacementError {
     ConflictingNote { first: usize, line: usize },
     #[error("line {line} names no menu item")]
     UnknownMenuItem { line: usize },
+    #[error("the order would have more than {max} live lines")]
+    TooManyLiveLines { max: usize },
+    #[error("the order would keep more than {max} lines, voided ones included")]
+    TooManyKeptLines { max: usize },
     #[error("brings the merged quantity of its product above {max}")]
     MergedQuantityTooLarge { line: usize, max: u32 },
     #[error("the order's total is too large: {0}")]
@@ -197,11 +203,37 @@ pub enum TransitionError {
     PaymentOnPaid,
     #[error("the payment of {amount} is above the balance due of {balance_due}")]
     PaymentAboveBalance { amount: Money, balance_due: Money },
+    #[error("the order is {0} and takes no more lines")]
+    LinesOnClosed(OrderStatus),
+    #[error("the order has no line {0}")]
+    NoSuchLine(u16),
+    #[error("line {0} is already voided")]
+    AlreadyVoided(u16),
+    #[error("the order is cancelled: its lines cannot be voided")]
+    VoidOnCancelled,
+    #[error("voiding line {line} would leave the total at {total}, below the {amount_paid} already paid")]
+    VoidBelowPaid { line: u16, total: Money, amount_paid: Money },
+    #[error("the order is cancelled: nothing goes to the kitchen")]
+    SendOnCancelled,
+    #[error("the order has no new line to send to the kitchen")]
+    NothingToSend,
 }
 
-/// One product line of an order after merging.
+/// Why lines cannot be added to an order: the order does not take them, or they are not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddLinesError {
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("the lines are not valid")]
+    Invalid(Vec<PlacementError>),
+}
+
+/// One product line of an order (the lines of one request merged), known by its number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderLine {
+    number: u16,
+    /// The order's version that added the line (1: placed with the order).
+    added_in: u32,
     product_name: ProductName,
     product_key: ProductKey,
     unit_price: Money,
@@ -209,13 +241,49 @@ pub struct OrderLine {
     subtotal: Money,
     note: Option<LineNote>,
     menu: Option<MenuLine>,
+    /// The ticket that took the line to the kitchen, and where that ticket stands.
+    ticket: Option<(TicketId, TicketStatus)>,
+    voided: Option<LineVoid>,
 }
 
 impl OrderLine {
-    fn new(line: NewOrderLine, product_key: ProductKey) -> Result<Self, MoneyError> {
+    fn new(number: u16, added_in: u32, line: NewOrderLine, product_key: ProductKey) -> Result<Self, MoneyError> {
         let NewOrderLine { product_name, unit_price, quantity, note, menu } = line;
         let subtotal = unit_price.checked_mul(quantity)?;
-        Ok(Self { product_name, product_key, unit_price, quantity, subtotal, note, menu })
+        Ok(Self {
+            number,
+            added_in,
+            product_name,
+            product_key,
+            unit_price,
+            quantity,
+            subtotal,
+            note,
+            menu,
+            ticket: None,
+            voided: None,
+        })
+    }
+
+    /// The line's id: its number in the order, from 1.
+    pub fn number(&self) -> u16 {
+        self.number
+    }
+    pub fn added_in(&self) -> u32 {
+        self.added_in
+    }
+    pub fn kitchen_status(&self) -> KitchenStatus {
+        self.ticket.map_or(KitchenStatus::New, |(_, status)| KitchenStatus::of_ticket(status))
+    }
+    pub fn ticket(&self) -> Option<TicketId> {
+        self.ticket.map(|(id, _)| id)
+    }
+    pub fn voided(&self) -> Option<&LineVoid> {
+        self.voided.as_ref()
+    }
+    /// Not voided: counted in the totals.
+    pub fn is_live(&self) -> bool {
+        self.voided.is_none()
     }
 
     pub fn product_name(&self) -> &ProductName {
@@ -245,8 +313,12 @@ impl OrderLine {
 /// A line as storage holds it (its key as stored, see [`ProductKey::restore`]).
 #[derive(Debug, Clone)]
 pub struct StoredLine {
+    pub number: u16,
+    pub added_in: u32,
     pub key: ProductKey,
     pub line: NewOrderLine,
+    pub ticket: Option<(TicketId, TicketStatus)>,
+    pub voided: Option<LineVoid>,
 }
 
 /// What storage holds of an order, to be checked again by [`Order::restore`].
@@ -294,8 +366,56 @@ pub struct Order {
     updated_at: DateTime<Utc>,
 }
 
+/// The merge rule on the lines of one request: lines naming the same product (see
+/// [`ProductKey`]) at the same unit price and note merge into one (first spelling kept); at a
+/// different price or note the request is refused. Every problem is reported, not just the
+/// first.
+fn merge(lines: Vec<NewOrderLine>) -> Result<Vec<(ProductKey, NewOrderLine)>, Vec<PlacementError>> {
+    if lines.is_empty() {
+        return Err(vec![PlacementError::NoLines]);
+    }
+    if lines.len() > Order::MAX_LINES {
+        return Err(vec![PlacementError::TooManyLines { max: Order::MAX_LINES }]);
+    }
+    let mut errors = Vec::new();
+    // For each product: the request position of its first line, and its merged line.
+    let mut merged: Vec<(usize, ProductKey, NewOrderLine)> = Vec::with_capacity(lines.len());
+    let mut by_key: HashMap<ProductKey, usize> = HashMap::with_capacity(lines.len());
+    for (position, line) in lines.into_iter().enumerate() {
+        let key = line.key();
+        match by_key.get(&key) {
+            None => {
+                by_key.insert(key.clone(), merged.len());
+                merged.push((position, key, line));
+            }
+            Some(&slot) => {
+                let (first, _, existing) = &mut merged[slot];
+                if existing.unit_price != line.unit_price {
+                    errors.push(PlacementError::ConflictingPrice { first: *first, line: position });
+                } else if existing.note != line.note {
+                    errors.push(PlacementError::ConflictingNote { first: *first, line: position });
+                } else {
+                    match existing.quantity.checked_add(line.quantity) {
+                        Ok(quantity) => existing.quantity = quantity,
+                        Err(_) => {
+                            errors.push(PlacementError::MergedQuantityTooLarge { line: position, max: Quantity::MAX })
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(merged.into_iter().map(|(_, key, line)| (key, line)).collect())
+}
+
 impl Order {
+    /// The most live (not voided) lines an order has.
     pub const MAX_LINES: usize = 100;
+    /// The most lines an order keeps, voided ones included.
+    pub const MAX_KEPT_LINES: usize = 500;
 
     /// Places a new order at `location` by the merge rule: lines naming the same product (see
     /// [`ProductKey`]) at the same unit price merge into one (first spelling kept); at different
@@ -307,50 +427,8 @@ impl Order {
         new: NewOrder,
         now: DateTime<Utc>,
     ) -> Result<Self, Vec<PlacementError>> {
-        if new.lines.is_empty() {
-            return Err(vec![PlacementError::NoLines]);
-        }
-        if new.lines.len() > Self::MAX_LINES {
-            return Err(vec![PlacementError::TooManyLines { max: Self::MAX_LINES }]);
-        }
-        let mut errors = Vec::new();
-        // For each product: the request position of its first line, and its merged line.
-        let mut merged: Vec<(usize, ProductKey, NewOrderLine)> = Vec::with_capacity(new.lines.len());
-        let mut by_key: HashMap<ProductKey, usize> = HashMap::with_capacity(new.lines.len());
-        for (position, line) in new.lines.into_iter().enumerate() {
-            let key = line.key();
-            match by_key.get(&key) {
-                None => {
-                    by_key.insert(key.clone(), merged.len());
-                    merged.push((position, key, line));
-                }
-                Some(&slot) => {
-                    let (first, _, existing) = &mut merged[slot];
-                    if existing.unit_price != line.unit_price {
-                        errors.push(PlacementError::ConflictingPrice { first: *first, line: position });
-                    } else if existing.note != line.note {
-                        errors.push(PlacementError::ConflictingNote { first: *first, line: position });
-                    } else {
-                        match existing.quantity.checked_add(line.quantity) {
-                            Ok(quantity) => existing.quantity = quantity,
-                            Err(_) => errors
-                                .push(PlacementError::MergedQuantityTooLarge { line: position, max: Quantity::MAX }),
-                        }
-                    }
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let mut lines = Vec::with_capacity(merged.len());
-        let mut total = Money::ZERO;
-        for (_, key, line) in merged {
-            let line = OrderLine::new(line, key).map_err(|e| vec![PlacementError::Total(e)])?;
-            total = total.checked_add(line.subtotal).map_err(|e| vec![PlacementError::Total(e)])?;
-            lines.push(line);
-        }
-        Ok(Self {
+        let merged = merge(new.lines)?;
+        let mut order = Self {
             id,
             customer_name: new.customer_name,
             waiter_id,
@@ -358,12 +436,38 @@ impl Order {
             business_date: location.business_date(now),
             version: 1,
             status: OrderStatus::Open,
-            lines,
-            total_price: total,
+            lines: Vec::with_capacity(merged.len()),
+            total_price: Money::ZERO,
             amount_paid: Money::ZERO,
             created_at: now,
             updated_at: now,
-        })
+        };
+        order.append(merged, 1)?;
+        Ok(order)
+    }
+
+    /// Appends merged lines, numbered after the last one, as added by `version`; the total
+    /// follows.
+    fn append(&mut self, merged: Vec<(ProductKey, NewOrderLine)>, version: u32) -> Result<(), Vec<PlacementError>> {
+        let live = self.lines.iter().filter(|l| l.is_live()).count();
+        if live + merged.len() > Self::MAX_LINES {
+            return Err(vec![PlacementError::TooManyLiveLines { max: Self::MAX_LINES }]);
+        }
+        if self.lines.len() + merged.len() > Self::MAX_KEPT_LINES {
+            return Err(vec![PlacementError::TooManyKeptLines { max: Self::MAX_KEPT_LINES }]);
+        }
+        let mut total = self.total_price;
+        let mut lines = Vec::with_capacity(merged.len());
+        for (key, line) in merged {
+            // At most MAX_KEPT_LINES (500) lines: every number fits.
+            let number = (self.lines.len() + lines.len() + 1) as u16;
+            let line = OrderLine::new(number, version, line, key).map_err(|e| vec![PlacementError::Total(e)])?;
+            total = total.checked_add(line.subtotal).map_err(|e| vec![PlacementError::Total(e)])?;
+            lines.push(line);
+        }
+        self.lines.extend(lines);
+        self.total_price = total;
+        Ok(())
     }
 
     /// Rebuilds an order read from storage, checking that its numbers agree.
@@ -371,19 +475,28 @@ impl Order {
         let corrupt = |reason| CorruptOrder { id: stored.id, reason };
         let mut lines = Vec::with_capacity(stored.lines.len());
         let mut total = Money::ZERO;
-        for StoredLine { key, line } in stored.lines {
+        for (position, StoredLine { number, added_in, key, line, ticket, voided }) in
+            stored.lines.into_iter().enumerate()
+        {
             if line.menu.as_ref().is_some_and(|m| MenuItem::product_key(m.item_id) != key) {
                 return Err(corrupt("a menu line's key is not its item's"));
             }
-            let line = OrderLine::new(line, key).map_err(|_| corrupt("a line overflows"))?;
-            total = total.checked_add(line.subtotal).map_err(|_| corrupt("the total overflows"))?;
+            if usize::from(number) != position + 1 {
+                return Err(corrupt("its lines are not numbered 1, 2, 3..."));
+            }
+            let mut line = OrderLine::new(number, added_in, line, key).map_err(|_| corrupt("a line overflows"))?;
+            line.ticket = ticket;
+            line.voided = voided;
+            if line.is_live() {
+                total = total.checked_add(line.subtotal).map_err(|_| corrupt("the total overflows"))?;
+            }
             lines.push(line);
         }
         if lines.is_empty() {
             return Err(corrupt("it has no lines"));
         }
         if total != stored.total_price {
-            return Err(corrupt("the stored total is not the sum of its lines"));
+            return Err(corrupt("the stored total is not the sum of its live lines"));
         }
         let consistent = match stored.status {
             OrderStatus::Open | OrderStatus::Cancelled => stored.amount_paid.is_zero(),
@@ -412,12 +525,18 @@ impl Order {
         })
     }
 
-    /// open -> cancelled; nothing else may be cancelled.
-    pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+    /// open -> cancelled; nothing else may be cancelled. The lines at the kitchen are voided on
+    /// their tickets (by `by`, "order cancelled").
+    pub fn cancel(&mut self, by: UserId, now: DateTime<Utc>) -> Result<(), TransitionError> {
         if self.status != OrderStatus::Open {
             return Err(TransitionError::CancelNotOpen(self.status));
         }
+        let at = now.max(self.updated_at);
+        for line in self.lines.iter_mut().filter(|l| l.is_live() && l.ticket.is_some()) {
+            line.voided = Some(LineVoid { reason: VoidReason::order_cancelled(), by, at });
+        }
         self.status = OrderStatus::Cancelled;
+        self.total_price = self.live_total();
         self.touch(now);
         Ok(())
     }
@@ -437,9 +556,113 @@ impl Order {
             .amount_paid
             .checked_add(amount)
             .map_err(|_| TransitionError::PaymentAboveBalance { amount, balance_due })?;
-        self.status = if self.amount_paid == self.total_price { OrderStatus::Paid } else { OrderStatus::PartiallyPaid };
+        self.settle_status();
         self.touch(now);
         Ok(())
+    }
+
+    /// Adds the lines of one request (merged among themselves by the rule of [`Order::place`],
+    /// never with earlier lines) while the order is open or partially paid. Returns the numbers
+    /// of the new lines.
+    pub fn add_lines(
+        &mut self,
+        lines: Vec<NewOrderLine>,
+        now: DateTime<Utc>,
+    ) -> Result<std::ops::RangeInclusive<u16>, AddLinesError> {
+        if !matches!(self.status, OrderStatus::Open | OrderStatus::PartiallyPaid) {
+            return Err(TransitionError::LinesOnClosed(self.status).into());
+        }
+        let merged = merge(lines).map_err(AddLinesError::Invalid)?;
+        let first = self.lines.len() as u16 + 1;
+        self.append(merged, self.version + 1).map_err(AddLinesError::Invalid)?;
+        self.settle_status();
+        self.touch(now);
+        Ok(first..=self.lines.len() as u16)
+    }
+
+    /// Voids a line: it stays on the order (and its ticket), out of every total. Refused on a
+    /// cancelled order, and when what is left would be below what was paid.
+    pub fn void_line(
+        &mut self,
+        number: u16,
+        reason: VoidReason,
+        by: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), TransitionError> {
+        if self.status == OrderStatus::Cancelled {
+            return Err(TransitionError::VoidOnCancelled);
+        }
+        let at = now.max(self.updated_at);
+        let line = self.lines.iter_mut().find(|l| l.number == number).ok_or(TransitionError::NoSuchLine(number))?;
+        if line.voided.is_some() {
+            return Err(TransitionError::AlreadyVoided(number));
+        }
+        let total = self.total_price.checked_sub(line.subtotal).unwrap_or(Money::ZERO);
+        if total < self.amount_paid {
+            return Err(TransitionError::VoidBelowPaid { line: number, total, amount_paid: self.amount_paid });
+        }
+        line.voided = Some(LineVoid { reason, by, at });
+        self.total_price = total;
+        self.settle_status();
+        self.touch(now);
+        Ok(())
+    }
+
+    /// Sends every new live line to the kitchen on one ticket (numbered by storage), at the
+    /// location's business date `business_date`. Any order but a cancelled one may send (a
+    /// counter order may be paid before it is cooked).
+    pub fn send(
+        &mut self,
+        ticket: TicketId,
+        business_date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, TransitionError> {
+        if self.status == OrderStatus::Cancelled {
+            return Err(TransitionError::SendOnCancelled);
+        }
+        let mut sent = 0;
+        for line in self.lines.iter_mut().filter(|l| l.is_live() && l.ticket.is_none()) {
+            line.ticket = Some((ticket, TicketStatus::Open));
+            sent += 1;
+        }
+        if sent == 0 {
+            return Err(TransitionError::NothingToSend);
+        }
+        self.touch(now);
+        Ok(Ticket {
+            id: ticket,
+            order_id: self.id,
+            location_id: self.location_id,
+            business_date,
+            number: 0,
+            status: TicketStatus::Open,
+            created_at: self.updated_at,
+            ready_at: None,
+            served_at: None,
+        })
+    }
+
+    /// The sum of the live lines.
+    fn live_total(&self) -> Money {
+        self.lines.iter().filter(|l| l.is_live()).fold(Money::ZERO, |total, l| {
+            // Never overflows: the total of the same lines was checked when they were added.
+            total.checked_add(l.subtotal).unwrap_or(total)
+        })
+    }
+
+    /// The status that the amounts make, for an order that is not cancelled: nothing paid is
+    /// open (an order voided down to 0.00 included), everything paid is paid.
+    fn settle_status(&mut self) {
+        if self.status == OrderStatus::Cancelled {
+            return;
+        }
+        self.status = if self.amount_paid.is_zero() {
+            OrderStatus::Open
+        } else if self.amount_paid == self.total_price {
+            OrderStatus::Paid
+        } else {
+            OrderStatus::PartiallyPaid
+        };
     }
 
     /// Every change: one more version, and the time of it (never before the last change: the
@@ -449,17 +672,27 @@ impl Order {
         self.updated_at = now.max(self.updated_at);
     }
 
-    /// The order as it was when it was placed: what an idempotent retry of its creation answers.
+    /// The order as it was when it was placed: what an idempotent retry of its creation
+    /// answers (its lines of then, none voided; where they stand in the kitchen is now's).
     pub fn as_placed(&self) -> Self {
-        Self {
+        let lines: Vec<OrderLine> =
+            self.lines.iter().filter(|l| l.added_in == 1).map(|l| OrderLine { voided: None, ..l.clone() }).collect();
+        let mut placed = Self {
             status: OrderStatus::Open,
             amount_paid: Money::ZERO,
             version: 1,
             updated_at: self.created_at,
+            lines,
             ..self.clone()
-        }
+        };
+        placed.total_price = placed.live_total();
+        placed
     }
 
+    /// The line numbered `number`.
+    pub fn line(&self, number: u16) -> Option<&OrderLine> {
+        self.lines.iter().find(|l| l.number == number)
+    }
     pub fn id(&self) -> OrderId {
         self.id
     }
@@ -522,6 +755,14 @@ mod tests {
     fn location() -> Location {
         let name = crate::LocationName::parse("Centro").unwrap();
         Location::new(LocationId(Uuid::now_v7()), name, crate::LocationSettings::default(), Utc::now())
+    }
+
+    fn someone() -> UserId {
+        UserId(Uuid::from_u128(7))
+    }
+
+    fn reason() -> VoidReason {
+        VoidReason::parse("wrong table").unwrap()
     }
 
     fn place(lines: Vec<NewOrderLine>) -> Result<Order, Vec<PlacementError>> {
@@ -611,12 +852,15 @@ mod tests {
             order.record_payment(money("6.01"), Utc::now()),
             Err(TransitionError::PaymentAboveBalance { amount: money("6.01"), balance_due: money("6.00") })
         );
-        assert_eq!(order.cancel(Utc::now()), Err(TransitionError::CancelNotOpen(OrderStatus::PartiallyPaid)));
+        assert_eq!(
+            order.cancel(someone(), Utc::now()),
+            Err(TransitionError::CancelNotOpen(OrderStatus::PartiallyPaid))
+        );
         order.record_payment(money("6.00"), Utc::now()).unwrap();
         assert_eq!(order.status(), OrderStatus::Paid);
         assert_eq!(order.balance_due(), Money::ZERO);
         assert_eq!(order.record_payment(money("0.01"), Utc::now()), Err(TransitionError::PaymentOnPaid));
-        assert_eq!(order.cancel(Utc::now()), Err(TransitionError::CancelNotOpen(OrderStatus::Paid)));
+        assert_eq!(order.cancel(someone(), Utc::now()), Err(TransitionError::CancelNotOpen(OrderStatus::Paid)));
         assert_eq!(order.version(), 3);
         assert_eq!(order.as_placed().status(), OrderStatus::Open);
         assert_eq!(order.as_placed().version(), 1);
@@ -625,9 +869,9 @@ mod tests {
     #[test]
     fn cancelled_orders_take_nothing() {
         let mut order = place(vec![line("Menú", "10.00", 1)]).unwrap();
-        order.cancel(Utc::now()).unwrap();
+        order.cancel(someone(), Utc::now()).unwrap();
         assert_eq!(order.status(), OrderStatus::Cancelled);
-        assert_eq!(order.cancel(Utc::now()), Err(TransitionError::CancelNotOpen(OrderStatus::Cancelled)));
+        assert_eq!(order.cancel(someone(), Utc::now()), Err(TransitionError::CancelNotOpen(OrderStatus::Cancelled)));
         assert_eq!(order.record_payment(money("1.00"), Utc::now()), Err(TransitionError::PaymentOnCancelled));
     }
 
@@ -643,7 +887,12 @@ mod tests {
             version: 1,
             status,
             lines: vec![StoredLine {
-                key: ProductName::parse("Menú").unwrap().key(), line: line("Menú", "10.00", 2)
+                number: 1,
+                added_in: 1,
+                key: ProductName::parse("Menú").unwrap().key(),
+                line: line("Menú", "10.00", 2),
+                ticket: None,
+                voided: None,
             }],
             total_price: money("20.00"),
             amount_paid: if paid == "0" { Money::ZERO } else { money(paid) },
@@ -654,5 +903,96 @@ mod tests {
         assert!(Order::restore(stored(OrderStatus::Paid, "19.99")).is_err());
         assert!(Order::restore(stored(OrderStatus::PartiallyPaid, "20.00")).is_err());
         assert!(Order::restore(stored(OrderStatus::Open, "1.00")).is_err());
+    }
+
+    #[test]
+    fn later_lines_never_merge_with_earlier_ones_and_are_numbered_after_them() {
+        let mut order = place(vec![line("Agua", "1.00", 1), line("Pan", "0.50", 2)]).unwrap();
+        let added = order.add_lines(vec![line("agua", "1.00", 2), line("AGUA", "1.00", 1)], Utc::now()).unwrap();
+        assert_eq!(added, 3..=3, "merged among themselves");
+        assert_eq!(order.lines().len(), 3);
+        assert_eq!(order.lines()[2].quantity().get(), 3);
+        assert_eq!(order.lines()[2].added_in(), 2);
+        assert_eq!(order.total_price().to_string(), "5.00");
+        assert_eq!(order.version(), 2);
+        let error = order.add_lines(vec![line("Vino", "3.00", 1), line("vino", "4.00", 1)], Utc::now()).unwrap_err();
+        assert_eq!(error, AddLinesError::Invalid(vec![PlacementError::ConflictingPrice { first: 0, line: 1 }]));
+        assert_eq!(order.version(), 2, "a refused change changes nothing");
+    }
+
+    #[test]
+    fn the_live_line_limit_counts_live_lines_only() {
+        let many = |from: usize, n: usize| (from..from + n).map(|i| line(&format!("p{i}"), "1.00", 1)).collect();
+        let mut order = place(many(0, 100)).unwrap();
+        assert_eq!(
+            order.add_lines(many(100, 1), Utc::now()),
+            Err(AddLinesError::Invalid(vec![PlacementError::TooManyLiveLines { max: 100 }]))
+        );
+        order.void_line(1, reason(), someone(), Utc::now()).unwrap();
+        assert_eq!(order.add_lines(many(100, 1), Utc::now()), Ok(101..=101));
+    }
+
+    #[test]
+    fn voids_leave_the_line_and_take_it_out_of_the_total() {
+        let mut order = place(vec![line("Agua", "1.00", 1), line("Pan", "0.50", 2)]).unwrap();
+        order.void_line(2, reason(), someone(), Utc::now()).unwrap();
+        assert_eq!(order.total_price().to_string(), "1.00");
+        assert_eq!(order.lines().len(), 2);
+        assert_eq!(order.lines()[1].voided().unwrap().reason.as_ref(), "wrong table");
+        assert_eq!(order.void_line(2, reason(), someone(), Utc::now()), Err(TransitionError::AlreadyVoided(2)));
+        assert_eq!(order.void_line(9, reason(), someone(), Utc::now()), Err(TransitionError::NoSuchLine(9)));
+        order.void_line(1, reason(), someone(), Utc::now()).unwrap();
+        assert_eq!(order.total_price(), Money::ZERO, "an all-voided order totals 0.00");
+        assert_eq!(order.status(), OrderStatus::Open);
+        order.add_lines(vec![line("Café", "1.20", 1)], Utc::now()).unwrap();
+        assert_eq!(order.total_price().to_string(), "1.20");
+        order.void_line(3, reason(), someone(), Utc::now()).unwrap();
+        order.cancel(someone(), Utc::now()).unwrap();
+        assert_eq!(order.version(), 6);
+    }
+
+    #[test]
+    fn a_void_never_leaves_the_total_below_what_was_paid() {
+        let mut order = place(vec![line("Agua", "1.00", 1), line("Pan", "0.50", 2)]).unwrap();
+        order.record_payment(money("1.50"), Utc::now()).unwrap();
+        assert_eq!(
+            order.void_line(2, reason(), someone(), Utc::now()),
+            Err(TransitionError::VoidBelowPaid { line: 2, total: money("1.00"), amount_paid: money("1.50") })
+        );
+        order.void_line(1, reason(), someone(), Utc::now()).unwrap_err();
+        let mut order = place(vec![line("Agua", "1.00", 1), line("Pan", "0.50", 2)]).unwrap();
+        order.record_payment(money("1.00"), Utc::now()).unwrap();
+        order.void_line(2, reason(), someone(), Utc::now()).unwrap();
+        assert_eq!(order.status(), OrderStatus::Paid, "what is left is paid");
+        assert_eq!(
+            order.add_lines(vec![line("Café", "1.20", 1)], Utc::now()),
+            Err(AddLinesError::Transition(TransitionError::LinesOnClosed(OrderStatus::Paid)))
+        );
+    }
+
+    #[test]
+    fn sending_takes_the_new_live_lines_and_cancelling_voids_them_on_their_ticket() {
+        let mut order = place(vec![line("Agua", "1.00", 1), line("Pan", "0.50", 2)]).unwrap();
+        order.void_line(2, reason(), someone(), Utc::now()).unwrap();
+        let first = TicketId(Uuid::now_v7());
+        let ticket = order.send(first, order.business_date(), Utc::now()).unwrap();
+        assert_eq!((ticket.order_id, ticket.status, ticket.number), (order.id(), TicketStatus::Open, 0));
+        assert_eq!(order.lines()[0].kitchen_status(), KitchenStatus::Sent);
+        assert_eq!(order.lines()[1].kitchen_status(), KitchenStatus::New, "a voided line is never sent");
+        assert_eq!(
+            order.send(TicketId(Uuid::now_v7()), order.business_date(), Utc::now()),
+            Err(TransitionError::NothingToSend)
+        );
+        order.add_lines(vec![line("Café", "1.20", 1)], Utc::now()).unwrap();
+        order.send(TicketId(Uuid::now_v7()), order.business_date(), Utc::now()).unwrap();
+        assert_eq!(order.lines()[2].ticket().map(|t| t != first), Some(true));
+        order.cancel(someone(), Utc::now()).unwrap();
+        assert!(order.lines().iter().all(|l| l.voided().is_some()), "every line at the kitchen is voided");
+        assert_eq!(order.lines()[0].voided().unwrap().reason.as_ref(), "order cancelled");
+        assert_eq!(order.total_price(), Money::ZERO);
+        assert_eq!(order.send(first, order.business_date(), Utc::now()), Err(TransitionError::SendOnCancelled));
+        let placed = order.as_placed();
+        assert_eq!(placed.lines().len(), 2);
+        assert_eq!(placed.total_price().to_string(), "2.00");
     }
 }

@@ -31,10 +31,20 @@ pub enum Action {
     ManageMenu,
     /// Mark menu items sold out ("86") in a location, and clear the mark.
     MarkSoldOut,
+    /// Add lines to an order, send its new lines to the kitchen, void lines not yet sent.
+    ChangeOrder,
+    /// Void lines already sent to the kitchen.
+    VoidSentLine,
+    /// Read kitchen tickets and their live stream.
+    ReadKitchen,
+    /// Mark a ticket ready (the kitchen's bump).
+    MarkTicketReady,
+    /// Mark a ticket served.
+    MarkTicketServed,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 17] = [
         Self::ReadLocations,
         Self::ManageLocations,
         Self::ReadSelf,
@@ -47,6 +57,11 @@ impl Action {
         Self::ReadMenu,
         Self::ManageMenu,
         Self::MarkSoldOut,
+        Self::ChangeOrder,
+        Self::VoidSentLine,
+        Self::ReadKitchen,
+        Self::MarkTicketReady,
+        Self::MarkTicketServed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +78,11 @@ impl Action {
             Self::ReadMenu => "read the menu",
             Self::ManageMenu => "manage the menu",
             Self::MarkSoldOut => "mark items sold out",
+            Self::ChangeOrder => "add, send and void new lines",
+            Self::VoidSentLine => "void lines sent to the kitchen",
+            Self::ReadKitchen => "read kitchen tickets",
+            Self::MarkTicketReady => "mark tickets ready",
+            Self::MarkTicketServed => "mark tickets served",
         }
     }
 }
@@ -101,11 +121,14 @@ pub fn reach(role: Role, action: Action) -> Reach {
         (
             Role::Manager,
             ReadLocations | PlaceOrder | ReadOrders | CancelOrder | RecordPayment | ReadReports | ReadMenu
-            | MarkSoldOut,
+            | MarkSoldOut | ChangeOrder | VoidSentLine | ReadKitchen | MarkTicketReady | MarkTicketServed,
         ) => Reach::OwnLocations,
-        (Role::Waiter, ReadLocations | PlaceOrder | ReadOrders | RecordPayment | ReadMenu) => Reach::OwnLocations,
-        (Role::Waiter, CancelOrder) => Reach::Own,
-        (Role::Kitchen, ReadLocations | ReadMenu) => Reach::OwnLocations,
+        (
+            Role::Waiter,
+            ReadLocations | PlaceOrder | ReadOrders | RecordPayment | ReadMenu | ReadKitchen | MarkTicketServed,
+        ) => Reach::OwnLocations,
+        (Role::Waiter, CancelOrder | ChangeOrder) => Reach::Own,
+        (Role::Kitchen, ReadLocations | ReadMenu | ReadKitchen | MarkTicketReady) => Reach::OwnLocations,
         (Role::Manager | Role::Waiter | Role::Kitchen, _) => Reach::Nowhere,
     }
 }
@@ -140,7 +163,9 @@ mod tests {
     fn the_kitchen_reads_its_locations_and_nothing_else() {
         for action in Action::ALL {
             let expected = match action {
-                Action::ReadLocations | Action::ReadMenu => Reach::OwnLocations,
+                Action::ReadLocations | Action::ReadMenu | Action::ReadKitchen | Action::MarkTicketReady => {
+                    Reach::OwnLocations
+                }
                 Action::ReadSelf => Reach::Own,
                 _ => Reach::Nowhere,
             };

@@ -68,6 +68,9 @@ pub struct Database {
     waiting: Arc<AtomicUsize>,
     /// Every pooled connection's `statement_timeout`.
     statement_timeout: Duration,
+    /// Where the pool connects (with its connect timeout): for connections of their own that
+    /// stay open, such as a `LISTEN`er.
+    url: String,
 }
 
 /// The pool's state right now (for metrics).
@@ -110,7 +113,17 @@ impl Database {
             health: build(1, 0),
             statement_timeout: settings.statement_timeout,
             waiting: Arc::new(AtomicUsize::new(0)),
+            url,
         }
+    }
+
+    /// A connection of its own, outside the pool, that listens on `channel` (its
+    /// notifications are read with `PgConnection::notifications_iter`).
+    pub fn listener(&self, channel: &str) -> Result<PgConnection, StoreError> {
+        let unavailable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unavailable(e);
+        let mut conn = PgConnection::establish(&self.url).map_err(|e| unavailable(Box::new(e)))?;
+        diesel::sql_query(format!("LISTEN {channel}")).execute(&mut conn).map_err(|e| unavailable(Box::new(e)))?;
+        Ok(conn)
     }
 
     pub fn stats(&self) -> PoolStats {

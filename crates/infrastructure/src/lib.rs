@@ -2,6 +2,8 @@
 //! the local PostgreSQL cluster used when no `DATABASE_URL` is given, and the bounded CPU pool.
 
 pub mod db;
+pub mod kitchen;
+pub mod kitchen_feed;
 pub mod local_pg;
 pub mod locations;
 pub mod menu;
@@ -18,6 +20,8 @@ pub mod text_keys;
 pub mod users;
 
 pub use db::{Database, FirstLocation, NotReady, PoolSettings, PoolStats};
+pub use kitchen::PgKitchenRepository;
+pub use kitchen_feed::{FeedItem, FeedSettings, KitchenFeed};
 pub use local_pg::{LocalPgError, LocalPgOptions, LocalPostgres};
 pub use locations::{PgLocationRepository, PgStaffDirectory, staff_directory};
 pub use menu::{PgMenu, PgMenuRepository, menu_snapshots};

@@ -10,17 +10,17 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use application::{
-    Fingerprint, IdempotencyClaim, LocationScope, MAX_PAGE_LINES, MissingClaim, OrderChangeError, OrderFilter,
+    Changed, Fingerprint, IdempotencyClaim, LocationScope, MAX_PAGE_LINES, MissingClaim, OrderChangeError, OrderFilter,
     OrderRepository, PageRequest, PaymentInsert, Refused, Replay, StoreError, budget_cut,
 };
 use domain::{
-    CategoryId, CategoryName, CustomerName, LineNote, LocationId, MenuItemId, MenuLine, Money, NewOrderLine, Order,
-    OrderId, OrderStatus, Payment, PaymentId, PaymentMethod, ProductKey, ProductName, Quantity, StoredLine,
-    StoredOrder, UserId,
+    CategoryId, CategoryName, CustomerName, LineNote, LineVoid, LocationId, MenuItemId, MenuLine, Money, NewOrderLine,
+    Order, OrderId, OrderLine, OrderStatus, Payment, PaymentId, PaymentMethod, ProductKey, ProductName, Quantity,
+    StoredLine, StoredOrder, Ticket, TicketId, TicketStatus, UserId, VoidReason,
 };
 
 use crate::db::{Database, PgPooled, store_error};
-use crate::schema::{idempotency_keys, order_items, orders, payments};
+use crate::schema::{idempotency_keys, kitchen_tickets, menu_version, order_items, orders, payments};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = orders, check_for_backend(Pg))]
@@ -51,6 +51,58 @@ struct OrderItemRow {
     menu_item_id: Option<Uuid>,
     category_id: Option<Uuid>,
     category: Option<String>,
+    added_in: i32,
+    ticket_id: Option<Uuid>,
+    voided_at: Option<DateTime<Utc>>,
+    voided_by: Option<Uuid>,
+    void_reason: Option<String>,
+}
+
+/// A line added to an order after it was placed.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = order_items, check_for_backend(Pg))]
+struct NewItemRow<'a> {
+    order_id: Uuid,
+    line_no: i16,
+    product_key: &'a str,
+    product_name: &'a str,
+    unit_price: Decimal,
+    quantity: i32,
+    subtotal: Decimal,
+    menu_item_id: Option<Uuid>,
+    category_id: Option<Uuid>,
+    category: Option<&'a str>,
+    note: Option<&'a str>,
+    added_in: i32,
+    ticket_id: Option<Uuid>,
+    voided_at: Option<DateTime<Utc>>,
+    voided_by: Option<Uuid>,
+    void_reason: Option<&'a str>,
+}
+
+impl<'a> NewItemRow<'a> {
+    fn new(order: OrderId, line: &'a OrderLine) -> Result<Self, diesel::result::Error> {
+        let added_in =
+            i32::try_from(line.added_in()).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+        Ok(Self {
+            order_id: order.0,
+            line_no: line.number() as i16,
+            product_key: line.product_key().as_ref(),
+            product_name: line.product_name().as_ref(),
+            unit_price: line.unit_price().amount(),
+            quantity: line.quantity().get() as i32,
+            subtotal: line.subtotal().amount(),
+            menu_item_id: line.menu().map(|m| m.item_id.0),
+            category_id: line.menu().map(|m| m.category_id.0),
+            category: line.menu().map(|m| m.category.as_ref()),
+            note: line.note().map(AsRef::as_ref),
+            added_in,
+            ticket_id: line.ticket().map(|t| t.0),
+            voided_at: line.voided().map(|v| v.at),
+            voided_by: line.voided().map(|v| v.by.0),
+            void_reason: line.voided().map(|v| v.reason.as_ref()),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -81,12 +133,12 @@ fn money(what: &'static str, id: Uuid, value: Decimal) -> Result<Money, StoreErr
     Money::from_decimal(value).map_err(|e| corrupt(what, id, e))
 }
 
-fn to_order(row: OrderRow, mut items: Vec<OrderItemRow>) -> Result<Order, StoreError> {
-    items.sort_by_key(|i| i.line_no);
+fn to_order(row: OrderRow, mut items: Vec<(OrderItemRow, Option<String>)>) -> Result<Order, StoreError> {
+    items.sort_by_key(|(i, _)| i.line_no);
     let id = row.id;
     let lines = items
         .into_iter()
-        .map(|i| {
+        .map(|(i, ticket_status)| {
             let bad = |e: &dyn std::fmt::Display| corrupt("order line", id, e);
             let menu = match (i.menu_item_id, i.category_id, i.category) {
                 (None, None, None) => None,
@@ -104,7 +156,29 @@ fn to_order(row: OrderRow, mut items: Vec<OrderItemRow>) -> Result<Order, StoreE
                 note: i.note.as_deref().map(LineNote::parse).transpose().map_err(|e| bad(&e))?,
                 menu,
             };
-            Ok(StoredLine { key: ProductKey::restore(i.product_key), line })
+            let ticket = match (i.ticket_id, ticket_status) {
+                (None, _) => None,
+                (Some(ticket), Some(status)) => Some((
+                    TicketId(ticket),
+                    TicketStatus::parse(&status).ok_or_else(|| bad(&"a ticket of unknown status"))?,
+                )),
+                (Some(_), None) => return Err(bad(&"a line on a missing ticket")),
+            };
+            let voided = match (i.voided_at, i.voided_by, i.void_reason) {
+                (None, None, None) => None,
+                (Some(at), Some(by), Some(reason)) => {
+                    Some(LineVoid { reason: VoidReason::parse(&reason).map_err(|e| bad(&e))?, by: UserId(by), at })
+                }
+                _ => return Err(bad(&"a partial void")),
+            };
+            Ok(StoredLine {
+                number: u16::try_from(i.line_no).map_err(|e| bad(&e))?,
+                added_in: u32::try_from(i.added_in).map_err(|e| bad(&e))?,
+                key: ProductKey::restore(i.product_key),
+                line,
+                ticket,
+                voided,
+            })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     let stored = StoredOrder {
@@ -184,13 +258,18 @@ impl PgOrderRepository {
     }
 }
 
-/// Loads the lines of the given orders, grouped by order.
-fn load_items(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, Vec<OrderItemRow>>> {
-    let rows: Vec<OrderItemRow> =
-        order_items::table.filter(order_items::order_id.eq_any(ids)).select(OrderItemRow::as_select()).load(conn)?;
-    let mut by_order: HashMap<Uuid, Vec<OrderItemRow>> = HashMap::with_capacity(ids.len());
+type ItemRows = Vec<(OrderItemRow, Option<String>)>;
+
+/// Loads the lines of the given orders (each with its ticket's status), grouped by order.
+fn load_items(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, ItemRows>> {
+    let rows: ItemRows = order_items::table
+        .left_join(kitchen_tickets::table)
+        .filter(order_items::order_id.eq_any(ids))
+        .select((OrderItemRow::as_select(), kitchen_tickets::status.nullable()))
+        .load(conn)?;
+    let mut by_order: HashMap<Uuid, ItemRows> = HashMap::with_capacity(ids.len());
     for row in rows {
-        by_order.entry(row.order_id).or_default().push(row);
+        by_order.entry(row.0.order_id).or_default().push(row);
     }
     Ok(by_order)
 }
@@ -220,11 +299,90 @@ fn save_state(conn: &mut PgConnection, order: &Order) -> QueryResult<usize> {
     diesel::update(orders::table.find(order.id().0))
         .set((
             orders::status.eq(order.status().as_str()),
+            orders::total_price.eq(order.total_price().amount()),
             orders::amount_paid.eq(order.amount_paid().amount()),
             orders::updated_at.eq(order.updated_at()),
             orders::version.eq(version),
         ))
         .execute(conn)
+}
+
+/// Claims the idempotency key; `false` when it was claimed before.
+fn claim_key(conn: &mut PgConnection, claim: &IdempotencyClaim) -> QueryResult<bool> {
+    let claimed = diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(claim.user_id.0),
+            idempotency_keys::key.eq(claim.key.as_ref()),
+            idempotency_keys::fingerprint.eq(claim.fingerprint.0.as_slice()),
+            idempotency_keys::resource_id.eq(claim.resource_id),
+            idempotency_keys::created_at.eq(Utc::now()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(claimed == 1)
+}
+
+/// Writes a new ticket with the next number of its location and business day. The counter
+/// row's lock is held until the transaction ends: numbers are neither skipped nor repeated.
+fn insert_ticket(conn: &mut PgConnection, ticket: &Ticket) -> QueryResult<usize> {
+    use diesel::sql_types::{Date, Timestamptz, Uuid as SqlUuid};
+    diesel::sql_query(
+        "WITH n AS (INSERT INTO kitchen_ticket_numbers AS k (location_id, business_date, last_number) VALUES ($2, $3, 1)
+    ON CONFLICT (location_id, business_date) DO UPDATE SET last_number = k.last_number + 1 RETURNING last_number)
+INSERT INTO kitchen_tickets (id, order_id, location_id, business_date, number, status, created_at)
+SELECT $1, $4, $2, $3, n.last_number, 'open', $5 FROM n",
+    )
+    .bind::<SqlUuid, _>(ticket.id.0)
+    .bind::<SqlUuid, _>(ticket.location_id.0)
+    .bind::<Date, _>(ticket.business_date)
+    .bind::<SqlUuid, _>(ticket.order_id.0)
+    .bind::<Timestamptz, _>(ticket.created_at)
+    .execute(conn)
+}
+
+/// Saves what a change did to an order: the ticket it sent, its new lines, the lines it sent
+/// or voided (one statement, so that a ticket gets one event per change), its state, and the
+/// sales rollup's sums.
+fn save_change(conn: &mut PgConnection, before: &Order, after: &Order, ticket: Option<&Ticket>) -> QueryResult<()> {
+    use diesel::sql_types::{Array, Int2, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+    if let Some(ticket) = ticket {
+        insert_ticket(conn, ticket)?;
+    }
+    let kept = before.lines().len();
+    let new_rows =
+        after.lines()[kept..].iter().map(|line| NewItemRow::new(after.id(), line)).collect::<Result<Vec<_>, _>>()?;
+    if !new_rows.is_empty() {
+        diesel::insert_into(order_items::table).values(&new_rows).execute(conn)?;
+    }
+    let changed: Vec<&OrderLine> = after.lines()[..kept]
+        .iter()
+        .zip(before.lines())
+        .filter(|(now, then)| now.ticket() != then.ticket() || now.voided() != then.voided())
+        .map(|(now, _)| now)
+        .collect();
+    if !changed.is_empty() {
+        let numbers: Vec<i16> = changed.iter().map(|l| l.number() as i16).collect();
+        let tickets: Vec<Option<Uuid>> = changed.iter().map(|l| l.ticket().map(|t| t.0)).collect();
+        let voided_at: Vec<Option<DateTime<Utc>>> = changed.iter().map(|l| l.voided().map(|v| v.at)).collect();
+        let voided_by: Vec<Option<Uuid>> = changed.iter().map(|l| l.voided().map(|v| v.by.0)).collect();
+        let reasons: Vec<Option<&str>> = changed.iter().map(|l| l.voided().map(|v| v.reason.as_ref())).collect();
+        diesel::sql_query(
+            "UPDATE order_items i
+SET ticket_id = u.ticket_id, voided_at = u.voided_at, voided_by = u.voided_by, void_reason = u.void_reason
+FROM unnest($2::int2[], $3::uuid[], $4::timestamptz[], $5::uuid[], $6::text[])
+    AS u (line_no, ticket_id, voided_at, voided_by, void_reason)
+WHERE i.order_id = $1 AND i.line_no = u.line_no",
+        )
+        .bind::<SqlUuid, _>(after.id().0)
+        .bind::<Array<Int2>, _>(&numbers)
+        .bind::<Array<Nullable<SqlUuid>>, _>(&tickets)
+        .bind::<Array<Nullable<Timestamptz>>, _>(&voided_at)
+        .bind::<Array<Nullable<SqlUuid>>, _>(&voided_by)
+        .bind::<Array<Nullable<Text>>, _>(&reasons)
+        .execute(conn)?;
+    }
+    save_state(conn, after)?;
+    crate::reports::adjust_sales(conn, before, after)
 }
 
 impl OrderRepository for PgOrderRepository {
@@ -287,18 +445,34 @@ impl OrderRepository for PgOrderRepository {
             .collect()
     }
 
-    fn cancel(
+    fn change(
         &self,
         id: OrderId,
-        cancel: &mut dyn FnMut(&mut Order) -> Result<(), Refused>,
-    ) -> Result<Order, OrderChangeError> {
+        claim: Option<&IdempotencyClaim>,
+        menu_version: Option<i64>,
+        change: &mut dyn FnMut(&mut Order) -> Result<Option<Ticket>, Refused>,
+    ) -> Result<Changed, OrderChangeError> {
         let mut conn = self.conn()?;
         conn.transaction::<_, TxError, _>(|conn| {
-            let mut order = find_order(conn, id.0, true)?.ok_or(TxError::Change(OrderChangeError::NotFound))?;
-            cancel(&mut order)?;
-            save_state(conn, &order)?;
-            crate::reports::subtract_cancelled(conn, &order)?;
-            Ok(order)
+            // Before the key is claimed: a stale menu must leave the key free for the retry.
+            if let Some(expected) = menu_version {
+                let current: i64 = menu_version::table.select(menu_version::version).first(conn)?;
+                if current != expected {
+                    return Ok(Changed::MenuStale);
+                }
+            }
+            if let Some(claim) = claim
+                && !claim_key(conn, claim)?
+            {
+                let replay = find_claim(conn, claim.user_id, claim.key.as_ref())?
+                    .ok_or_else(|| StoreError::other(MissingClaim))?;
+                return Ok(Changed::KeyUsed(replay));
+            }
+            let before = find_order(conn, id.0, true)?.ok_or(TxError::Change(OrderChangeError::NotFound))?;
+            let mut order = before.clone();
+            let ticket = change(&mut order)?;
+            save_change(conn, &before, &order, ticket.as_ref())?;
+            Ok(Changed::Done { order, ticket: ticket.map(|t| t.id) })
         })
         .map_err(OrderChangeError::from)
     }
@@ -311,22 +485,12 @@ impl OrderRepository for PgOrderRepository {
     ) -> Result<PaymentInsert, OrderChangeError> {
         let mut conn = self.conn()?;
         conn.transaction::<_, TxError, _>(|conn| {
-            if let Some(claim) = claim {
-                let claimed = diesel::insert_into(idempotency_keys::table)
-                    .values((
-                        idempotency_keys::user_id.eq(claim.user_id.0),
-                        idempotency_keys::key.eq(claim.key.as_ref()),
-                        idempotency_keys::fingerprint.eq(claim.fingerprint.0.as_slice()),
-                        idempotency_keys::resource_id.eq(claim.resource_id),
-                        idempotency_keys::created_at.eq(Utc::now()),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(conn)?;
-                if claimed == 0 {
-                    let replay = find_claim(conn, claim.user_id, claim.key.as_ref())?
-                        .ok_or_else(|| StoreError::other(MissingClaim))?;
-                    return Ok(PaymentInsert::KeyUsed(replay));
-                }
+            if let Some(claim) = claim
+                && !claim_key(conn, claim)?
+            {
+                let replay = find_claim(conn, claim.user_id, claim.key.as_ref())?
+                    .ok_or_else(|| StoreError::other(MissingClaim))?;
+                return Ok(PaymentInsert::KeyUsed(replay));
             }
             let mut order = find_order(conn, order_id.0, true)?.ok_or(TxError::Change(OrderChangeError::NotFound))?;
             let payment = pay(&mut order)?;

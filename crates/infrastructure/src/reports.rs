@@ -168,7 +168,7 @@ static LIVE_SQL: LazyLock<String> = LazyLock::new(|| {
 FROM orders o
 JOIN order_items i ON i.order_id = o.id
 WHERE o.created_at >= $1 AND o.created_at < $2
-  AND {counted}
+  AND {counted} AND i.voided_at IS NULL
   AND ($3::uuid IS NULL OR o.waiter_id = $3)
   AND ($4::uuid[] IS NULL OR o.location_id = ANY ($4))
   AND ($5::date IS NULL OR o.business_date BETWEEN $5 AND $6)
@@ -200,7 +200,7 @@ static COUNTED_LINES: LazyLock<String> = LazyLock::new(|| {
         "SELECT o.location_id, o.business_date, o.created_at, i.product_key, i.quantity, i.subtotal
 FROM orders o
 JOIN order_items i ON i.order_id = o.id
-WHERE o.created_at >= $1 AND o.created_at < $2 AND {counted}
+WHERE o.created_at >= $1 AND o.created_at < $2 AND {counted} AND i.voided_at IS NULL
   AND ($3::text[] IS NULL OR i.product_key = ANY ($3))",
         counted = counted("o"),
     )
@@ -356,21 +356,66 @@ fn rollup_locations(scope: &LocationScope) -> Vec<Uuid> {
     }
 }
 
-/// Keeps the rollup exact when an order is cancelled: subtracts the order's lines from every
-/// aggregated row they were added to (its location's and the all-locations row, in each grain
-/// whose bucket holding the order is aggregated, and in its business date), deleting the rows
-/// that fall to zero. Runs inside the cancel's transaction, after the order's new status is
-/// written. The shared lock on the state row waits for a running aggregation to commit (and
-/// keeps the next one from starting), so an aggregation either sees the cancel or is
-/// corrected by it.
-pub(crate) fn subtract_cancelled(conn: &mut PgConnection, order: &Order) -> QueryResult<()> {
+/// What an order counts for in the sales report, by product: its live lines, unless it is
+/// cancelled. The quantities and amounts, and the spelling of each open line's product.
+fn counted_sales(order: &Order) -> HashMap<&str, (i64, Decimal, Option<&str>)> {
+    let mut sales: HashMap<&str, (i64, Decimal, Option<&str>)> = HashMap::new();
+    if order.status() == OrderStatus::Cancelled {
+        return sales;
+    }
+    for line in order.lines().iter().filter(|l| l.is_live()) {
+        let entry = sales.entry(line.product_key().as_ref()).or_insert((0, Decimal::ZERO, None));
+        entry.0 += i64::from(line.quantity().get());
+        entry.1 += line.subtotal().amount();
+        if line.menu().is_none() {
+            entry.2 = Some(line.product_name().as_ref());
+        }
+    }
+    sales
+}
+
+/// One signed change of the sums: product keys, quantities, amounts.
+#[derive(Default)]
+struct Delta<'a> {
+    keys: Vec<&'a str>,
+    quantities: Vec<i64>,
+    prices: Vec<Decimal>,
+}
+
+/// Keeps the rollup exact when an aggregated order changes (lines added or voided, the order
+/// cancelled): adds to or subtracts from every aggregated row the order counts in (its
+/// location's and the all-locations row, in each grain whose bucket holding the order is
+/// aggregated, and in its business date) the difference between what it counted for before
+/// and after, deleting the rows that fall to zero. Runs inside the change's transaction. The
+/// shared lock on the state row waits for a running aggregation to commit (and keeps the next
+/// one from starting), so an aggregation either sees the change or is corrected by it.
+pub(crate) fn adjust_sales(conn: &mut PgConnection, before: &Order, after: &Order) -> QueryResult<()> {
+    let at = after.created_at();
+    let (was, is) = (counted_sales(before), counted_sales(after));
+    let (mut added, mut taken) = (Delta::default(), Delta::default());
+    let mut names: Vec<(&str, &str)> = Vec::new();
+    let keys: std::collections::BTreeSet<&str> = was.keys().chain(is.keys()).copied().collect();
+    for key in keys {
+        let (q0, p0, _) = was.get(key).copied().unwrap_or((0, Decimal::ZERO, None));
+        let (q1, p1, name) = is.get(key).copied().unwrap_or((0, Decimal::ZERO, None));
+        let (dq, dp) = (q1 - q0, p1 - p0);
+        if dq > 0 {
+            added.keys.push(key);
+            added.quantities.push(dq);
+            added.prices.push(dp);
+            names.extend(name.map(|n| (key, n)));
+        } else if dq < 0 {
+            taken.keys.push(key);
+            taken.quantities.push(-dq);
+            taken.prices.push(-dp);
+        }
+    }
+    if added.keys.is_empty() && taken.keys.is_empty() {
+        return Ok(());
+    }
     let Some(state) = read_state(conn, "FOR SHARE")? else { return Ok(()) };
-    let at = order.created_at();
-    let keys: Vec<&str> = order.lines().iter().map(|l| l.product_key().as_ref()).collect();
-    let quantities: Vec<i64> = order.lines().iter().map(|l| i64::from(l.quantity().get())).collect();
-    let prices: Vec<Decimal> = order.lines().iter().map(|l| l.subtotal().amount()).collect();
-    let locations = vec![order.location_id().0, ALL_LOCATIONS];
-    // Concurrent cancels of one bucket take turns: their updates of the shared rows would
+    let locations = vec![after.location_id().0, ALL_LOCATIONS];
+    // Concurrent changes of one bucket take turns: their updates of the shared rows would
     // otherwise lock them in whatever order their plans chose.
     let take_turn = |conn: &mut PgConnection, class: i32, slot: i64| {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
@@ -378,57 +423,109 @@ pub(crate) fn subtract_cancelled(conn: &mut PgConnection, order: &Order) -> Quer
             .bind::<Integer, _>(slot as i32)
             .execute(conn)
     };
+    let mut aggregated = false;
     for (grain, mark) in GRAINS.iter().zip(state.marks()) {
         if mark.is_none_or(|until| at >= until) {
             continue;
         }
+        aggregated = true;
         let bucket = floor_to(at, grain.unit);
         take_turn(conn, grain.lock_class, bucket.timestamp() / 600)?;
-        diesel::sql_query(
-            "UPDATE sales_rollup s
+        if !added.keys.is_empty() {
+            diesel::sql_query(
+                "INSERT INTO sales_rollup (grain, location_id, bucket, product_key, total_quantity, total_price)
+SELECT $1, l.id, $3, d.product_key, d.quantity, d.price
+FROM unnest($2::uuid[]) AS l (id), unnest($4::text[], $5::int8[], $6::numeric[]) AS d (product_key, quantity, price)
+ORDER BY 2, 4
+ON CONFLICT (grain, location_id, bucket, product_key) DO UPDATE
+SET total_quantity = sales_rollup.total_quantity + excluded.total_quantity,
+    total_price = sales_rollup.total_price + excluded.total_price",
+            )
+            .bind::<Text, _>(grain.name)
+            .bind::<Array<SqlUuid>, _>(&locations)
+            .bind::<Timestamptz, _>(bucket)
+            .bind::<Array<Text>, _>(&added.keys)
+            .bind::<Array<BigInt>, _>(&added.quantities)
+            .bind::<Array<Numeric>, _>(&added.prices)
+            .execute(conn)?;
+        }
+        if !taken.keys.is_empty() {
+            diesel::sql_query(
+                "UPDATE sales_rollup s
 SET total_quantity = s.total_quantity - d.quantity, total_price = s.total_price - d.price
 FROM unnest($4::text[], $5::int8[], $6::numeric[]) AS d (product_key, quantity, price)
 WHERE s.grain = $1 AND s.location_id = ANY ($2) AND s.bucket = $3 AND s.product_key = d.product_key",
-        )
-        .bind::<Text, _>(grain.name)
-        .bind::<Array<SqlUuid>, _>(&locations)
-        .bind::<Timestamptz, _>(bucket)
-        .bind::<Array<Text>, _>(&keys)
-        .bind::<Array<BigInt>, _>(&quantities)
-        .bind::<Array<Numeric>, _>(&prices)
-        .execute(conn)?;
-        diesel::sql_query(
-            "DELETE FROM sales_rollup
+            )
+            .bind::<Text, _>(grain.name)
+            .bind::<Array<SqlUuid>, _>(&locations)
+            .bind::<Timestamptz, _>(bucket)
+            .bind::<Array<Text>, _>(&taken.keys)
+            .bind::<Array<BigInt>, _>(&taken.quantities)
+            .bind::<Array<Numeric>, _>(&taken.prices)
+            .execute(conn)?;
+            diesel::sql_query(
+                "DELETE FROM sales_rollup
 WHERE grain = $1 AND location_id = ANY ($2) AND bucket = $3 AND product_key = ANY ($4) AND total_quantity = 0",
-        )
-        .bind::<Text, _>(grain.name)
-        .bind::<Array<SqlUuid>, _>(&locations)
-        .bind::<Timestamptz, _>(bucket)
-        .bind::<Array<Text>, _>(&keys)
-        .execute(conn)?;
+            )
+            .bind::<Text, _>(grain.name)
+            .bind::<Array<SqlUuid>, _>(&locations)
+            .bind::<Timestamptz, _>(bucket)
+            .bind::<Array<Text>, _>(&taken.keys)
+            .execute(conn)?;
+        }
     }
     if state.minutes_until.is_some_and(|until| at < until) {
-        let date = order.business_date();
+        let date = after.business_date();
         take_turn(conn, BUSINESS_DAY_LOCK_CLASS, i64::from(date.num_days_from_ce()))?;
-        diesel::sql_query(
-            "UPDATE business_day_sales b
+        if !added.keys.is_empty() {
+            diesel::sql_query(
+                "INSERT INTO business_day_sales (location_id, business_date, product_key, total_quantity, total_price)
+SELECT l.id, $2, d.product_key, d.quantity, d.price
+FROM unnest($1::uuid[]) AS l (id), unnest($3::text[], $4::int8[], $5::numeric[]) AS d (product_key, quantity, price)
+ORDER BY 1, 3
+ON CONFLICT (location_id, business_date, product_key) DO UPDATE
+SET total_quantity = business_day_sales.total_quantity + excluded.total_quantity,
+    total_price = business_day_sales.total_price + excluded.total_price",
+            )
+            .bind::<Array<SqlUuid>, _>(&locations)
+            .bind::<Date, _>(date)
+            .bind::<Array<Text>, _>(&added.keys)
+            .bind::<Array<BigInt>, _>(&added.quantities)
+            .bind::<Array<Numeric>, _>(&added.prices)
+            .execute(conn)?;
+        }
+        if !taken.keys.is_empty() {
+            diesel::sql_query(
+                "UPDATE business_day_sales b
 SET total_quantity = b.total_quantity - d.quantity, total_price = b.total_price - d.price
 FROM unnest($3::text[], $4::int8[], $5::numeric[]) AS d (product_key, quantity, price)
 WHERE b.location_id = ANY ($1) AND b.business_date = $2 AND b.product_key = d.product_key",
-        )
-        .bind::<Array<SqlUuid>, _>(&locations)
-        .bind::<Date, _>(date)
-        .bind::<Array<Text>, _>(&keys)
-        .bind::<Array<BigInt>, _>(&quantities)
-        .bind::<Array<Numeric>, _>(&prices)
-        .execute(conn)?;
-        diesel::sql_query(
-            "DELETE FROM business_day_sales
+            )
+            .bind::<Array<SqlUuid>, _>(&locations)
+            .bind::<Date, _>(date)
+            .bind::<Array<Text>, _>(&taken.keys)
+            .bind::<Array<BigInt>, _>(&taken.quantities)
+            .bind::<Array<Numeric>, _>(&taken.prices)
+            .execute(conn)?;
+            diesel::sql_query(
+                "DELETE FROM business_day_sales
 WHERE location_id = ANY ($1) AND business_date = $2 AND product_key = ANY ($3) AND total_quantity = 0",
+            )
+            .bind::<Array<SqlUuid>, _>(&locations)
+            .bind::<Date, _>(date)
+            .bind::<Array<Text>, _>(&taken.keys)
+            .execute(conn)?;
+        }
+    }
+    // A product first sold in an aggregated period by a line added later needs its spelling.
+    if aggregated && !names.is_empty() {
+        let (keys, spellings): (Vec<&str>, Vec<&str>) = names.into_iter().unzip();
+        diesel::sql_query(
+            "INSERT INTO product_names (product_key, product_name)
+SELECT * FROM unnest($1::text[], $2::text[]) ORDER BY 1 ON CONFLICT (product_key) DO NOTHING",
         )
-        .bind::<Array<SqlUuid>, _>(&locations)
-        .bind::<Date, _>(date)
         .bind::<Array<Text>, _>(&keys)
+        .bind::<Array<Text>, _>(&spellings)
         .execute(conn)?;
     }
     Ok(())

@@ -21,6 +21,45 @@ diesel::table! {
 }
 
 diesel::table! {
+    kitchen_events (location_id, id) {
+        location_id -> Uuid,
+        id -> Int8,
+        ticket_id -> Uuid,
+        kind -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    kitchen_streams (location_id) {
+        location_id -> Uuid,
+        last_event -> Int8,
+    }
+}
+
+diesel::table! {
+    kitchen_ticket_numbers (location_id, business_date) {
+        location_id -> Uuid,
+        business_date -> Date,
+        last_number -> Int4,
+    }
+}
+
+diesel::table! {
+    kitchen_tickets (id) {
+        id -> Uuid,
+        order_id -> Uuid,
+        location_id -> Uuid,
+        business_date -> Date,
+        number -> Int4,
+        status -> Text,
+        created_at -> Timestamptz,
+        ready_at -> Nullable<Timestamptz>,
+        served_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     locations (id) {
         id -> Uuid,
         name -> Text,
@@ -74,7 +113,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    order_items (order_id, product_key) {
+    order_items (order_id, line_no) {
         order_id -> Uuid,
         line_no -> Int2,
         product_key -> Text,
@@ -86,6 +125,11 @@ diesel::table! {
         category_id -> Nullable<Uuid>,
         category -> Nullable<Text>,
         note -> Nullable<Text>,
+        added_in -> Int4,
+        ticket_id -> Nullable<Uuid>,
+        voided_at -> Nullable<Timestamptz>,
+        voided_by -> Nullable<Uuid>,
+        void_reason -> Nullable<Text>,
     }
 }
 
@@ -186,9 +230,16 @@ diesel::table! {
 }
 
 diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(kitchen_events -> kitchen_tickets (ticket_id));
+diesel::joinable!(kitchen_streams -> locations (location_id));
+diesel::joinable!(kitchen_ticket_numbers -> locations (location_id));
+diesel::joinable!(kitchen_tickets -> locations (location_id));
+diesel::joinable!(kitchen_tickets -> orders (order_id));
 diesel::joinable!(menu_item_prices -> menu_items (menu_item_id));
 diesel::joinable!(menu_items -> menu_categories (category_id));
+diesel::joinable!(order_items -> kitchen_tickets (ticket_id));
 diesel::joinable!(order_items -> orders (order_id));
+diesel::joinable!(order_items -> users (voided_by));
 diesel::joinable!(orders -> locations (location_id));
 diesel::joinable!(orders -> users (waiter_id));
 diesel::joinable!(payments -> orders (order_id));
@@ -202,6 +253,10 @@ diesel::joinable!(user_locations -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     business_day_sales,
     idempotency_keys,
+    kitchen_events,
+    kitchen_streams,
+    kitchen_ticket_numbers,
+    kitchen_tickets,
     locations,
     menu_categories,
     menu_item_prices,

@@ -2,6 +2,7 @@
 //! the two translations of the codebase (the other is rows in infrastructure).
 
 pub mod cursor;
+pub mod kitchen;
 pub mod locations;
 pub mod menu;
 pub mod money;

@@ -7,7 +7,10 @@ use uuid::Uuid;
 use validator::Validate;
 
 use application::{LineRequest, OrderFilter, OrderRequest, PageRequest};
-use domain::{CustomerName, LineNote, LocationId, MenuItemId, Money, Order, OrderStatus, ProductName, Quantity};
+use domain::{
+    CustomerName, KitchenStatus, LineNote, LineVoid, LocationId, MenuItemId, Money, Order, OrderStatus, ProductName,
+    Quantity, VoidReason,
+};
 
 use super::cursor::CursorCodec;
 use super::money::{money_input_schema, parse_money, parse_quantity, quantity_input_schema};
@@ -123,6 +126,31 @@ pub struct CreateOrderRequest {
     pub customer_name: Option<String>,
     #[schema(value_type = Vec<OrderItemRequest>, required = true, min_items = 1, max_items = 100)]
     pub items: Option<Vec<Object<OrderLineInput>>>,
+    /// Send the lines to the kitchen as a ticket once the order is placed (default false).
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub send: Option<bool>,
+}
+
+/// The lines of a request's `items`, every failing one recorded.
+fn parse_items(items: Option<Vec<Object<OrderLineInput>>>, fields: &mut Fields) -> Option<Vec<LineRequest>> {
+    match items {
+        None => {
+            fields.push(FieldError::new("items", "is required"));
+            None
+        }
+        // Parsing thousands of lines would only add noise to the answer.
+        Some(items) if items.is_empty() || items.len() > Order::MAX_LINES => {
+            fields.push(FieldError::new("items", format!("must have 1 to {} lines", Order::MAX_LINES)));
+            None
+        }
+        Some(items) => {
+            let mut lines = Vec::with_capacity(items.len());
+            for (i, Object(item)) in items.into_iter().enumerate() {
+                lines.extend(item.parse(i, fields));
+            }
+            Some(lines)
+        }
+    }
 }
 
 impl CreateOrderRequest {
@@ -131,29 +159,50 @@ impl CreateOrderRequest {
         let location = self.location_id.map(LocationId);
         let mut fields = Fields::default();
         let customer_name = fields.required("customer_name", self.customer_name.as_deref(), CustomerName::parse);
-        let lines = match self.items {
-            None => {
-                fields.push(FieldError::new("items", "is required"));
-                None
-            }
-            // Parsing thousands of lines would only add noise to the answer.
-            Some(items) if items.is_empty() || items.len() > Order::MAX_LINES => {
-                fields.push(FieldError::new("items", format!("must have 1 to {} lines", Order::MAX_LINES)));
-                None
-            }
-            Some(items) => {
-                let mut lines = Vec::with_capacity(items.len());
-                for (i, Object(item)) in items.into_iter().enumerate() {
-                    lines.extend(item.parse(i, &mut fields));
-                }
-                Some(lines)
-            }
-        };
+        let lines = parse_items(self.items, &mut fields);
+        let send = self.send.unwrap_or(false);
         let order = match (customer_name, lines) {
-            (Some(customer_name), Some(lines)) => Some((location, OrderRequest { customer_name, lines })),
+            (Some(customer_name), Some(lines)) => Some((location, OrderRequest { customer_name, lines, send })),
             _ => None,
         };
         fields.finish(order)
+    }
+}
+
+/// Lines to add to an order. They merge among themselves by the rule of a new order, never
+/// with the order's earlier lines.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddItemsRequest {
+    #[schema(value_type = Vec<OrderItemRequest>, required = true, min_items = 1, max_items = 100)]
+    pub items: Option<Vec<Object<OrderLineInput>>>,
+    /// Send every new line of the order (these and any earlier unsent ones) to the kitchen as
+    /// one ticket, in the same transaction (default false).
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub send: Option<bool>,
+}
+
+impl AddItemsRequest {
+    /// The lines, and whether to send them.
+    pub fn parse(self) -> Result<(Vec<LineRequest>, bool), Vec<FieldError>> {
+        let mut fields = Fields::default();
+        let lines = parse_items(self.items, &mut fields);
+        let send = self.send.unwrap_or(false);
+        fields.finish(lines.map(|lines| (lines, send)))
+    }
+}
+
+/// Why a line is voided.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VoidLineRequest {
+    #[schema(schema_with = super::patterns::void_reason_schema, required = true)]
+    pub reason: Option<String>,
+}
+
+impl VoidLineRequest {
+    pub fn parse(self) -> Result<VoidReason, Vec<FieldError>> {
+        let mut fields = Fields::default();
+        let reason = fields.required("reason", self.reason.as_deref(), VoidReason::parse);
+        fields.finish(reason)
     }
 }
 
@@ -196,9 +245,51 @@ pub enum LineKindDto {
     Open,
 }
 
-/// One line of an order (lines of the same product at the same price are merged).
+/// Where a line stands in the kitchen: not sent yet, or its ticket's status.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KitchenStatusDto {
+    New,
+    Sent,
+    Ready,
+    Served,
+}
+
+impl From<KitchenStatus> for KitchenStatusDto {
+    fn from(status: KitchenStatus) -> Self {
+        match status {
+            KitchenStatus::New => Self::New,
+            KitchenStatus::Sent => Self::Sent,
+            KitchenStatus::Ready => Self::Ready,
+            KitchenStatus::Served => Self::Served,
+        }
+    }
+}
+
+/// A line's void: why, by whom, when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoidResponse {
+    #[schema(example = "wrong table")]
+    pub reason: String,
+    /// The user who voided the line.
+    pub by: Uuid,
+    #[serde(serialize_with = "crate::dto::timestamp::serialize")]
+    pub at: DateTime<Utc>,
+}
+
+impl From<&LineVoid> for VoidResponse {
+    fn from(void: &LineVoid) -> Self {
+        Self { reason: void.reason.as_ref().to_owned(), by: void.by.0, at: void.at }
+    }
+}
+
+/// One line of an order (the lines of one request naming the same product at the same price
+/// are merged; lines of later requests stay apart).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderItemResponse {
+    /// The line's id: its number in the order, from 1.
+    #[schema(example = 1, minimum = 1, maximum = 500)]
+    pub id: u16,
     pub kind: LineKindDto,
     /// The menu item the line was ordered from; null for an open line.
     pub menu_item_id: Option<Uuid>,
@@ -216,6 +307,9 @@ pub struct OrderItemResponse {
     pub subtotal: String,
     #[schema(example = "sin cebolla")]
     pub note: Option<String>,
+    pub kitchen_status: KitchenStatusDto,
+    /// Null, or the void: a voided line stays on the order, out of every total.
+    pub voided: Option<VoidResponse>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -228,7 +322,7 @@ pub struct OrderResponse {
     /// The location's business day when the order was created.
     #[schema(value_type = String, format = Date, example = "2026-12-03")]
     pub business_date: NaiveDate,
-    /// 1 when created, one more with every change.
+    /// 1 when created, one more with every change (also the `ETag`).
     #[schema(example = 1, minimum = 1)]
     pub version: u32,
     pub status: OrderStatusDto,
@@ -259,6 +353,7 @@ impl From<&Order> for OrderResponse {
                 .lines()
                 .iter()
                 .map(|l| OrderItemResponse {
+                    id: l.number(),
                     kind: if l.menu().is_some() { LineKindDto::Menu } else { LineKindDto::Open },
                     menu_item_id: l.menu().map(|m| m.item_id.0),
                     category: l.menu().map(|m| m.category.as_ref().to_owned()),
@@ -267,6 +362,8 @@ impl From<&Order> for OrderResponse {
                     quantity: l.quantity().get(),
                     subtotal: l.subtotal().to_string(),
                     note: l.note().map(|n| n.as_ref().to_owned()),
+                    kitchen_status: l.kitchen_status().into(),
+                    voided: l.voided().map(VoidResponse::from),
                 })
                 .collect(),
             total_price: order.total_price().to_string(),

@@ -128,6 +128,10 @@ pub fn note_schema() -> utoipa::openapi::Object {
     text_schema(&SHORT_NAME, 1, 200, "sin cebolla", &format!("What the kitchen should know. {NAME_RULE}"))
 }
 
+pub fn void_reason_schema() -> utoipa::openapi::Object {
+    text_schema(&SHORT_NAME, 1, 200, "wrong table", &format!("Why the line is voided. {NAME_RULE}"))
+}
+
 pub fn person_name_schema() -> utoipa::openapi::Object {
     text_schema(&PERSON_NAME, 2, 100, "Ana López", NAME_RULE)
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod kitchen;
 pub mod locations;
 pub mod menu;
 pub mod orders;

@@ -244,6 +244,24 @@ pub const SETTINGS: &[Setting] = &[
         read_by: ReadBy::Core,
     },
     Setting {
+        name: "KITCHEN_KEEPALIVE_SECONDS",
+        default: "`15`",
+        meaning: "The longest a kitchen stream stays silent: a comment line is sent after this many idle seconds (1 to 15).",
+        read_by: ReadBy::Core,
+    },
+    Setting {
+        name: "KITCHEN_STREAM_MAX_SECONDS",
+        default: "`3600`",
+        meaning: "How long one kitchen stream connection lasts before the server ends it; the display reconnects with `Last-Event-ID` and its token is checked again (10 to 86400).",
+        read_by: ReadBy::Core,
+    },
+    Setting {
+        name: "KITCHEN_EVENTS_RETENTION_HOURS",
+        default: "`48`",
+        meaning: "Minimum age before a kitchen event is purged; a display resumes by `Last-Event-ID` from any younger event (24 to 8760).",
+        read_by: ReadBy::Core,
+    },
+    Setting {
         name: "ADMIN_EMAIL",
         default: "`admin@comanda.local`",
         meaning: "The first admin, created by `db-admin init` when no admin exists yet.",

@@ -55,6 +55,13 @@ pub struct Settings {
     pub order_writers: usize,
     pub idempotency_ttl_hours: u32,
     pub report_rollup_interval: Duration,
+    /// The longest a kitchen display's stream goes without a byte (a comment keeps it open).
+    pub kitchen_keepalive: Duration,
+    /// How long one stream connection lasts before the server ends it (the display resumes by
+    /// id, with its token and permissions checked again).
+    pub kitchen_stream_max: Duration,
+    /// Minimum age before a kitchen event is purged (a display resumes from any younger one).
+    pub kitchen_events_retention_hours: u32,
     pub admin_email: String,
     pub admin_name: String,
     pub admin_password: Option<SecretString>,
@@ -217,6 +224,9 @@ impl Settings {
                 0,
                 86_400,
             )?),
+            kitchen_keepalive: Duration::from_secs(vars.number("KITCHEN_KEEPALIVE_SECONDS", 15, 1, 15)?),
+            kitchen_stream_max: Duration::from_secs(vars.number("KITCHEN_STREAM_MAX_SECONDS", 3600, 10, 86_400)?),
+            kitchen_events_retention_hours: vars.number("KITCHEN_EVENTS_RETENTION_HOURS", 48, 24, 24 * 365)? as u32,
             admin_email: vars.get("ADMIN_EMAIL").unwrap_or_else(|| "admin@comanda.local".into()),
             admin_name: vars.get("ADMIN_NAME").unwrap_or_else(|| "Administrator".into()),
             admin_password: vars.secret("ADMIN_PASSWORD"),

@@ -1,0 +1,15 @@
+DROP TRIGGER kitchen_lines_voided ON order_items;
+DROP FUNCTION kitchen_lines_voided();
+DROP TABLE kitchen_events;
+DROP TABLE kitchen_streams;
+ALTER TABLE order_items DROP COLUMN added_in, DROP COLUMN ticket_id, DROP COLUMN voided_at, DROP COLUMN voided_by, DROP COLUMN void_reason;
+DROP TABLE kitchen_ticket_numbers;
+DROP TABLE kitchen_tickets;
+DROP FUNCTION kitchen_ticket_changed();
+DROP FUNCTION kitchen_event(uuid, uuid, text);
+ALTER TABLE orders DROP CONSTRAINT orders_total_price_check;
+ALTER TABLE orders ADD CONSTRAINT orders_total_price_check CHECK (total_price > 0 AND total_price <= 1000000000000);
+ALTER TABLE order_items DROP CONSTRAINT order_items_line_no_check;
+ALTER TABLE order_items ADD CONSTRAINT order_items_line_no_check CHECK (line_no BETWEEN 1 AND 100);
+ALTER TABLE order_items DROP CONSTRAINT order_items_pkey;
+ALTER TABLE order_items ADD PRIMARY KEY (order_id, product_key);
