@@ -41,7 +41,8 @@ export FUZZ_WAITER_ID
 
 server=""
 trap '[ -z "$server" ] || { kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; }' EXIT
-start_test_server "$work/server.log"
+# Kitchen streams never end by themselves: each one the fuzzer opens ends after a second.
+KITCHEN_STREAM_MAX_SECONDS=1 start_test_server "$work/server.log"
 
 token() {
     curl -fsS -X POST "$base/api/v1/auth/login" -H 'content-type: application/json' -d "{\"email\":\"$1\",\"password\":\"$2\"}" |
@@ -62,6 +63,12 @@ FUZZ_MENU_ITEM_ID="$(curl -fsS -X POST "$base/api/v1/menu/items" -H "authorizati
     -H 'content-type: application/json' -d "{\"name\":\"Fuzz item\",\"category_id\":\"$FUZZ_CATEGORY_ID\",\"price\":\"2.50\"}" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
 export FUZZ_CATEGORY_ID FUZZ_MENU_ITEM_ID
+# A kitchen ticket: an order placed with "send" (the only ticket, so the queue's first).
+curl -fsS -o /dev/null -X POST "$base/api/v1/orders" -H "authorization: Bearer $waiter_token" -H 'content-type: application/json' \
+    -d '{"customer_name":"Mesa cocina","items":[{"product_name":"Sopa","unit_price":"4.00","quantity":1}],"send":true}'
+FUZZ_TICKET_ID="$(curl -fsS "$base/api/v1/kitchen/tickets?status=open&limit=1" -H "authorization: Bearer $waiter_token" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][0]["id"])')"
+export FUZZ_TICKET_ID
 
 status=0
 for who in admin waiter; do

@@ -298,8 +298,9 @@ async fn text_that_looks_the_same_is_the_same() {
     assert_eq!(order["customer_name"], "Mesá 1");
     assert_eq!(
         order["items"],
-        json!([{"kind": "open", "menu_item_id": null, "category": null, "note": null,
-                "product_name": "Café", "unit_price": "2.00", "quantity": 4, "subtotal": "8.00"}])
+        json!([{"id": 1, "kind": "open", "menu_item_id": null, "category": null, "note": null,
+                "product_name": "Café", "unit_price": "2.00", "quantity": 4, "subtotal": "8.00",
+                "kitchen_status": "new", "voided": null}])
     );
     // A Cyrillic С, a full-width name, a zero-width space: the same product at another price.
     for look_alike in ["\u{421}afé", "Ｃａｆé", "Ca\u{200b}fé"] {

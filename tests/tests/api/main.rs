@@ -8,6 +8,7 @@ mod faults;
 mod framework;
 mod health;
 mod hostile;
+mod kitchen;
 mod locations;
 mod menu;
 mod migrations;

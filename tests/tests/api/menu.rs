@@ -131,8 +131,9 @@ async fn a_price_change_holds_from_its_answer_and_lines_keep_theirs() {
     let before = json_body(order(&app, &waiter, None, line.clone()).await, 201).await;
     assert_eq!(
         before["items"][0],
-        json!({"kind": "menu", "menu_item_id": coffee, "category": "Cafés", "note": "leche de avena",
-               "product_name": "Cortado", "unit_price": "2.00", "quantity": 2, "subtotal": "4.00"})
+        json!({"id": 1, "kind": "menu", "menu_item_id": coffee, "category": "Cafés", "note": "leche de avena",
+               "product_name": "Cortado", "unit_price": "2.00", "quantity": 2, "subtotal": "4.00",
+               "kitchen_status": "new", "voided": null})
     );
     // This process now holds the menu in memory; the change must reach the next order anyway.
     let changed =

@@ -58,12 +58,15 @@ async fn an_order_is_created_with_merged_lines_and_exact_money() {
     assert_eq!(
         order["items"],
         json!([
-            {"kind": "open", "menu_item_id": null, "category": null, "note": null,
-             "product_name": "Café con leche", "unit_price": "2.50", "quantity": 3, "subtotal": "7.50"},
-            {"kind": "open", "menu_item_id": null, "category": null, "note": null,
-             "product_name": "Tostada", "unit_price": "3.00", "quantity": 2, "subtotal": "6.00"},
-            {"kind": "open", "menu_item_id": null, "category": null, "note": null,
-             "product_name": "Agua", "unit_price": "0.10", "quantity": 3, "subtotal": "0.30"},
+            {"id": 1, "kind": "open", "menu_item_id": null, "category": null, "note": null,
+             "product_name": "Café con leche", "unit_price": "2.50", "quantity": 3, "subtotal": "7.50",
+             "kitchen_status": "new", "voided": null},
+            {"id": 2, "kind": "open", "menu_item_id": null, "category": null, "note": null,
+             "product_name": "Tostada", "unit_price": "3.00", "quantity": 2, "subtotal": "6.00",
+             "kitchen_status": "new", "voided": null},
+            {"id": 3, "kind": "open", "menu_item_id": null, "category": null, "note": null,
+             "product_name": "Agua", "unit_price": "0.10", "quantity": 3, "subtotal": "0.30",
+             "kitchen_status": "new", "voided": null},
         ])
     );
     assert_eq!(order["total_price"], "13.80");

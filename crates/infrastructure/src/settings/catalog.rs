@@ -252,7 +252,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "KITCHEN_STREAM_MAX_SECONDS",
         default: "`3600`",
-        meaning: "How long one kitchen stream connection lasts before the server ends it; the display reconnects with `Last-Event-ID` and its token is checked again (10 to 86400).",
+        meaning: "How long one kitchen stream connection lasts before the server ends it; the display reconnects with `Last-Event-ID` and its token is checked again (1 to 86400).",
         read_by: ReadBy::Core,
     },
     Setting {

@@ -225,7 +225,7 @@ impl Settings {
                 86_400,
             )?),
             kitchen_keepalive: Duration::from_secs(vars.number("KITCHEN_KEEPALIVE_SECONDS", 15, 1, 15)?),
-            kitchen_stream_max: Duration::from_secs(vars.number("KITCHEN_STREAM_MAX_SECONDS", 3600, 10, 86_400)?),
+            kitchen_stream_max: Duration::from_secs(vars.number("KITCHEN_STREAM_MAX_SECONDS", 3600, 1, 86_400)?),
             kitchen_events_retention_hours: vars.number("KITCHEN_EVENTS_RETENTION_HOURS", 48, 24, 24 * 365)? as u32,
             admin_email: vars.get("ADMIN_EMAIL").unwrap_or_else(|| "admin@comanda.local".into()),
             admin_name: vars.get("ADMIN_NAME").unwrap_or_else(|| "Administrator".into()),
