@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::dto::kitchen::{TicketLineResponse, TicketResponse, TicketStatusDto};
+use crate::dto::kitchen::{StreamEvent, StreamEventKind, TicketLineResponse, TicketResponse, TicketStatusDto};
 use crate::dto::locations::{CreateLocationRequest, LocationResponse, UpdateLocationRequest};
 use crate::dto::menu::{
     CategoryResponse, CreateCategoryRequest, CreateMenuItemRequest, MenuItemResponse, PriceResponse,
@@ -122,6 +122,8 @@ impl Modify for SecuritySchemes {
         TicketResponse,
         TicketLineResponse,
         TicketStatusDto,
+        StreamEvent,
+        StreamEventKind,
         CreatePaymentRequest,
         PaymentResponse,
         PaymentMethodDto,

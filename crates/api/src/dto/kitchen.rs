@@ -140,6 +140,29 @@ impl ListTicketsQuery {
     }
 }
 
+/// What happened to the ticket.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub enum StreamEventKind {
+    #[serde(rename = "ticket.created")]
+    Created,
+    #[serde(rename = "ticket.updated")]
+    Updated,
+}
+
+/// One event of the kitchen stream, as Server-Sent Events frame it (`id:`, `event:` and
+/// `data:` lines, then an empty line). Comment lines (`: keep-alive`) and the opening `retry:`
+/// and `id:` lines carry no event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamEvent {
+    /// The event's id in its location's stream, counting from 1: what `Last-Event-ID` resumes
+    /// after.
+    #[schema(example = "42", pattern = r"^[0-9]+$")]
+    pub id: String,
+    pub event: StreamEventKind,
+    /// The ticket as it is now (a `TicketResponse`), as one line of JSON.
+    pub data: String,
+}
+
 /// The location whose stream to follow.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -128,6 +128,7 @@ pub struct CreateOrderRequest {
     pub items: Option<Vec<Object<OrderLineInput>>>,
     /// Send the lines to the kitchen as a ticket once the order is placed (default false).
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(value_type = bool, required = false)]
     pub send: Option<bool>,
 }
 
@@ -178,6 +179,7 @@ pub struct AddItemsRequest {
     /// Send every new line of the order (these and any earlier unsent ones) to the kitchen as
     /// one ticket, in the same transaction (default false).
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(value_type = bool, required = false)]
     pub send: Option<bool>,
 }
 

@@ -16,7 +16,7 @@ use domain::{LocationId, TicketId};
 use infrastructure::FeedItem;
 
 use crate::dto::PageResponse;
-use crate::dto::kitchen::{ListTicketsQuery, StreamQuery, TicketResponse};
+use crate::dto::kitchen::{ListTicketsQuery, StreamEvent, StreamQuery, TicketResponse};
 use crate::error::ApiError;
 use crate::extract::SignedIn;
 use crate::problem::Problem;
@@ -166,7 +166,7 @@ pub async fn serve_ticket(
     ),
     security(("bearer" = []), ("oauth2" = [])),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String, description = "events, one per change of a ticket of the location"),
+        (status = 200, content_type = "text/event-stream", body = StreamEvent, description = "events, one per change of a ticket of the location"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "unreadable query"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
