@@ -89,7 +89,7 @@ impl FromRequest for Idempotency {
 }
 
 /// The `If-Match` header of a change to an order: `"<version>"` (or `W/"<version>"`), `*`
-/// (any version), or absent. A value that names no version can match none: it is kept as
+/// (any version), or absent (or empty). A value that names no version can match none: it is kept as
 /// version 0, which no order has, so the change is answered 412 like any stale one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IfMatch(pub Option<u32>);
@@ -97,7 +97,7 @@ pub struct IfMatch(pub Option<u32>);
 impl IfMatch {
     fn parse(raw: &str) -> Option<u32> {
         let raw = raw.trim();
-        if raw == "*" {
+        if raw == "*" || raw.is_empty() {
             return None;
         }
         let tag = raw.strip_prefix("W/").unwrap_or(raw);
@@ -128,6 +128,7 @@ mod tests {
         assert_eq!(IfMatch::parse(r#""4""#), Some(4));
         assert_eq!(IfMatch::parse(r#"W/"12""#), Some(12));
         assert_eq!(IfMatch::parse("*"), None);
+        assert_eq!(IfMatch::parse(" "), None, "empty: as if absent");
         assert_eq!(IfMatch::parse("4"), Some(0), "an unquoted tag matches nothing");
         assert_eq!(IfMatch::parse(r#""x""#), Some(0));
     }

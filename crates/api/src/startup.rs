@@ -531,34 +531,31 @@ async fn stop_on_signal(server: actix_web::dev::ServerHandle, state: web::Data<A
     server.stop(true).await;
 }
 
-/// Forgets idempotency keys older than the retention, hourly.
-async fn purge_idempotency_keys(state: web::Data<AppState>, ttl: chrono::Duration) {
+/// Runs `purge` hourly on a blocking thread, logging how many `what` it forgot.
+async fn purge_hourly<E: std::fmt::Display + Send + 'static>(
+    what: &'static str,
+    purge: impl Fn() -> Result<u64, E> + Clone + Send + 'static,
+) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
-        let orders = state.orders.clone();
-        match web::block(move || orders.purge_idempotency_keys(ttl)).await {
+        match web::block(purge.clone()).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => info!(keys = n, "purged old idempotency keys"),
-            Ok(Err(e)) => warn!(error = %e, "could not purge idempotency keys"),
-            Err(e) => warn!(error = %e, "could not purge idempotency keys"),
+            Ok(Ok(n)) => info!(count = n, "purged old {what}"),
+            Ok(Err(e)) => warn!(error = %e, "could not purge {what}"),
+            Err(e) => warn!(error = %e, "could not purge {what}"),
         }
     }
 }
 
+/// Forgets idempotency keys older than the retention, hourly.
+async fn purge_idempotency_keys(state: web::Data<AppState>, ttl: chrono::Duration) {
+    purge_hourly("idempotency keys", move || state.orders.purge_idempotency_keys(ttl)).await;
+}
+
 /// Forgets kitchen events older than the retention, hourly.
 async fn purge_kitchen_events(state: web::Data<AppState>, retention: chrono::Duration) {
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        every.tick().await;
-        let kitchen = state.kitchen.clone();
-        match web::block(move || kitchen.purge_events(retention)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => info!(events = n, "purged old kitchen events"),
-            Ok(Err(e)) => warn!(error = %e, "could not purge kitchen events"),
-            Err(e) => warn!(error = %e, "could not purge kitchen events"),
-        }
-    }
+    purge_hourly("kitchen events", move || state.kitchen.purge_events(retention)).await;
 }
 
 /// Keeps the sales rollup current (see `infrastructure::reports`). Every replica runs it; one

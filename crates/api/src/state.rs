@@ -1,5 +1,7 @@
 //! What every handler can reach: the services, wired once at start, and the probes of the
-//! adapters that health and metrics read. Only the wiring (`startup`) knows the concrete types.
+//! adapters that health and metrics read. Only the wiring (`startup`) builds the adapters; the
+//! one adapter handlers hold directly is the kitchen feed, whose broadcast channels the stream
+//! handler subscribes to.
 
 use std::sync::Arc;
 use std::time::Duration;

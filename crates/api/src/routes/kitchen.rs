@@ -162,7 +162,7 @@ pub async fn serve_ticket(
     tag = "kitchen",
     params(
         StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "the id of the last event received", pattern = r"^[0-9]{1,18}$"),
+        ("Last-Event-ID" = Option<String>, Header, description = "the id of the last event received (empty: none)", pattern = r"^([0-9]{1,18})?$"),
     ),
     security(("bearer" = []), ("oauth2" = [])),
     responses(
@@ -202,7 +202,9 @@ pub async fn stream(
         state: state.clone(),
         location,
         cursor,
-        catching_up: true,
+        // Without `Last-Event-ID` the display starts at the head read after subscribing: what
+        // commits later comes live (a gap, should the ring show one, is read then).
+        catching_up: resume_from.is_some(),
         pending: VecDeque::from([opening]),
         live,
         keepalive: state.kitchen_stream.keepalive,

@@ -163,7 +163,7 @@ pub async fn list_orders(
     tag = "orders",
     params(
         ("id" = String, Path, description = "the order's id"),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*` or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)$"#),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*`, empty or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)?$"#),
     ),
     security(("bearer" = []), ("oauth2" = [])),
     responses(
@@ -202,7 +202,7 @@ pub async fn cancel_order(
     params(
         ("id" = String, Path, description = "the order's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters", pattern = r"^[!-~]{1,255}$"),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*` or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)$"#),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*`, empty or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)?$"#),
     ),
     security(("bearer" = []), ("oauth2" = [])),
     responses(
@@ -282,7 +282,7 @@ pub async fn list_payments(
     params(
         ("id" = String, Path, description = "the order's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters", pattern = r"^[!-~]{1,255}$"),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*` or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)$"#),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*`, empty or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)?$"#),
     ),
     security(("bearer" = []), ("oauth2" = [])),
     responses(
@@ -342,7 +342,7 @@ pub async fn add_items(
         ("id" = String, Path, description = "the order's id"),
         ("line_id" = u16, Path, description = "the line's id in the order", minimum = 1, maximum = 500),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters", pattern = r"^[!-~]{1,255}$"),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*` or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)$"#),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*`, empty or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)?$"#),
     ),
     security(("bearer" = []), ("oauth2" = [])),
     responses(
@@ -386,7 +386,7 @@ pub async fn void_item(
     tag = "kitchen",
     params(
         ("id" = String, Path, description = "the order's id"),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*` or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)$"#),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` (the order's `ETag`): the change applies only to the order at that version, else 412 with `current_version`; `*`, empty or absent: to the order as it is", pattern = r#"^((W/)?"[0-9]{1,9}"|\*)?$"#),
     ),
     security(("bearer" = []), ("oauth2" = [])),
     responses(
