@@ -167,7 +167,7 @@ pub async fn serve_ticket(
     security(("bearer" = []), ("oauth2" = [])),
     responses(
         (status = 200, content_type = "text/event-stream", body = StreamEvent, description = "events, one per change of a ticket of the location"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "unreadable query"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "unreadable query, or a Last-Event-ID that is no event's id"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json", description = "rate limited; see Retry-After"),
@@ -181,12 +181,7 @@ pub async fn stream(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let location = LocationId(query.location_id);
-    let resume_from = request
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|id| *id >= 0);
+    let resume_from = last_event_id(&request)?;
     // Subscribed before anything is read: an event that commits from here on comes live, and
     // any before it is in what the backlog reads.
     let live = state.feed.subscribe(location);
@@ -217,6 +212,20 @@ pub async fn stream(
         // nginx: pass events on as they come.
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream::unfold(follow, Follow::next)))
+}
+
+/// The `Last-Event-ID` a reconnecting display sends: an id this service gave (digits), or
+/// empty or absent (none). Anything else is a 400.
+fn last_event_id(request: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    let Some(value) = request.headers().get("last-event-id") else { return Ok(None) };
+    let text = value.to_str().map(str::trim).unwrap_or("-");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<i64>() {
+        Ok(id) if id >= 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(id)),
+        _ => Err(ApiError::BadRequest("Last-Event-ID must be the id of an event of this stream".into())),
+    }
 }
 
 /// One display's stream.
