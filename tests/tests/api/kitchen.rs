@@ -77,6 +77,16 @@ async fn lines_are_added_and_voided_over_the_meal_under_versions() {
         .unwrap();
     let problem = json_body(stale, 412).await;
     assert_eq!(problem["current_version"], 2);
+    let current = app.get(&format!("/api/v1/orders/{order_id}"), &waiter).send().await.unwrap();
+    assert_eq!(current.headers()["etag"], "\"2\"");
+    let any = app
+        .post(&format!("/api/v1/orders/{order_id}/items/3/void"), &waiter)
+        .header("If-Match", "not-a-version")
+        .json(&json!({"reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    json_body(any, 412).await;
     let fresh = app
         .post(&format!("/api/v1/orders/{order_id}/items"), &waiter)
         .header("If-Match", "\"2\"")
@@ -396,6 +406,13 @@ async fn the_stream_resumes_by_id_with_nothing_lost_or_twice() {
     let (_, stranger) = app.staff_with_token(Role::Kitchen, Some(vec![there])).await;
     let refused = app.get(&format!("/api/v1/kitchen/stream?location_id={here}"), &stranger).send().await.unwrap();
     assert_eq!(refused.status(), 403);
+    let garbled = app
+        .get(&format!("/api/v1/kitchen/stream?location_id={here}"), &kitchen)
+        .header("Last-Event-ID", "abc")
+        .send()
+        .await
+        .unwrap();
+    json_body(garbled, 400).await;
     let (_, there_kitchen) = app.staff_with_token(Role::Kitchen, Some(vec![there])).await;
     let (none, _) =
         watch(&app.client, &app.address, &there_kitchen, there, Some(0), 1, Duration::from_millis(500)).await;
