@@ -39,6 +39,35 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// A header is present (a string) or absent: never `null`. utoipa makes an `Option<String>`
+/// header nullable, and a fuzzer then sends the text `null` as a value the document allows.
+#[derive(Debug)]
+struct HeadersAreNeverNull;
+
+impl Modify for HeadersAreNeverNull {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let RefOr::T(parameter) = parameter else { continue };
+                    if parameter.parameter_in != ParameterIn::Header {
+                        continue;
+                    }
+                    if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
+                        && object.schema_type == SchemaType::from_iter([Type::String, Type::Null])
+                    {
+                        object.schema_type = SchemaType::new(Type::String);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -130,7 +159,7 @@ impl Modify for SecuritySchemes {
         ReportResponse,
         ProductSalesResponse,
     )),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &HeadersAreNeverNull),
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Logging in"),
