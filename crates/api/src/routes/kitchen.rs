@@ -7,7 +7,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::stream;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -192,20 +192,7 @@ pub async fn stream(
     })
     .await?;
     let cursor = resume_from.unwrap_or(head);
-    let opening = Bytes::from(format!("retry: 1000\nid: {cursor}\n\n"));
-    let follow = Follow {
-        state: state.clone(),
-        location,
-        cursor,
-        // Without `Last-Event-ID` the display starts at the head read after subscribing: what
-        // commits later comes live (a gap, should the ring show one, is read then).
-        catching_up: resume_from.is_some(),
-        pending: VecDeque::from([opening]),
-        live,
-        keepalive: state.kitchen_stream.keepalive,
-        ends_at: Instant::now() + state.kitchen_stream.max_age,
-        stopping: state.stopping.subscribe(),
-    };
+    let follow = Follow::new(state.clone(), location, cursor, resume_from.is_some(), live);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -228,6 +215,8 @@ fn last_event_id(request: &HttpRequest) -> Result<Option<i64>, ApiError> {
     }
 }
 
+type Receiver = tokio::sync::broadcast::Receiver<FeedItem<Bytes>>;
+
 /// One display's stream.
 struct Follow {
     state: web::Data<AppState>,
@@ -237,19 +226,52 @@ struct Follow {
     /// Reading what the table holds after `cursor` before following the live feed.
     catching_up: bool,
     pending: VecDeque<Bytes>,
-    live: tokio::sync::broadcast::Receiver<FeedItem<Bytes>>,
-    keepalive: Duration,
-    ends_at: Instant,
+    live: Receiver,
+    /// Ticks every half keep-alive period: a comment goes out when nothing did for that long,
+    /// so the longest silence is the period (no timer is set per event).
+    keepalive: tokio::time::Interval,
+    last_sent: Instant,
+    ends: std::pin::Pin<Box<tokio::time::Sleep>>,
     stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 
+/// The most events one write to a display carries (those already waiting for it, together).
+const MAX_EVENTS_PER_WRITE: usize = 64;
+
 impl Follow {
+    fn new(state: web::Data<AppState>, location: LocationId, cursor: i64, resuming: bool, live: Receiver) -> Self {
+        let settings = state.kitchen_stream;
+        let half = (settings.keepalive / 2).max(Duration::from_millis(500));
+        let mut keepalive = tokio::time::interval_at(Instant::now() + half, half);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            pending: VecDeque::from([Bytes::from(format!("retry: 1000\nid: {cursor}\n\n"))]),
+            stopping: state.stopping.subscribe(),
+            ends: Box::pin(tokio::time::sleep(settings.max_age)),
+            state,
+            location,
+            cursor,
+            // Without `Last-Event-ID` the display starts at the head read after subscribing:
+            // what commits later comes live (a gap, should the ring show one, is read then).
+            catching_up: resuming,
+            live,
+            keepalive,
+            last_sent: Instant::now(),
+        }
+    }
+
     async fn next(mut self) -> Option<(Result<Bytes, ApiError>, Self)> {
+        let frame = self.next_frame().await?;
+        self.last_sent = Instant::now();
+        Some((Ok(frame), self))
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             if let Some(frame) = self.pending.pop_front() {
-                return Some((Ok(frame), self));
+                return Some(frame);
             }
             if self.catching_up {
                 match self.read_backlog().await {
@@ -258,23 +280,50 @@ impl Follow {
                     Err(_) => return None,
                 }
             }
-            let item = tokio::select! {
-                () = tokio::time::sleep_until(self.ends_at) => return None,
+            let first = tokio::select! {
+                biased;
+                () = &mut self.ends => return None,
                 _ = self.stopping.changed() => return None,
-                () = tokio::time::sleep(self.keepalive) => return Some((Ok(Bytes::from_static(KEEPALIVE)), self)),
                 item = self.live.recv() => item,
-            };
-            match item {
-                Ok(item) if item.id <= self.cursor => {}
-                // An event the feed handed out before this display's backlog caught up with
-                // it: read the gap from the table.
-                Ok(item) if item.id > self.cursor + 1 => self.catching_up = true,
-                Ok(item) => {
-                    self.cursor = item.id;
-                    return Some((Ok(item.frame), self));
+                _ = self.keepalive.tick() => {
+                    if self.last_sent.elapsed() >= self.keepalive.period() {
+                        return Some(Bytes::from_static(KEEPALIVE));
+                    }
+                    continue;
                 }
-                // Too slow (more than the ring behind) or the feed is gone: drop the display.
-                Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
+            };
+            // This event, and those already waiting behind it: one write for all of them.
+            let mut frames = Vec::new();
+            let mut next = Some(first);
+            while let Some(item) = next.take() {
+                match item {
+                    Ok(item) if item.id <= self.cursor => {}
+                    // An event the feed handed out before this display's backlog caught up
+                    // with it: read the gap from the table.
+                    Ok(item) if item.id > self.cursor + 1 => {
+                        self.catching_up = true;
+                        break;
+                    }
+                    Ok(item) => {
+                        self.cursor = item.id;
+                        frames.push(item.frame);
+                    }
+                    // Too slow (more than the ring behind) or the feed is gone: drop the display.
+                    Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
+                }
+                if frames.len() < MAX_EVENTS_PER_WRITE {
+                    next = match self.live.try_recv() {
+                        Ok(item) => Some(Ok(item)),
+                        Err(TryRecvError::Empty) => None,
+                        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                    };
+                }
+            }
+            match frames.len() {
+                0 => {}
+                1 => return frames.pop(),
+                _ => return Some(Bytes::from(frames.concat())),
             }
         }
     }
