@@ -7,6 +7,16 @@
 //!   and never leaves a stale copy.
 //! - (b) the fastest SQL for the same write, the baseline's own definition: one statement,
 //!   `WITH o AS (INSERT INTO orders ... RETURNING id) INSERT INTO order_items SELECT ...`.
+//!
+//! And W5's baseline:
+//!
+//! - (c) two lines added to an open order in one statement, `WITH o AS (UPDATE orders ...
+//!   RETURNING id, version, (SELECT max(line_no) ...)) INSERT INTO order_items SELECT ...`,
+//!   after the order's row lock, in one pipeline (one round trip, one commit). Alone, the
+//!   statement is not safe at 16 clients: under READ COMMITTED its `max(line_no)` comes from
+//!   the snapshot taken when it started, before it waited for the row lock, and two adds to one
+//!   order then number their lines alike (pgbench aborts its clients on the duplicate keys).
+//!   With the lock taken by the statement before it, it reads the lines committed meanwhile.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -184,6 +194,55 @@ impl OrderLines {
     }
 }
 
+/// The table baseline (c) picks its orders from: `n` (1 to the number of orders) and the id.
+pub const ADD_ORDERS_TABLE: &str = "bench_add_orders";
+
+/// The statements that make [`ADD_ORDERS_TABLE`] hold `orders`.
+pub fn add_orders_table(orders: &[uuid::Uuid]) -> String {
+    let mut sql = format!(
+        "DROP TABLE IF EXISTS {ADD_ORDERS_TABLE}; CREATE TABLE {ADD_ORDERS_TABLE} (n integer PRIMARY KEY, id uuid NOT NULL); INSERT INTO {ADD_ORDERS_TABLE} (n, id) VALUES "
+    );
+    for (i, id) in orders.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}({}, '{id}')", i + 1);
+    }
+    sql.push_str(&format!("; ANALYZE {ADD_ORDERS_TABLE};"));
+    sql
+}
+
+/// Orders of [`ADD_ORDERS_TABLE`] whose line numbers are not 1 to their count (a gap or a line
+/// numbered twice would show): 0 after a correct baseline (c).
+pub const ADD_LINES_CHECK: &str = "SELECT count(*) AS n FROM (SELECT i.order_id FROM order_items i      JOIN bench_add_orders b ON b.id = i.order_id GROUP BY i.order_id      HAVING max(i.line_no) <> count(*) OR min(i.line_no) <> 1) AS wrong";
+
+impl OrderLines {
+    /// Baseline (c): W5's change to one of `orders` open orders (at random) in SQL: its row
+    /// lock, then one statement that bumps its version, adds the lines' subtotals to its total
+    /// and inserts the lines after its last one (numbered from its current highest, `added_in`
+    /// its new version), then the commit; one pipeline, so one round trip.
+    pub fn add_lines_script(&self, orders: u64) -> String {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let mut values = String::new();
+        for (i, (key, name, price, quantity, subtotal)) in self.lines.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let _ =
+                write!(values, "{sep}({}, {}, {}, {price}, {quantity}, {subtotal})", i + 1, quote(key), quote(name));
+        }
+        let order = format!("(SELECT id FROM {ADD_ORDERS_TABLE} WHERE n = :n)");
+        format!(
+            "\\set n random(1, {orders})\n\\startpipeline\nBEGIN;\nSELECT 1 FROM orders WHERE id = {order} FOR UPDATE;\n\
+             WITH o AS (UPDATE orders SET version = version + 1, total_price = total_price + {total}, updated_at = now() \
+             WHERE id = {order} AND status IN ('{open}', '{partly}') \
+             RETURNING id, version, (SELECT coalesce(max(i.line_no), 0) FROM order_items i WHERE i.order_id = orders.id) AS last) \
+             INSERT INTO order_items (order_id, line_no, product_key, product_name, unit_price, quantity, subtotal, added_in) \
+             SELECT o.id, o.last + v.n, v.k, v.name, v.price, v.qty, v.sub, o.version FROM o, (VALUES {values}) AS v (n, k, name, price, qty, sub);\n\
+             COMMIT;\n\\endpipeline\n",
+            total = self.total,
+            open = OrderStatus::Open.as_str(),
+            partly = OrderStatus::PartiallyPaid.as_str(),
+        )
+    }
+}
+
 /// Runs one baseline script with pgbench: a warm-up, then the measured run with a
 /// per-transaction log for the latencies. Scripts and logs live in a folder of the run's
 /// temporary folder that the `postgres` user owns; the raw outputs go to `raw/pgbench/`.
@@ -278,7 +337,7 @@ fn log_latencies(text: &str) -> Vec<u64> {
 }
 
 /// p50, p99 and p99.9 in milliseconds (nearest rank), or nothing from no samples.
-fn percentiles(mut micros: Vec<u64>) -> Option<[f64; 3]> {
+pub(super) fn percentiles(mut micros: Vec<u64>) -> Option<[f64; 3]> {
     if micros.is_empty() {
         return None;
     }

@@ -1,5 +1,6 @@
 //! The few HTTP calls the runner makes itself (wrk makes the measured ones): readiness,
-//! logins for the tokens, the seeded waiters, order ids, the reports before they are measured.
+//! logins for the tokens, the seeded waiters, order ids, the reports before they are measured,
+//! W5's open orders, and whether a build has a route at all.
 
 use std::time::Duration;
 
@@ -56,7 +57,14 @@ impl Api {
     pub fn new() -> anyhow::Result<Self> {
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting a tokio runtime")?;
-        let http = reqwest::Client::builder().no_proxy().build().context("building the HTTP client")?;
+        // Idle connections are dropped before the server's keep-alive (actix's 5 s) would close
+        // them: a request sent on a connection the server is closing fails ("connection closed
+        // before message completed"), as the first probe of an idle `--against` build did.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .context("building the HTTP client")?;
         Ok(Self { runtime, http })
     }
 
@@ -92,6 +100,73 @@ impl Api {
                 bail!("GET {path}: {status}: {text}");
             }
             Ok(text)
+        })
+    }
+
+    /// `POST path` with a JSON body as `token`: the status and the body, whatever the status.
+    pub fn post(&self, base: &str, path: &str, token: &str, body: &serde_json::Value) -> anyhow::Result<(u16, String)> {
+        let request =
+            self.http.post(format!("{base}{path}")).bearer_auth(token).json(body).timeout(Duration::from_secs(30));
+        self.runtime.block_on(async {
+            let response = request.send().await.with_context(|| format!("POST {path}"))?;
+            let status = response.status().as_u16();
+            Ok((status, response.text().await.with_context(|| format!("POST {path}"))?))
+        })
+    }
+
+    /// The status of `GET path` as `token`, read as soon as the headers are in (the body, a
+    /// stream maybe, is dropped unread). A failure to send is tried once more, on a new
+    /// connection.
+    pub fn status(&self, base: &str, path: &str, token: &str) -> anyhow::Result<u16> {
+        let request = || self.http.get(format!("{base}{path}")).bearer_auth(token).timeout(Duration::from_secs(10));
+        self.runtime.block_on(async {
+            let answer = match request().send().await {
+                Ok(answer) => answer,
+                Err(_) => request().send().await.with_context(|| format!("GET {path}"))?,
+            };
+            Ok(answer.status().as_u16())
+        })
+    }
+
+    /// `count` orders made with `POST /api/v1/orders`, 16 requests at a time: the `i`-th by
+    /// `tokens[i % tokens.len()]` with the body `body(i)`. Returns each one's id and the index
+    /// of its waiter's token, in that order; anything but a 201 is an error.
+    pub fn create_orders(
+        &self,
+        base: &str,
+        tokens: &[String],
+        count: usize,
+        body: impl Fn(usize) -> serde_json::Value,
+    ) -> anyhow::Result<Vec<(Uuid, usize)>> {
+        if tokens.is_empty() {
+            bail!("no tokens to create orders with");
+        }
+        let url = format!("{base}/api/v1/orders");
+        self.runtime.block_on(async {
+            let mut made = vec![None; count];
+            let mut running = tokio::task::JoinSet::new();
+            let mut next = 0;
+            loop {
+                while running.len() < 16 && next < count {
+                    let (i, t) = (next, next % tokens.len());
+                    let request =
+                        self.http.post(&url).bearer_auth(&tokens[t]).json(&body(i)).timeout(Duration::from_secs(30));
+                    running.spawn(async move {
+                        let response = request.send().await?;
+                        let status = response.status();
+                        Ok::<_, reqwest::Error>((i, t, status, response.text().await?))
+                    });
+                    next += 1;
+                }
+                let Some(done) = running.join_next().await else { break };
+                let (i, t, status, text) = done.context("an order request panicked")?.context("POST /api/v1/orders")?;
+                if status.as_u16() != 201 {
+                    bail!("POST /api/v1/orders: {status}: {text}");
+                }
+                let order: Listed = serde_json::from_str(&text).context("the created order")?;
+                made[i] = Some((order.id, t));
+            }
+            Ok(made.into_iter().flatten().collect())
         })
     }
 

@@ -54,7 +54,8 @@ pub struct Args {
     /// Extra environment variable for comanda-api (repeatable).
     #[arg(long = "server-env", value_name = "K=V", value_parser = key_value)]
     pub server_env: Vec<(String, String)>,
-    /// Only these workloads, comma-separated: W0, W1, W1b, W2 (with the baselines), W3, W4.
+    /// Only these workloads, comma-separated: W0, W1, W1b, W2 (with the baselines), W3, W4,
+    /// W5 (with its baseline), W6.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = workload)]
     pub only: Vec<Workload>,
     /// Also run the selected workloads on the release build of this git revision (built in
@@ -85,10 +86,14 @@ pub enum Workload {
     W3,
     /// The mix.
     W4,
+    /// Two lines added to an open order, with the pgbench baseline (c).
+    W5,
+    /// The kitchen stream: 1000 displays of one location while tickets are sent.
+    W6,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [Self::W0, Self::W1, Self::W1b, Self::W2, Self::W3, Self::W4];
+    pub const ALL: [Workload; 8] = [Self::W0, Self::W1, Self::W1b, Self::W2, Self::W3, Self::W4, Self::W5, Self::W6];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -98,16 +103,17 @@ impl Workload {
             Self::W2 => "W2",
             Self::W3 => "W3",
             Self::W4 => "W4",
+            Self::W5 => "W5",
+            Self::W6 => "W6",
         }
     }
 }
 
 fn workload(raw: &str) -> Result<Workload, String> {
     let raw = raw.trim();
-    Workload::ALL
-        .into_iter()
-        .find(|w| w.name().eq_ignore_ascii_case(raw))
-        .ok_or_else(|| format!("'{raw}' is not a workload; --only takes W0, W1, W1b, W2, W3, W4 (comma-separated)"))
+    Workload::ALL.into_iter().find(|w| w.name().eq_ignore_ascii_case(raw)).ok_or_else(|| {
+        format!("'{raw}' is not a workload; --only takes W0, W1, W1b, W2, W3, W4, W5, W6 (comma-separated)")
+    })
 }
 
 fn at_least(min: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
@@ -216,9 +222,20 @@ impl Config {
         self.runs(Workload::W1) || self.runs(Workload::W1b)
     }
 
-    /// The open-files limit 1000 connections need (wrk and the server inherit it).
+    /// The open-files limit 1000 connections need (wrk and the server inherit it; W6's
+    /// displays are this process's own sockets).
     pub fn wanted_open_files(&self) -> u64 {
-        self.conns_high * 2 + 512
+        self.conns_high.max(W6_DISPLAYS) * 2 + 512
+    }
+
+    /// W5's open orders per run: enough that none reaches the limit of 100 live lines (one
+    /// line when made, then 2 per request, [`W5_ADDS_PER_ORDER`] requests at most) over the
+    /// warm-up and the measured run at [`W5_MAX_RPS`], at least [`W5_MIN_ORDERS`]; a multiple
+    /// of the pool, so that each pgbench client of baseline (c) has as many.
+    pub fn add_orders(&self) -> u64 {
+        let secs = self.warmup + self.duration;
+        let needed = (W5_MAX_RPS * secs).div_ceil(W5_ADDS_PER_ORDER).max(W5_MIN_ORDERS);
+        needed.div_ceil(self.pool) * self.pool
     }
 
     /// `max_connections` of the bench cluster: the service's pool, pgbench's clients, spare.
@@ -271,6 +288,25 @@ pub const MIX_LINES: u64 = 4;
 pub const LINES_SET: [u64; 3] = [1, 5, 20];
 /// W2m's lines per order (menu lines), one of [`LINES_SET`]: compared with W2's open lines.
 pub const MENU_LINES: u64 = 5;
+/// W5's and baseline (c)'s lines per request.
+pub const ADD_LINES: u64 = 2;
+/// W5's sizing: the fastest rate planned for (requests per second, well above what 2 cores do) ...
+pub const W5_MAX_RPS: u64 = 10_000;
+/// ... the requests one order may take (1 + 2 × 45 = 91 live lines, below the limit of 100) ...
+pub const W5_ADDS_PER_ORDER: u64 = 45;
+// An order of W5 stays below the limit of 100 live lines.
+const _: () = assert!(1 + ADD_LINES * W5_ADDS_PER_ORDER < 100);
+/// ... and the fewest orders a run rotates over.
+pub const W5_MIN_ORDERS: u64 = 2000;
+/// W6: stream connections (displays) on one location ...
+pub const W6_DISPLAYS: u64 = 1000;
+/// ... tickets sent to its kitchen per second, evenly spaced ...
+pub const W6_TICKETS_PER_SEC: u64 = 200;
+/// ... lines per ticket ...
+pub const W6_LINES: u64 = 2;
+/// ... and its targets: p99 of the delivery latency (ms), the server's peak RSS (MB).
+pub const W6_P99_MS: f64 = 100.0;
+pub const W6_RSS_MB: f64 = 96.0;
 /// The seeded waiters' password.
 pub const SEED_PASSWORD: &str = "seed-password";
 pub const ADMIN_EMAIL: &str = "admin@bench.comanda.local";
@@ -309,6 +345,19 @@ mod tests {
         assert_eq!(c.workloads, Workload::ALL.to_vec());
         assert_eq!(c.against, None);
         assert_eq!(c.max_connections(), 72);
+        assert_eq!(c.wanted_open_files(), 2512);
+    }
+
+    #[test]
+    fn w5_has_orders_enough_for_its_runs() {
+        // 10000 req/s over 5 s + 20 s, 45 requests per order: 5556, rounded up to the pool.
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.add_orders(), 5568);
+        assert!(c.add_orders() * W5_ADDS_PER_ORDER >= W5_MAX_RPS * 25);
+        let c = parse(&["--quick"]).unwrap();
+        assert_eq!(c.add_orders(), 2000);
+        let c = parse(&["--quick", "--pool", "12"]).unwrap();
+        assert_eq!(c.add_orders(), 2004);
     }
 
     #[test]
@@ -337,8 +386,11 @@ mod tests {
         assert!(c.needs_large() && !c.needs_hash());
         let c = parse(&["--only", "W1b"]).unwrap();
         assert!(!c.needs_large() && c.needs_hash());
-        let e = parse(&["--only", "W5"]).unwrap_err();
-        assert!(format!("{e:#}").contains("'W5' is not a workload"), "{e:#}");
+        let c = parse(&["--only", "w6,W5"]).unwrap();
+        assert_eq!(c.workloads, vec![Workload::W5, Workload::W6]);
+        assert!(!c.needs_large() && !c.needs_hash());
+        let e = parse(&["--only", "W7"]).unwrap_err();
+        assert!(format!("{e:#}").contains("'W7' is not a workload"), "{e:#}");
     }
 
     #[test]

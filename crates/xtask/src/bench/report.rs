@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::options::{LINES_SET, MENU_LINES};
+use super::options::{LINES_SET, MENU_LINES, W6_P99_MS, W6_RSS_MB};
 use super::wrk::Measure;
 
 /// One row of the table: a workload run on this build, and on the other build with
@@ -67,6 +67,9 @@ pub struct Report {
     /// The bullet lines of "Machine and setup".
     pub setup: Vec<String>,
 }
+
+/// The key of baseline (c) in [`Report::baselines`].
+pub const ADD_LINES_BASELINE: &str = "c_add_lines";
 
 /// `printf "%.*f"`, `-` when there is nothing.
 fn fixed(value: Option<f64>, decimals: usize) -> String {
@@ -130,7 +133,7 @@ impl Report {
                 }
             }
         }
-        keys.extend(["w4", "w3_small_30", "w3_small_365", "w3_large_30", "w3_large_365"].map(String::from));
+        keys.extend(["w4", "w5", "w6", "w3_small_30", "w3_small_365", "w3_large_30", "w3_large_365"].map(String::from));
         keys
     }
 
@@ -158,6 +161,31 @@ impl Report {
                 let t1 = targets.check(m.p50().is_some_and(|p| p <= bound));
                 let t2 = targets.check(r.is_some_and(|r| r <= 1.5));
                 format!("p50 ≤ {bound} ms: {t1}; {ll}/{ls} p50 ratio {} (≤ 1.5): {t2}", shown(r))
+            }
+            "w5" => {
+                let tps = self.baselines.get(ADD_LINES_BASELINE).and_then(|(_, b)| b.rps());
+                let r = ratio(m.rps(), tps);
+                format!("{} × (c) (target ≥ 0.8): {}", shown(r), targets.check(r.is_some_and(|r| r >= 0.8)))
+            }
+            "w6" => {
+                let n = |field: &str| m.get(field).unwrap_or(f64::NAN);
+                let t1 = targets.check(m.p99().is_some_and(|p| p <= W6_P99_MS));
+                let all = m.get("expected").is_some_and(|e| e > 0.0) && m.errors() == 0;
+                let t2 = targets.check(all);
+                let t3 = targets.check(m.rss_mb.is_some_and(|r| r <= W6_RSS_MB));
+                format!(
+                    "delivery p99 ≤ {W6_P99_MS} ms (max {}): {t1}; every event to every display ({} tickets; ticket.created expected {}, received {}, missing {}, duplicates {}, out of order {}; displays failed {}, dropped {}; sender failures {}): {t2}; RSS ≤ {W6_RSS_MB} MB: {t3}",
+                    fixed(m.get("max_ms"), 1),
+                    n("tickets"),
+                    n("expected"),
+                    n("received"),
+                    n("missing"),
+                    n("duplicates"),
+                    n("out_of_order"),
+                    n("failed"),
+                    n("dropped"),
+                    n("sent_failed"),
+                )
             }
             _ if key.starts_with("w2m_") => {
                 // The menu's cost: these orders against the same orders of open lines, right before.
@@ -234,6 +262,9 @@ impl Report {
                 table_row(&mut out, &format!("Baseline {label} (pgbench)"), self.pool, m, false, "");
             }
         }
+        if let Some((label, m)) = self.baselines.get(ADD_LINES_BASELINE) {
+            table_row(&mut out, &format!("Baseline {label} (pgbench)"), self.pool, m, false, "reference for W5");
+        }
         out.push('\n');
         if let Some(other) = &self.against {
             self.render_comparison(&mut out, other);
@@ -269,8 +300,13 @@ impl Report {
         if !self.baselines.is_empty() {
             let _ = writeln!(
                 out,
-                "Baselines: pgbench -n -M prepared -c {} -j 2 on {} (this run's copy of {}), each pair right before W2 at {} connections with as many lines, the service idle; req/s column = TPS; latencies from the per-transaction log.",
+                "Baselines: pgbench -n -M prepared -c {} -j 2 on {} (this run's copy of {}), each (a)/(b) pair right before W2 at {} connections with as many lines, (c) right before W5 on as many fresh open orders as W5's, the service idle; req/s column = TPS; latencies from the per-transaction log.",
                 self.pool, self.db_work, self.db_small, self.conns_low
+            );
+        }
+        if self.rows.contains_key("w6") {
+            out.push_str(
+                "W6: conns = stream connections (displays) of one location, opened before the sender starts; req/s = tickets made (201) per second in the measured part; p50/p99/p99.9 = delivery latency of the measured part's ticket.created events, from the ticket's created_at (the service's clock, set just before the ticket's transaction) to the event's arrival at a display (this process, the same clock); errors = displays that failed or dropped + events missing, duplicated or out of order + the sender's failures.\n",
             );
         }
         out.push_str("\n## Machine and setup\n\n");
@@ -282,6 +318,11 @@ impl Report {
 
     fn render_comparison(&self, out: &mut String, other: &str) {
         let _ = writeln!(out, "## This build and {other}\n");
+        if !self.rows.values().any(|row| row.other.is_some()) {
+            // W5 and W6 against a build without their routes, for instance.
+            let _ = writeln!(out, "No workload of this run ran on both builds ({other} lacks their routes).\n");
+            return;
+        }
         let databases = if self.own_databases {
             "each over a database of its own, seeded by its own db-admin with the same parameters in the same cluster \
              (their migration files differ; see Machine and setup)"

@@ -147,7 +147,7 @@ fn setup(config: &Config, this: &Build, f: &Facts) -> Vec<String> {
         format!("Server log warnings/errors: {} (raw/server-*.log)", f.warnings.join(", ")),
         machine::tools_line(&f.pg_bin_dir),
         format!(
-            "Workloads: W0 {} conns; W1 {} conns over {} waiters; W1b {} conns × {} ms delay; W2 {} and {} conns, {} waiters' tokens; W3 {} conn, dates {} and {}; W4 {} conns, {}-line orders",
+            "Workloads: W0 {} conns; W1 {} conns over {} waiters; W1b {} conns × {} ms delay; W2 {} and {} conns, {} waiters' tokens; W3 {} conn, dates {} and {}; W4 {} conns, {}-line orders; W5 {} conns, {} lines a request over {} open orders of 1 line made before each run, each by its own waiter; W6 {} stream connections (admin) on the location with the most waiters, {} tickets/s of {} lines sent by its waiters",
             options::CONNS_HEALTH,
             options::CONNS_LOGIN,
             config.waiters,
@@ -160,7 +160,13 @@ fn setup(config: &Config, this: &Build, f: &Facts) -> Vec<String> {
             query(30),
             query(365),
             options::CONNS_MIX,
-            options::MIX_LINES
+            options::MIX_LINES,
+            config.pool,
+            options::ADD_LINES,
+            config.add_orders(),
+            options::W6_DISPLAYS,
+            options::W6_TICKETS_PER_SEC,
+            options::W6_LINES,
         ),
     ]);
     lines

@@ -1,10 +1,12 @@
-//! The workloads W0 to W4 as wrk runs against the servers of a phase, and the baselines in
-//! between: each measured run after a warm-up and a reset of the server's peak RSS; with
-//! `--against`, each run on both builds in turn (which goes first alternates), each with the
-//! fixtures of the database it runs on.
+//! The workloads W0 to W5 as wrk runs against the servers of a phase, W6 as this process's own
+//! stream clients, and the baselines in between: each measured run after a warm-up and a reset
+//! of the server's peak RSS; with `--against`, each run on both builds in turn (which goes
+//! first alternates), each with the fixtures of the database it runs on.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -13,9 +15,11 @@ use super::Ctx;
 use super::baselines::{self, OrderLines};
 use super::cluster::BenchCluster;
 use super::fixtures::{Fixtures, report_path};
+use super::kitchen;
+use super::open_orders;
 use super::options::{
-    CONNS_HEALTH, CONNS_LOGIN, CONNS_MIX, CONNS_RATE, CONNS_REPORT, LINES_SET, MENU_LINES, MIX_LINES, RATE_DELAY_MS,
-    SEED_PASSWORD, Workload,
+    ADD_LINES, CONNS_HEALTH, CONNS_LOGIN, CONNS_MIX, CONNS_RATE, CONNS_REPORT, LINES_SET, MENU_LINES, MIX_LINES,
+    RATE_DELAY_MS, SEED_PASSWORD, W6_DISPLAYS, W6_LINES, W6_TICKETS_PER_SEC, Workload,
 };
 use super::report::{Hash, Row};
 use super::server::Server;
@@ -60,6 +64,12 @@ impl Env {
     fn with(&self, more: &[(&str, &str)]) -> Self {
         Self { this: [&self.this[..], &vars(more)].concat(), other: [&self.other[..], &vars(more)].concat() }
     }
+}
+
+/// The non-empty lines of a fixture file.
+fn read_lines(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    Ok(text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
 }
 
 /// What a phase adds to the summary.
@@ -139,6 +149,32 @@ impl<'a> Phase<'a> {
         Ok(measure)
     }
 
+    /// `one(phase, other, raw name)` on this build, and on the other one when there is one
+    /// (and `this_only` is false), which goes first alternating from one workload to the next.
+    fn each_build(
+        &mut self,
+        key: &str,
+        this_only: bool,
+        mut one: impl FnMut(&mut Self, bool, &str) -> anyhow::Result<Measure>,
+    ) -> anyhow::Result<(Measure, Option<Measure>)> {
+        let servers = self.servers;
+        Ok(match &servers.other {
+            None => (one(self, false, key)?, None),
+            Some(_) if this_only => (one(self, false, key)?, None),
+            Some(other) => {
+                let other_name = format!("{key}-{}", other.tag);
+                self.turn += 1;
+                if self.turn % 2 == 1 {
+                    let this = one(self, false, key)?;
+                    (this, Some(one(self, true, &other_name)?))
+                } else {
+                    let other = one(self, true, &other_name)?;
+                    (one(self, false, key)?, Some(other))
+                }
+            }
+        })
+    }
+
     /// The workload on this build, and on the other one when there is one.
     fn run(&mut self, spec: Spec) -> anyhow::Result<()> {
         let config = &self.ctx.config;
@@ -146,22 +182,8 @@ impl<'a> Phase<'a> {
             "{}: {} connections, {}s warm-up + {}s",
             spec.label, spec.conns, config.warmup, config.duration
         ));
-        let servers = self.servers;
-        let (this, other) = match &servers.other {
-            None => (self.measure(false, spec.key, &spec)?, None),
-            Some(_) if spec.this_only => (self.measure(false, spec.key, &spec)?, None),
-            Some(other) => {
-                let other_name = format!("{}-{}", spec.key, other.tag);
-                self.turn += 1;
-                if self.turn % 2 == 1 {
-                    let this = self.measure(false, spec.key, &spec)?;
-                    (this, Some(self.measure(true, &other_name, &spec)?))
-                } else {
-                    let other = self.measure(true, &other_name, &spec)?;
-                    (self.measure(false, spec.key, &spec)?, Some(other))
-                }
-            }
-        };
+        let (this, other) =
+            self.each_build(spec.key, spec.this_only, |phase, other, name| phase.measure(other, name, &spec))?;
         self.measured.rows.insert(spec.key.to_owned(), Row { label: spec.label, conns: spec.conns, this, other });
         Ok(())
     }
@@ -299,7 +321,191 @@ impl<'a> Phase<'a> {
                 this_only: false,
             })?;
         }
+        if config.runs(Workload::W5) {
+            self.add_lines(fixtures, of)?;
+        }
+        if config.runs(Workload::W6) {
+            self.kitchen(fixtures, of)?;
+        }
         Ok(())
+    }
+
+    /// W5, with baseline (c) right before it: fresh open orders for each run (made through the
+    /// servers while they are idle), then (c) on this build's database, then W5 on each build
+    /// that has the route (on this build only when the other one answers 404).
+    fn add_lines(&mut self, fixtures: &Fixtures, of: &Fixtures) -> anyhow::Result<()> {
+        let (ctx, servers) = (self.ctx, self.servers);
+        let (config, api, sup) = (&ctx.config, &ctx.api, &ctx.sup);
+        let count = config.add_orders();
+        let names = |f: &Fixtures| f.products.iter().map(|(_, name)| name.clone()).collect::<Vec<_>>();
+        let (this_tokens, this_names) = (read_lines(&fixtures.tokens)?, names(fixtures));
+        let theirs = match &servers.other {
+            Some(o) => {
+                let (tokens, products) = (read_lines(&of.tokens)?, names(of));
+                let first = tokens.first().context("the other build has no waiter tokens")?;
+                if open_orders::adds_lines(api, &o.server.url, first, &products)? {
+                    Some((o, tokens, products))
+                } else {
+                    sup.say(&format!(
+                        "{}: no POST /api/v1/orders/{{id}}/items (404): W5 runs on this build only",
+                        o.tag
+                    ));
+                    None
+                }
+            }
+            None => None,
+        };
+        sup.say(&format!("W5: making {count} open orders of one line for each run (POST /api/v1/orders)"));
+        let url = &servers.this.url;
+        let baseline_orders = open_orders::make(api, url, &this_tokens, &this_names, count)?;
+        let this_orders = open_orders::make(api, url, &this_tokens, &this_names, count)?;
+        let this_file = ctx.run_dir.join("add_orders.txt");
+        open_orders::write(&this_file, &this_orders)?;
+        let mut env = Env::of(fixtures, of, |f| {
+            vars(&[
+                ("BENCH_TOKENS", &f.tokens.display().to_string()),
+                ("BENCH_PRODUCTS", &f.products_file.display().to_string()),
+            ])
+        });
+        env.this.push(("BENCH_ADD_ORDERS".to_owned(), this_file.display().to_string()));
+        if let Some((o, tokens, products)) = &theirs {
+            let orders = open_orders::make(api, &o.server.url, tokens, products, count)?;
+            let file = ctx.run_dir.join(format!("add_orders-{}.txt", o.tag));
+            open_orders::write(&file, &orders)?;
+            env.other.push(("BENCH_ADD_ORDERS".to_owned(), file.display().to_string()));
+        }
+        self.add_lines_baseline(fixtures, &baseline_orders)?;
+        self.run(Spec {
+            key: "w5",
+            label: format!("W5 add {ADD_LINES} lines to an open order"),
+            conns: config.pool,
+            script: "add_lines.lua",
+            env,
+            quiesce: true,
+            this_only: theirs.is_none(),
+        })
+    }
+
+    /// Baseline (c) over `orders` (open orders of one line, made like W5's): its table of
+    /// orders, pgbench, then a check that every order's lines are numbered 1 to their count.
+    fn add_lines_baseline(&mut self, fixtures: &Fixtures, orders: &[(uuid::Uuid, usize)]) -> anyhow::Result<()> {
+        let ctx = self.ctx;
+        if self.cluster.major < 14 {
+            bail!(
+                "baseline (c) needs pgbench's pipelines (PostgreSQL 14 or later); this cluster is {}",
+                self.cluster.major
+            );
+        }
+        let ids: Vec<uuid::Uuid> = orders.iter().map(|(id, _)| *id).collect();
+        self.cluster.sql(self.database)?.exec(&baselines::add_orders_table(&ids))?;
+        let lines = OrderLines::new(&fixtures.products, ADD_LINES as usize);
+        let script = lines.add_lines_script(ids.len() as u64);
+        let raw = ctx.raw.join("pgbench");
+        fs::create_dir_all(&raw)?;
+        let scratch = baselines::pgbench_dir(ctx)?;
+        let (name, file) = ("c_add_lines", "c_add_lines.sql");
+        fs::write(raw.join(file), &script)?;
+        fs::write(scratch.join(file), &script)?;
+        let measure = baselines::run_pgbench(ctx, self.cluster, self.database, name, &scratch.join(file), &[])?;
+        let wrong = self.cluster.sql(self.database)?.count(baselines::ADD_LINES_CHECK)?;
+        if wrong > 0 {
+            ctx.sup.warn(&format!("baseline (c): {wrong} orders have lines not numbered 1 to their count"));
+        }
+        let mut measure = measure;
+        measure.fields.insert("misnumbered".to_owned(), wrong as f64);
+        let errors = measure.errors() + wrong as u64;
+        measure.fields.insert("errors".to_owned(), errors as f64);
+        let label = format!("(c) add {ADD_LINES} lines: row lock + one CTE, one round trip");
+        self.measured.baselines.insert(name.to_owned(), (label, measure));
+        Ok(())
+    }
+
+    /// W6 on each build that has the stream (this build only when the other answers 404).
+    fn kitchen(&mut self, fixtures: &Fixtures, of: &Fixtures) -> anyhow::Result<()> {
+        let (ctx, servers) = (self.ctx, self.servers);
+        let config = &ctx.config;
+        let plan = |f: &Fixtures, url: &str| -> anyhow::Result<kitchen::Plan> {
+            let tokens = read_lines(&f.tokens)?;
+            let (location, waiter_tokens) = kitchen::busiest_location(&f.waiter_locations, &tokens)
+                .context("W6: no seeded waiter works in a location")?;
+            Ok(kitchen::Plan {
+                url: url.to_owned(),
+                location,
+                display_token: f.admin_token.clone(),
+                waiter_tokens,
+                products: f.products.iter().map(|(_, name)| name.clone()).collect(),
+                displays: W6_DISPLAYS as usize,
+                per_sec: W6_TICKETS_PER_SEC,
+                lines: W6_LINES as usize,
+                warmup: config.warmup,
+                duration: config.duration,
+            })
+        };
+        let this_plan = plan(fixtures, &servers.this.url)?;
+        let other_plan = match &servers.other {
+            // A build whose users have no locations (before them) has no kitchen either.
+            Some(o) => match plan(of, &o.server.url) {
+                Err(_) => {
+                    ctx.sup.say(&format!("{}: no locations, so no kitchen stream: W6 runs on this build only", o.tag));
+                    None
+                }
+                Ok(theirs) => match ctx.api.status(&o.server.url, &theirs.stream_path(), &theirs.display_token)? {
+                    200 => Some(theirs),
+                    404 | 405 => {
+                        ctx.sup.say(&format!(
+                            "{}: no GET /api/v1/kitchen/stream (404): W6 runs on this build only",
+                            o.tag
+                        ));
+                        None
+                    }
+                    status => bail!("GET {} on {}: {status}", theirs.stream_path(), o.tag),
+                },
+            },
+            None => None,
+        };
+        if cfg!(debug_assertions) {
+            ctx.sup.warn(
+                "W6's stream clients are this debug build of xtask (cargo xtask bench): they take several times the CPU \
+                 of a release build from the cores the server uses; scripts/bench/run.sh runs a release build",
+            );
+        }
+        let label = format!("W6 kitchen stream: {W6_DISPLAYS} displays, {W6_TICKETS_PER_SEC} tickets/s");
+        ctx.sup.say(&format!("{label}: {}s warm-up + {}s", config.warmup, config.duration));
+        let (this, other) = self.each_build("w6", other_plan.is_none(), |phase, other, name| {
+            let plan = match (&other_plan, other) {
+                (Some(theirs), true) => theirs,
+                _ => &this_plan,
+            };
+            phase.kitchen_once(other, name, plan)
+        })?;
+        self.measured.rows.insert("w6".to_owned(), Row { label, conns: W6_DISPLAYS, this, other });
+        Ok(())
+    }
+
+    /// One W6 run on this build (`other` false) or the other one; details in `raw/<name>.txt`.
+    fn kitchen_once(&mut self, other: bool, name: &str, plan: &kitchen::Plan) -> anyhow::Result<Measure> {
+        let ctx = self.ctx;
+        let servers = self.servers;
+        let (server, database) = match (&servers.other, other) {
+            (Some(o), true) => (&o.server, o.database.as_str()),
+            _ => (&servers.this, self.database),
+        };
+        self.cluster.quiesce(database)?;
+        let cluster = self.cluster;
+        let query = format!(
+            "SELECT coalesce((SELECT last_event FROM kitchen_streams WHERE location_id = '{}'), 0) AS n",
+            plan.location
+        );
+        let head = || cluster.sql(database)?.count(&query);
+        let reset = Cell::new(true);
+        let reset_rss = || reset.set(server.reset_hwm());
+        let mut measure =
+            kitchen::run(&ctx.sup, plan, server.pid, &reset_rss, &head, &ctx.raw.join(format!("{name}.txt")))?;
+        if !reset.get() {
+            self.measured.rss_not_reset = true;
+        }
+        measure.rss_mb = server.hwm_mb();
+        Ok(measure)
     }
 
     /// One Argon2id hash at the default parameters, measured while the service is idle: the
