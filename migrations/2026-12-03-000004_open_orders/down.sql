@@ -4,6 +4,8 @@ DROP TABLE kitchen_events;
 DROP TABLE kitchen_streams;
 ALTER TABLE order_items DROP COLUMN added_in, DROP COLUMN ticket_id, DROP COLUMN voided_at, DROP COLUMN voided_by, DROP COLUMN void_reason;
 DROP TABLE kitchen_ticket_numbers;
+DROP TRIGGER kitchen_tickets_never_deleted ON kitchen_tickets;
+DROP FUNCTION kitchen_tickets_are_never_deleted();
 DROP TABLE kitchen_tickets;
 DROP FUNCTION kitchen_ticket_changed();
 DROP FUNCTION kitchen_event(uuid, uuid, text);
