@@ -13,9 +13,7 @@ use application::{
     KitchenEvent, KitchenEventKind, KitchenRepository, LocationScope, PageRequest, Refused, StoreError,
     TicketChangeError, TicketFilter,
 };
-use domain::{
-    LineVoid, LocationId, OrderId, Ticket, TicketId, TicketLine, TicketStatus, TicketView, UserId, VoidReason,
-};
+use domain::{LocationId, OrderId, Ticket, TicketId, TicketLine, TicketStatus, TicketView, UserId};
 
 use crate::db::{Database, store_error};
 use crate::schema::{kitchen_events, kitchen_streams, kitchen_tickets, order_items, orders};
@@ -74,13 +72,8 @@ fn to_ticket(row: TicketRow) -> Result<Ticket, StoreError> {
 }
 
 fn to_line(ticket: Uuid, row: TicketLineRow) -> Result<TicketLine, StoreError> {
-    let voided = match (row.voided_at, row.voided_by, row.void_reason) {
-        (None, None, None) => None,
-        (Some(at), Some(by), Some(reason)) => {
-            Some(LineVoid { reason: VoidReason::parse(&reason).map_err(|e| corrupt(ticket, e))?, by: UserId(by), at })
-        }
-        _ => return Err(corrupt(ticket, "a partial void")),
-    };
+    let voided =
+        crate::orders::stored_void(row.voided_at, row.voided_by, row.void_reason).map_err(|e| corrupt(ticket, e))?;
     Ok(TicketLine {
         line_id: u16::try_from(row.line_no).map_err(|e| corrupt(ticket, e))?,
         name: row.product_name,

@@ -137,6 +137,22 @@ fn money(what: &'static str, id: Uuid, value: Decimal) -> Result<Money, StoreErr
     Money::from_decimal(value).map_err(|e| corrupt(what, id, e))
 }
 
+/// A line's void as stored: all three columns or none (a CHECK holds it too).
+pub(crate) fn stored_void(
+    at: Option<DateTime<Utc>>,
+    by: Option<Uuid>,
+    reason: Option<String>,
+) -> Result<Option<LineVoid>, String> {
+    match (at, by, reason) {
+        (None, None, None) => Ok(None),
+        (Some(at), Some(by), Some(reason)) => {
+            let reason = VoidReason::parse(&reason).map_err(|e| e.to_string())?;
+            Ok(Some(LineVoid { reason, by: UserId(by), at }))
+        }
+        _ => Err("a partial void".to_owned()),
+    }
+}
+
 fn to_order(row: OrderRow, mut items: Vec<(OrderItemRow, Option<String>)>) -> Result<Order, StoreError> {
     items.sort_by_key(|(i, _)| i.line_no);
     let id = row.id;
@@ -168,13 +184,7 @@ fn to_order(row: OrderRow, mut items: Vec<(OrderItemRow, Option<String>)>) -> Re
                 )),
                 (Some(_), None) => return Err(bad(&"a line on a missing ticket")),
             };
-            let voided = match (i.voided_at, i.voided_by, i.void_reason) {
-                (None, None, None) => None,
-                (Some(at), Some(by), Some(reason)) => {
-                    Some(LineVoid { reason: VoidReason::parse(&reason).map_err(|e| bad(&e))?, by: UserId(by), at })
-                }
-                _ => return Err(bad(&"a partial void")),
-            };
+            let voided = stored_void(i.voided_at, i.voided_by, i.void_reason).map_err(|e| bad(&e))?;
             Ok(StoredLine {
                 number: u16::try_from(i.line_no).map_err(|e| bad(&e))?,
                 added_in: u32::try_from(i.added_in).map_err(|e| bad(&e))?,
